@@ -1,0 +1,12 @@
+//! `sim-core`: a deterministic, sans-IO model of a RabbitMQ (AMQP 0-9-1) broker.
+//!
+//! Requests go in ([`Broker::handle_request`]), events come out
+//! ([`Broker::poll_event`]), and time only moves when the caller says so
+//! ([`Broker::handle_timeout`]). Nothing here reads a clock, does IO, spawns a
+//! thread or uses global randomness, so the same inputs always give the same
+//! outputs: natively in tests and benchmarks, and as WebAssembly in the page.
+//!
+//! Real RabbitMQ is the oracle: `cargo xtask conformance` replays the recorded
+//! cases of `shared/conformance` against this model and against the real broker.
+
+pub mod protocol;
