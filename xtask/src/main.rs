@@ -1,1 +1,53 @@
-fn main() {}
+//! `cargo xtask <command>`: the project's automation, in Rust rather than shell,
+//! so it runs the same on every machine with nothing but cargo.
+//!
+//! - `serve`        build the page (release wasm) and run the bridge on 127.0.0.1:8080
+//! - `test`         everything CI checks; fails loudly on a missing prerequisite
+//! - `conformance`  replay shared/conformance cases against the sim or `--real` broker
+//! - `build-web`    build the wasm front end into static/pkg
+//! - `bench`        benchmarks, one table
+
+mod conformance;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "amqp-playground automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay conformance cases (default: ../shared/conformance/cases and conformance/cases).
+    Conformance {
+        /// Run against the real RabbitMQ at AMQP_URL through the bridge's relay.
+        #[arg(long)]
+        real: bool,
+        /// Case files or folders.
+        paths: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Conformance { real, paths } => conformance::main(real, paths),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn project_root() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    dir.parent().map(PathBuf::from).unwrap_or(dir)
+}
