@@ -8,6 +8,7 @@
 //! - `bench`        benchmarks, one table
 
 mod conformance;
+mod test;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -22,6 +23,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run every check CI runs: format, clippy, unit/property/real-broker tests,
+    /// conformance in both modes, browser end-to-end tests.
+    Test,
     /// Replay conformance cases (default: ../shared/conformance/cases and conformance/cases).
     Conformance {
         /// Run against the real RabbitMQ at AMQP_URL through the bridge's relay.
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Conformance { real, paths } => conformance::main(real, paths),
+        Command::Test => test::main(),
     };
     match result {
         Ok(code) => code,
