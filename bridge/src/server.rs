@@ -1,0 +1,306 @@
+//! The HTTP side: static page, `/healthz`, `/ws`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::compression::CompressionLayer;
+use tower_http::services::{ServeDir, ServeFile};
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::health;
+use crate::relay::{RelayConfig, Session};
+
+/// Errors that stop the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("invalid --bind address {addr:?}: {reason}")]
+    BadAddress { addr: String, reason: String },
+    #[error(
+        "cannot listen on {addr}: {source} (is another bridge running? choose another --bind)"
+    )]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+#[derive(Clone)]
+struct AppState {
+    config: Arc<Config>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    addr: SocketAddr,
+    config: Config,
+}
+
+impl Server {
+    /// Binds `config.bind`. Fails with a clear error if the port is taken.
+    pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        let listener =
+            TcpListener::bind(config.bind.as_str())
+                .await
+                .map_err(|source| match source.kind() {
+                    std::io::ErrorKind::InvalidInput => ServerError::BadAddress {
+                        addr: config.bind.clone(),
+                        reason: source.to_string(),
+                    },
+                    _ => ServerError::Bind {
+                        addr: config.bind.clone(),
+                        source,
+                    },
+                })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.bind.clone(),
+            source,
+        })?;
+        Ok(Server {
+            listener,
+            addr,
+            config,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` resolves, then closes every WebSocket session
+    /// (deleting its broker objects) and returns.
+    pub async fn run<F>(self, shutdown: F) -> Result<(), ServerError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let state = AppState {
+            config: Arc::new(self.config),
+            shutdown: stop_rx,
+        };
+        let app = router(state);
+        info!(addr = %self.addr, "listening");
+        let stop = async move {
+            shutdown.await;
+            info!("shutting down");
+            let _ = stop_tx.send(true);
+        };
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+            .map_err(ServerError::Serve)
+    }
+}
+
+fn router(state: AppState) -> Router {
+    let root = state.config.static_root();
+    let index = root.join("index.html");
+    let api = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/ws", get(ws_upgrade));
+    let app = if root.is_dir() {
+        let files = ServeDir::new(&root)
+            .precompressed_gzip()
+            .fallback(ServeFile::new(index));
+        api.fallback_service(files)
+    } else {
+        warn!(dir = %root.display(), "static folder missing: serving a placeholder page");
+        api.fallback(missing_static)
+    };
+    app.layer(CompressionLayer::new().gzip(true))
+        .with_state(state)
+}
+
+async fn missing_static() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Html(
+            "<!doctype html><title>amqp-playground</title>\
+             <p>The page is not built yet: run <code>cargo xtask build-web</code>.</p>",
+        ),
+    )
+        .into_response()
+}
+
+async fn healthz(State(state): State<AppState>) -> Json<health::Health> {
+    Json(health::probe(&state.config.amqp_url, health::PROBE_TIMEOUT).await)
+}
+
+/// Same-origin (Origin's host:port equals Host) or listed in `--allow-origin`;
+/// requests without Origin (non-browser clients) are allowed.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/');
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+}
+
+async fn ws_upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&headers, &state.config.allow_origins) {
+        return (
+            StatusCode::FORBIDDEN,
+            "cross-origin WebSocket refused (start the bridge with --allow-origin ORIGIN)",
+        )
+            .into_response();
+    }
+    // Frames above our limit but below this hard cap get a protocol_error and the
+    // connection stays usable; above the cap the WebSocket is closed.
+    let hard_cap = state.config.max_frame_bytes.saturating_mul(8).max(1 << 20);
+    ws.max_message_size(hard_cap)
+        .max_frame_size(hard_cap)
+        .on_upgrade(move |socket| handle_socket(socket, state))
+}
+
+/// Turns one text frame into a request, or explains why not.
+pub fn parse_request(
+    text: &str,
+    max_frame_bytes: usize,
+) -> Result<sim_core::protocol::Request, (Option<u64>, String)> {
+    if text.len() > max_frame_bytes {
+        return Err((
+            None,
+            format!(
+                "frame of {} bytes exceeds the limit of {max_frame_bytes} bytes",
+                text.len()
+            ),
+        ));
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| (None, format!("malformed JSON: {e}")))?;
+    let id = value.get("id").and_then(|v| v.as_u64());
+    let Some(obj) = value.as_object() else {
+        return Err((id, "a request must be a JSON object".to_string()));
+    };
+    let op = match obj.get("op") {
+        Some(serde_json::Value::String(op)) => op.clone(),
+        Some(_) => return Err((id, "\"op\" must be a string".to_string())),
+        None => return Err((id, "missing \"op\"".to_string())),
+    };
+    serde_json::from_value(value).map_err(|e| {
+        let msg = e.to_string();
+        if msg.contains("unknown variant") {
+            (id, format!("unknown op \"{op}\""))
+        } else {
+            (id, format!("invalid \"{op}\" request: {msg}"))
+        }
+    })
+}
+
+async fn handle_socket(socket: WebSocket, state: AppState) {
+    let config = &state.config;
+    let relay_config = RelayConfig {
+        amqp_url: config.amqp_url.clone(),
+        allow_broker_restart: config.allow_broker_restart,
+        ..RelayConfig::default()
+    };
+    let (session, mut frames) = Session::start(relay_config);
+    info!(prefix = session.prefix(), "session started");
+    let (mut sink, mut stream) = socket.split();
+    let mut shutdown = state.shutdown.clone();
+    let idle = Duration::from_secs(config.idle_timeout_secs.max(1));
+    let mut deadline = tokio::time::Instant::now() + idle;
+    loop {
+        tokio::select! {
+            msg = stream.next() => {
+                deadline = tokio::time::Instant::now() + idle;
+                match msg {
+                    None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => break,
+                    Some(Ok(WsMessage::Text(text))) => {
+                        match parse_request(text.as_str(), config.max_frame_bytes) {
+                            Ok(req) => session.send(req),
+                            Err((id, message)) => {
+                                debug!(%message, "protocol error");
+                                session.protocol_error(id, message);
+                            }
+                        }
+                    }
+                    Some(Ok(WsMessage::Binary(_))) => {
+                        session.protocol_error(None, "binary frames are not accepted: send JSON text frames".to_string());
+                    }
+                    Some(Ok(_)) => {}
+                }
+            }
+            frame = frames.recv() => {
+                let Some(frame) = frame else { break };
+                match serde_json::to_string(&frame) {
+                    Ok(json) => {
+                        if sink.send(WsMessage::Text(json.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "cannot serialize a frame"),
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                info!(prefix = session.prefix(), "idle timeout");
+                break;
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    let _ = sink.send(WsMessage::Close(None)).await;
+    let prefix = session.prefix().to_string();
+    session.shutdown().await;
+    info!(%prefix, "session ended");
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
