@@ -1,0 +1,1139 @@
+//! The session task: owns the lapin connections and executes requests in order.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions,
+    BasicPublishOptions, BasicQosOptions, BasicRecoverOptions, BasicRejectOptions,
+    ConfirmSelectOptions, ExchangeBindOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
+    ExchangeUnbindOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    QueuePurgeOptions,
+};
+use lapin::protocol::AMQPErrorKind;
+use lapin::types::FieldTable as AmqpTable;
+use lapin::{Channel, Connection, ConnectionProperties, ErrorKind};
+use sim_core::protocol::{
+    AmqpError, ChannelId, ConnectionId, ErrorScope, Event, ExchangeKind, LinkState, Method,
+    Outcome, ReplyResult, Request,
+};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::convert::{self, short, Invalid};
+use super::names::{generated_queue_name, Namespace, AMQ_EXCHANGES};
+use super::{Command, Emitter, RelayConfig};
+
+/// Per-session limits (a browser must not exhaust the broker).
+const MAX_CONNECTIONS: usize = 8;
+const MAX_CHANNELS: usize = 32;
+const MAX_CONSUMERS: usize = 64;
+
+/// Why a request failed.
+enum Failure {
+    /// The broker closed the channel or connection (scope says which).
+    Broker(AmqpError),
+    /// The relay refused the request or could not reach the broker; nothing
+    /// was closed.
+    Refused(AmqpError),
+    /// lapin refused locally because the channel is already closing: the
+    /// broker's reason arrives on the connection's event stream.
+    ChannelGone(AmqpError),
+}
+
+fn refused(scope: ErrorScope, code: u16, name: &str, text: impl Into<String>) -> Failure {
+    Failure::Refused(AmqpError {
+        scope,
+        code,
+        name: name.to_string(),
+        text: text.into(),
+    })
+}
+
+fn invalid(e: Invalid) -> Failure {
+    refused(ErrorScope::Channel, 406, "PRECONDITION_FAILED", e.0)
+}
+
+fn not_allowed(text: String) -> Failure {
+    refused(ErrorScope::Channel, 403, "ACCESS_REFUSED", text)
+}
+
+struct Chan {
+    ch: Channel,
+    confirm: bool,
+    seq: u64,
+    /// consumer tag → "the client ended it" flag (so the consumer task does not
+    /// report a broker cancel).
+    consumers: HashMap<String, Arc<AtomicBool>>,
+}
+
+impl Chan {
+    fn new(ch: Channel) -> Self {
+        Chan {
+            ch,
+            confirm: false,
+            seq: 0,
+            consumers: HashMap::new(),
+        }
+    }
+
+    fn expect_consumer_ends(&self) {
+        for flag in self.consumers.values() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+struct Conn {
+    conn: Connection,
+    generation: u64,
+    /// Channel errors (soft) reported by the connection's event stream.
+    soft_errors: mpsc::UnboundedReceiver<lapin::Error>,
+    chans: HashMap<ChannelId, Chan>,
+}
+
+impl Conn {
+    fn expect_consumer_ends(&self) {
+        self.chans.values().for_each(Chan::expect_consumer_ends);
+    }
+}
+
+pub(crate) struct Engine {
+    cfg: RelayConfig,
+    ns: Namespace,
+    em: Emitter,
+    commands: mpsc::UnboundedSender<Command>,
+    conns: HashMap<ConnectionId, Conn>,
+    /// Broker-side names of everything declared, for cleanup.
+    queues: BTreeSet<String>,
+    exchanges: BTreeSet<String>,
+    topology_ready: bool,
+    next_message_id: u64,
+    generation: u64,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        cfg: RelayConfig,
+        ns: Namespace,
+        em: Emitter,
+        commands: mpsc::UnboundedSender<Command>,
+    ) -> Self {
+        Engine {
+            cfg,
+            ns,
+            em,
+            commands,
+            conns: HashMap::new(),
+            queues: BTreeSet::new(),
+            exchanges: BTreeSet::new(),
+            topology_ready: false,
+            next_message_id: 1,
+            generation: 0,
+        }
+    }
+
+    pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        match self.open_connection(1).await {
+            Ok(()) => self.em.emit(Event::Status {
+                broker: LinkState::Up,
+                detail: String::new(),
+            }),
+            Err(Failure::Refused(e) | Failure::Broker(e) | Failure::ChannelGone(e)) => {
+                self.em.emit(Event::Status {
+                    broker: LinkState::Down,
+                    detail: e.text,
+                })
+            }
+        }
+        let mut ack = None;
+        while let Some(cmd) = rx.recv().await {
+            match cmd {
+                Command::Request(req) => self.handle(*req).await,
+                Command::ConnectionLost {
+                    connection,
+                    generation,
+                    error,
+                } => self.connection_lost(connection, generation, &error),
+                Command::Shutdown(done) => {
+                    ack = Some(done);
+                    break;
+                }
+            }
+        }
+        self.cleanup().await;
+        if let Some(done) = ack {
+            let _ = done.send(());
+        }
+    }
+
+    fn redact(&self, text: &str) -> String {
+        text.replace(&self.cfg.amqp_url, "<amqp-url>")
+            .replace(self.ns.prefix(), "")
+    }
+
+    /// lapin error → protocol error (names inside the text mapped back).
+    fn failure(&self, e: &lapin::Error) -> Failure {
+        match e.kind() {
+            ErrorKind::ProtocolError(err) => {
+                let full = self.redact(err.get_message().as_str());
+                let (name, text) = match full.split_once(" - ") {
+                    Some((n, t)) => (n.trim().to_string(), t.to_string()),
+                    None => (full.trim().to_string(), String::new()),
+                };
+                let scope = match err.kind() {
+                    AMQPErrorKind::Hard(_) => ErrorScope::Connection,
+                    AMQPErrorKind::Soft(_) => ErrorScope::Channel,
+                };
+                Failure::Broker(AmqpError {
+                    scope,
+                    code: err.get_id(),
+                    name,
+                    text,
+                })
+            }
+            ErrorKind::InvalidChannelState(..) | ErrorKind::InvalidChannel(_) => {
+                Failure::ChannelGone(AmqpError {
+                    scope: ErrorScope::Channel,
+                    code: 504,
+                    name: "CHANNEL_ERROR".into(),
+                    text: format!("channel is closed ({})", self.redact(&e.to_string())),
+                })
+            }
+            _ => Failure::Broker(AmqpError {
+                scope: ErrorScope::Connection,
+                code: 320,
+                name: "CONNECTION_FORCED".into(),
+                text: self.redact(&e.to_string()),
+            }),
+        }
+    }
+
+    async fn handle(&mut self, req: Request) {
+        let (c, ch) = (req.connection, req.channel);
+        debug!(op = req.method.op(), id = req.id, "request");
+        if let Some(conn) = self.conns.get_mut(&c) {
+            while conn.soft_errors.try_recv().is_ok() {}
+        }
+        let mut outcome = self.exec(&req).await;
+        if let Err(Failure::ChannelGone(e)) = outcome {
+            outcome = Err(self.channel_close_reason(c, e).await);
+        }
+        let result = match outcome {
+            Ok(outcome) => ReplyResult::Ok(outcome),
+            Err(Failure::Refused(e)) => ReplyResult::Error(e),
+            Err(Failure::Broker(e) | Failure::ChannelGone(e)) => {
+                match e.scope {
+                    ErrorScope::Channel => {
+                        if let Some(conn) = self.conns.get_mut(&c) {
+                            conn.chans.remove(&ch);
+                        }
+                        self.em.emit(Event::Closed {
+                            connection: c,
+                            channel: Some(ch),
+                            error: e.clone(),
+                        });
+                    }
+                    ErrorScope::Connection => {
+                        self.conns.remove(&c);
+                        self.em.emit(Event::Closed {
+                            connection: c,
+                            channel: None,
+                            error: e.clone(),
+                        });
+                    }
+                }
+                ReplyResult::Error(e)
+            }
+        };
+        self.em.emit(Event::Reply { id: req.id, result });
+    }
+
+    /// The broker's reason for closing a channel that lapin already knows is
+    /// closed (waits briefly for the connection's event stream to report it).
+    async fn channel_close_reason(&mut self, c: ConnectionId, fallback: AmqpError) -> Failure {
+        let Some(conn) = self.conns.get_mut(&c) else {
+            return Failure::Broker(fallback);
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+        let mut last = None;
+        while let Ok(Some(e)) = tokio::time::timeout_at(deadline, conn.soft_errors.recv()).await {
+            last = Some(e);
+            if conn.soft_errors.is_empty() {
+                break;
+            }
+        }
+        match last {
+            Some(e) => match self.failure(&e) {
+                Failure::ChannelGone(e) | Failure::Broker(e) | Failure::Refused(e) => {
+                    Failure::Broker(e)
+                }
+            },
+            None => Failure::Broker(fallback),
+        }
+    }
+
+    fn connection_lost(&mut self, c: ConnectionId, generation: u64, error: &lapin::Error) {
+        let current = self.conns.get(&c).map(|conn| conn.generation);
+        if current != Some(generation) {
+            return;
+        }
+        self.conns.remove(&c);
+        let e = match self.failure(error) {
+            Failure::Broker(e) | Failure::Refused(e) | Failure::ChannelGone(e) => e,
+        };
+        let e = AmqpError {
+            scope: ErrorScope::Connection,
+            ..e
+        };
+        info!(connection = c, error = %e.name, "connection lost");
+        self.em.emit(Event::Closed {
+            connection: c,
+            channel: None,
+            error: e,
+        });
+    }
+
+    // ------------------------------------------------------------ connections
+
+    async fn connect(&self) -> Result<Connection, Failure> {
+        let props = ConnectionProperties::default()
+            .with_connection_name(format!("amqp-playground {}", self.ns.prefix()).into());
+        match tokio::time::timeout(
+            self.cfg.connect_timeout,
+            Connection::connect(&self.cfg.amqp_url, props),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(refused(
+                ErrorScope::Connection,
+                0,
+                "BROKER_UNREACHABLE",
+                format!("broker unreachable: {}", self.redact(&e.to_string())),
+            )),
+            Err(_) => Err(refused(
+                ErrorScope::Connection,
+                0,
+                "BROKER_UNREACHABLE",
+                format!(
+                    "broker unreachable: no answer within {} ms",
+                    self.cfg.connect_timeout.as_millis()
+                ),
+            )),
+        }
+    }
+
+    async fn open_connection(&mut self, c: ConnectionId) -> Result<(), Failure> {
+        if let Some(old) = self.conns.remove(&c) {
+            old.expect_consumer_ends();
+            let _ = old.conn.close(200, "OK".into()).await;
+        }
+        if self.conns.len() >= MAX_CONNECTIONS {
+            return Err(refused(
+                ErrorScope::Connection,
+                530,
+                "NOT_ALLOWED",
+                format!("the playground allows at most {MAX_CONNECTIONS} connections per session"),
+            ));
+        }
+        let conn = self.connect().await?;
+        let ch = conn.create_channel().await.map_err(|e| self.failure(&e))?;
+        self.generation += 1;
+        let generation = self.generation;
+        let commands = self.commands.clone();
+        let mut events = conn.events_listener();
+        let (soft_tx, soft_errors) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(ev) = events.next().await {
+                if let lapin::Event::Error(error) = ev {
+                    // Channel-level (soft) errors are reported with their request.
+                    let soft = matches!(error.kind(), ErrorKind::ProtocolError(e)
+                        if matches!(e.kind(), AMQPErrorKind::Soft(_)));
+                    if soft {
+                        let _ = soft_tx.send(error);
+                    } else if commands
+                        .send(Command::ConnectionLost {
+                            connection: c,
+                            generation,
+                            error,
+                        })
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        });
+        let mut chans = HashMap::new();
+        chans.insert(1, Chan::new(ch));
+        self.conns.insert(
+            c,
+            Conn {
+                conn,
+                generation,
+                soft_errors,
+                chans,
+            },
+        );
+        self.ensure_topology(c).await;
+        Ok(())
+    }
+
+    /// Declares the session's private copies of the `amq.*` exchanges.
+    async fn ensure_topology(&mut self, c: ConnectionId) {
+        if self.topology_ready {
+            return;
+        }
+        let Some(conn) = self.conns.get(&c) else {
+            return;
+        };
+        let ch = match conn.conn.create_channel().await {
+            Ok(ch) => ch,
+            Err(e) => {
+                warn!(error = %e, "cannot open a channel for the amq.* copies");
+                return;
+            }
+        };
+        let mut ok = true;
+        for (name, kind) in AMQ_EXCHANGES {
+            let real = self.ns.exchange(name);
+            let Ok(real_short) = short("exchange", &real) else {
+                ok = false;
+                continue;
+            };
+            let kind = match kind {
+                "fanout" => lapin::ExchangeKind::Fanout,
+                "topic" => lapin::ExchangeKind::Topic,
+                "headers" => lapin::ExchangeKind::Headers,
+                _ => lapin::ExchangeKind::Direct,
+            };
+            match ch
+                .exchange_declare(
+                    real_short,
+                    kind,
+                    ExchangeDeclareOptions::default(),
+                    AmqpTable::default(),
+                )
+                .await
+            {
+                Ok(()) => {
+                    self.exchanges.insert(real);
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot declare a session copy of {name}");
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        let _ = ch.close(200, "OK".into()).await;
+        self.topology_ready = ok;
+    }
+
+    fn conn(&mut self, c: ConnectionId) -> Result<&mut Conn, Failure> {
+        self.conns.get_mut(&c).ok_or_else(|| {
+            refused(
+                ErrorScope::Connection,
+                504,
+                "CHANNEL_ERROR",
+                format!("connection {c} is not open (send connection_open)"),
+            )
+        })
+    }
+
+    fn chan(&mut self, c: ConnectionId, n: ChannelId) -> Result<&mut Chan, Failure> {
+        self.conn(c)?.chans.get_mut(&n).ok_or_else(|| {
+            refused(
+                ErrorScope::Channel,
+                504,
+                "CHANNEL_ERROR",
+                format!("channel {n} of connection {c} is not open (send channel_open)"),
+            )
+        })
+    }
+
+    fn channel(&mut self, c: ConnectionId, n: ChannelId) -> Result<Channel, Failure> {
+        Ok(self.chan(c, n)?.ch.clone())
+    }
+
+    // ------------------------------------------------------------ requests
+
+    async fn exec(&mut self, req: &Request) -> Result<Outcome, Failure> {
+        let (c, n) = (req.connection, req.channel);
+        match &req.method {
+            Method::ConnectionOpen => {
+                self.open_connection(c).await?;
+                self.em.emit(Event::Status {
+                    broker: LinkState::Up,
+                    detail: String::new(),
+                });
+                Ok(Outcome::Ok)
+            }
+            Method::ConnectionClose => {
+                let conn = self.conns.remove(&c).ok_or_else(|| {
+                    refused(
+                        ErrorScope::Connection,
+                        504,
+                        "CHANNEL_ERROR",
+                        format!("connection {c} is not open"),
+                    )
+                })?;
+                conn.expect_consumer_ends();
+                let _ = conn.conn.close(200, "OK".into()).await;
+                Ok(Outcome::Ok)
+            }
+            Method::ChannelOpen => {
+                if n == 0 {
+                    return Err(refused(
+                        ErrorScope::Connection,
+                        503,
+                        "COMMAND_INVALID",
+                        "channel 0 is the connection's own channel",
+                    ));
+                }
+                let conn = self.conn(c)?;
+                if let Some(old) = conn.chans.remove(&n) {
+                    old.expect_consumer_ends();
+                    let _ = old.ch.close(200, "OK".into()).await;
+                }
+                let conn = self.conn(c)?;
+                if conn.chans.len() >= MAX_CHANNELS {
+                    return Err(refused(
+                        ErrorScope::Channel,
+                        530,
+                        "NOT_ALLOWED",
+                        format!(
+                            "the playground allows at most {MAX_CHANNELS} channels per connection"
+                        ),
+                    ));
+                }
+                let ch = conn.conn.create_channel().await;
+                let ch = ch.map_err(|e| self.failure(&e))?;
+                self.conn(c)?.chans.insert(n, Chan::new(ch));
+                Ok(Outcome::Ok)
+            }
+            Method::ChannelClose => {
+                let chan = self.chan(c, n)?;
+                chan.expect_consumer_ends();
+                let ch = chan.ch.clone();
+                self.conn(c)?.chans.remove(&n);
+                ch.close(200, "OK".into())
+                    .await
+                    .map_err(|e| self.failure(&e))?;
+                Ok(Outcome::Ok)
+            }
+            Method::BrokerRestart => self.broker_restart().await,
+            Method::ExchangeDeclare {
+                exchange,
+                kind,
+                passive,
+                durable,
+                auto_delete,
+                internal,
+                arguments,
+            } => {
+                let ch = self.channel(c, n)?;
+                // Declaring amq.* is refused by RabbitMQ itself (403): let it say so.
+                let real = if !passive && exchange.starts_with("amq.") {
+                    exchange.clone()
+                } else {
+                    self.ns.exchange(exchange)
+                };
+                let args = self.ns.exchange_arguments(arguments).map_err(not_allowed)?;
+                let args = convert::to_table(&args).map_err(invalid)?;
+                let kind = match kind {
+                    ExchangeKind::Direct => lapin::ExchangeKind::Direct,
+                    ExchangeKind::Fanout => lapin::ExchangeKind::Fanout,
+                    ExchangeKind::Topic => lapin::ExchangeKind::Topic,
+                    ExchangeKind::Headers => lapin::ExchangeKind::Headers,
+                };
+                let opts = ExchangeDeclareOptions {
+                    passive: *passive,
+                    durable: *durable,
+                    auto_delete: *auto_delete,
+                    internal: *internal,
+                    nowait: false,
+                };
+                ch.exchange_declare(short("exchange", &real).map_err(invalid)?, kind, opts, args)
+                    .await
+                    .map_err(|e| self.failure(&e))?;
+                if !passive && real.starts_with(self.ns.prefix()) {
+                    self.exchanges.insert(real);
+                }
+                Ok(Outcome::Ok)
+            }
+            Method::ExchangeDelete {
+                exchange,
+                if_unused,
+            } => {
+                let ch = self.channel(c, n)?;
+                // RabbitMQ refuses to delete amq.* (403): let it say so.
+                let real = if exchange.starts_with("amq.") {
+                    exchange.clone()
+                } else {
+                    self.ns.exchange(exchange)
+                };
+                let opts = ExchangeDeleteOptions {
+                    if_unused: *if_unused,
+                    nowait: false,
+                };
+                ch.exchange_delete(short("exchange", &real).map_err(invalid)?, opts)
+                    .await
+                    .map_err(|e| self.failure(&e))?;
+                Ok(Outcome::Ok)
+            }
+            Method::ExchangeBind {
+                destination,
+                source,
+                routing_key,
+                arguments,
+            }
+            | Method::ExchangeUnbind {
+                destination,
+                source,
+                routing_key,
+                arguments,
+            } => {
+                let ch = self.channel(c, n)?;
+                let args = self.ns.binding_arguments(arguments).map_err(not_allowed)?;
+                let args = convert::to_table(&args).map_err(invalid)?;
+                let dest = short("destination", &self.ns.exchange(destination)).map_err(invalid)?;
+                let src = short("source", &self.ns.exchange(source)).map_err(invalid)?;
+                let key = short("routing_key", routing_key).map_err(invalid)?;
+                let r = if matches!(req.method, Method::ExchangeBind { .. }) {
+                    ch.exchange_bind(dest, src, key, ExchangeBindOptions::default(), args)
+                        .await
+                } else {
+                    ch.exchange_unbind(dest, src, key, ExchangeUnbindOptions::default(), args)
+                        .await
+                };
+                r.map_err(|e| self.failure(&e))?;
+                Ok(Outcome::Ok)
+            }
+            Method::QueueDeclare {
+                queue,
+                passive,
+                durable,
+                exclusive,
+                auto_delete,
+                arguments,
+            } => {
+                let ch = self.channel(c, n)?;
+                let real = if queue.is_empty() && !passive {
+                    self.ns.queue(&generated_queue_name())
+                } else if !passive && queue.starts_with("amq.") {
+                    // RabbitMQ refuses amq.* queue names (403): let it say so.
+                    queue.clone()
+                } else {
+                    self.ns.queue(queue)
+                };
+                let args = self.ns.queue_arguments(arguments).map_err(not_allowed)?;
+                let args = convert::to_table(&args).map_err(invalid)?;
+                let opts = QueueDeclareOptions {
+                    passive: *passive,
+                    durable: *durable,
+                    exclusive: *exclusive,
+                    auto_delete: *auto_delete,
+                    nowait: false,
+                };
+                let q = ch
+                    .queue_declare(short("queue", &real).map_err(invalid)?, opts, args)
+                    .await
+                    .map_err(|e| self.failure(&e))?;
+                if !passive && real.starts_with(self.ns.prefix()) {
+                    self.queues.insert(real);
+                }
+                Ok(Outcome::QueueDeclareOk {
+                    queue: self.ns.back(q.name().as_str()).to_string(),
+                    message_count: q.message_count(),
+                    consumer_count: q.consumer_count(),
+                })
+            }
+            Method::QueueBind {
+                queue,
+                exchange,
+                routing_key,
+                arguments,
+            }
+            | Method::QueueUnbind {
+                queue,
+                exchange,
+                routing_key,
+                arguments,
+            } => {
+                let ch = self.channel(c, n)?;
+                let args = self.ns.binding_arguments(arguments).map_err(not_allowed)?;
+                let args = convert::to_table(&args).map_err(invalid)?;
+                let q = short("queue", &self.ns.queue(queue)).map_err(invalid)?;
+                let x = short("exchange", &self.ns.exchange(exchange)).map_err(invalid)?;
+                let key = short("routing_key", routing_key).map_err(invalid)?;
+                let r = if matches!(req.method, Method::QueueBind { .. }) {
+                    ch.queue_bind(q, x, key, QueueBindOptions::default(), args)
+                        .await
+                } else {
+                    ch.queue_unbind(q, x, key, args).await
+                };
+                r.map_err(|e| self.failure(&e))?;
+                Ok(Outcome::Ok)
+            }
+            Method::QueuePurge { queue } => {
+                let ch = self.channel(c, n)?;
+                let q = short("queue", &self.ns.queue(queue)).map_err(invalid)?;
+                let count = ch
+                    .queue_purge(q, QueuePurgeOptions::default())
+                    .await
+                    .map_err(|e| self.failure(&e))?;
+                Ok(Outcome::MessageCount {
+                    message_count: count,
+                })
+            }
+            Method::QueueDelete {
+                queue,
+                if_unused,
+                if_empty,
+            } => {
+                let ch = self.channel(c, n)?;
+                let q = short("queue", &self.ns.queue(queue)).map_err(invalid)?;
+                let opts = QueueDeleteOptions {
+                    if_unused: *if_unused,
+                    if_empty: *if_empty,
+                    nowait: false,
+                };
+                let count = ch
+                    .queue_delete(q, opts)
+                    .await
+                    .map_err(|e| self.failure(&e))?;
+                Ok(Outcome::MessageCount {
+                    message_count: count,
+                })
+            }
+            Method::ConfirmSelect => {
+                let ch = self.channel(c, n)?;
+                ch.confirm_select(ConfirmSelectOptions::default())
+                    .await
+                    .map_err(|e| self.failure(&e))?;
+                let chan = self.chan(c, n)?;
+                if !chan.confirm {
+                    chan.confirm = true;
+                    chan.seq = 0;
+                }
+                Ok(Outcome::Ok)
+            }
+            Method::BasicQos {
+                prefetch_count,
+                global,
+            } => {
+                let ch = self.channel(c, n)?;
+                ch.basic_qos(*prefetch_count, BasicQosOptions { global: *global })
+                    .await
+                    .map_err(|e| self.failure(&e))?;
+                Ok(Outcome::Ok)
+            }
+            Method::Publish {
+                exchange,
+                routing_key,
+                body,
+                mandatory,
+                properties,
+            } => {
+                self.publish(c, n, exchange, routing_key, body, *mandatory, properties)
+                    .await
+            }
+            Method::Get { queue, no_ack } => {
+                let ch = self.channel(c, n)?;
+                let q = short("queue", &self.ns.queue(queue)).map_err(invalid)?;
+                let got = ch
+                    .basic_get(q, BasicGetOptions { no_ack: *no_ack })
+                    .await
+                    .map_err(|e| self.failure(&e))?;
+                let Some(got) = got else {
+                    return Ok(Outcome::GetEmpty);
+                };
+                let d = &got.delivery;
+                let (message, message_id) = convert::to_message(&self.ns, &d.properties, &d.data);
+                Ok(Outcome::GetOk {
+                    delivery_tag: d.delivery_tag,
+                    redelivered: d.redelivered,
+                    exchange: self.ns.back(d.exchange.as_str()).to_string(),
+                    routing_key: self.ns.back(d.routing_key.as_str()).to_string(),
+                    message_count: got.message_count,
+                    message,
+                    message_id,
+                })
+            }
+            Method::Consume {
+                queue,
+                consumer_tag,
+                no_ack,
+                exclusive,
+                arguments,
+            } => {
+                self.consume(c, n, queue, consumer_tag, *no_ack, *exclusive, arguments)
+                    .await
+            }
+            Method::Cancel { consumer_tag } => {
+                let chan = self.chan(c, n)?;
+                if let Some(flag) = chan.consumers.remove(consumer_tag) {
+                    flag.store(true, Ordering::SeqCst);
+                }
+                let ch = chan.ch.clone();
+                let tag = short("consumer_tag", consumer_tag).map_err(invalid)?;
+                ch.basic_cancel(tag, BasicCancelOptions::default())
+                    .await
+                    .map_err(|e| self.failure(&e))?;
+                Ok(Outcome::Ok)
+            }
+            Method::Ack {
+                delivery_tag,
+                multiple,
+            } => {
+                let ch = self.channel(c, n)?;
+                let r = ch
+                    .basic_ack(
+                        *delivery_tag,
+                        BasicAckOptions {
+                            multiple: *multiple,
+                        },
+                    )
+                    .await;
+                r.map_err(|e| self.failure(&e))?;
+                self.probe(&ch).await?;
+                Ok(Outcome::Ok)
+            }
+            Method::Nack {
+                delivery_tag,
+                multiple,
+                requeue,
+            } => {
+                let ch = self.channel(c, n)?;
+                let r = ch
+                    .basic_nack(
+                        *delivery_tag,
+                        BasicNackOptions {
+                            multiple: *multiple,
+                            requeue: *requeue,
+                        },
+                    )
+                    .await;
+                r.map_err(|e| self.failure(&e))?;
+                self.probe(&ch).await?;
+                Ok(Outcome::Ok)
+            }
+            Method::Reject {
+                delivery_tag,
+                requeue,
+            } => {
+                let ch = self.channel(c, n)?;
+                let r = ch
+                    .basic_reject(*delivery_tag, BasicRejectOptions { requeue: *requeue })
+                    .await;
+                r.map_err(|e| self.failure(&e))?;
+                self.probe(&ch).await?;
+                Ok(Outcome::Ok)
+            }
+            Method::Recover { requeue } => {
+                let ch = self.channel(c, n)?;
+                ch.basic_recover(BasicRecoverOptions { requeue: *requeue })
+                    .await
+                    .map_err(|e| self.failure(&e))?;
+                Ok(Outcome::Ok)
+            }
+        }
+    }
+
+    /// A synchronous no-op round trip (as record.py's `probe`): surfaces
+    /// asynchronous channel errors and makes sure returns have arrived.
+    async fn probe(&self, ch: &Channel) -> Result<(), Failure> {
+        ch.exchange_declare(
+            "amq.direct".into(),
+            lapin::ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                passive: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            AmqpTable::default(),
+        )
+        .await
+        .map_err(|e| self.failure(&e))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn publish(
+        &mut self,
+        c: ConnectionId,
+        n: ChannelId,
+        exchange: &str,
+        routing_key: &str,
+        body: &str,
+        mandatory: bool,
+        properties: &sim_core::protocol::Properties,
+    ) -> Result<Outcome, Failure> {
+        let message_id = self.next_message_id;
+        self.next_message_id += 1;
+        let x = short("exchange", &self.ns.exchange(exchange)).map_err(invalid)?;
+        let key =
+            short("routing_key", &self.ns.routing_key(exchange, routing_key)).map_err(invalid)?;
+        let props = convert::to_properties(properties, message_id).map_err(invalid)?;
+        let chan = self.chan(c, n)?;
+        let ch = chan.ch.clone();
+        let confirm_mode = chan.confirm;
+        let opts = BasicPublishOptions {
+            mandatory,
+            immediate: false,
+        };
+        let pending = ch
+            .basic_publish(x, key, opts, body.as_bytes(), props)
+            .await
+            .map_err(|e| self.failure(&e))?;
+        if confirm_mode {
+            let chan = self.chan(c, n)?;
+            chan.seq += 1;
+            let seq = chan.seq;
+            let confirmation = pending.await.map_err(|e| self.failure(&e))?;
+            let ack = confirmation.is_ack();
+            if let Some(ret) = confirmation.take_message() {
+                self.emit_return(c, n, &ret);
+            }
+            self.em.emit(Event::Confirm {
+                connection: c,
+                channel: n,
+                seq,
+                multiple: false,
+                ack,
+            });
+            Ok(Outcome::Published {
+                seq: Some(seq),
+                message_id,
+            })
+        } else {
+            drop(pending);
+            self.probe(&ch).await?;
+            let returned = ch.wait_for_confirms().await.map_err(|e| self.failure(&e))?;
+            for ret in &returned {
+                self.emit_return(c, n, ret);
+            }
+            Ok(Outcome::Published {
+                seq: None,
+                message_id,
+            })
+        }
+    }
+
+    fn emit_return(&self, c: ConnectionId, n: ChannelId, ret: &lapin::message::BasicReturnMessage) {
+        let d = &ret.delivery;
+        let (message, _) = convert::to_message(&self.ns, &d.properties, &d.data);
+        self.em.emit(Event::Return {
+            connection: c,
+            channel: n,
+            reply_code: ret.reply_code,
+            reply_text: ret.reply_text.as_str().to_string(),
+            exchange: self.ns.back(d.exchange.as_str()).to_string(),
+            routing_key: self.ns.back(d.routing_key.as_str()).to_string(),
+            message,
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn consume(
+        &mut self,
+        c: ConnectionId,
+        n: ChannelId,
+        queue: &str,
+        consumer_tag: &str,
+        no_ack: bool,
+        exclusive: bool,
+        arguments: &sim_core::protocol::FieldTable,
+    ) -> Result<Outcome, Failure> {
+        let args = self.ns.consume_arguments(arguments).map_err(not_allowed)?;
+        let args = convert::to_table(&args).map_err(invalid)?;
+        let q = short("queue", &self.ns.queue(queue)).map_err(invalid)?;
+        let tag = short("consumer_tag", consumer_tag).map_err(invalid)?;
+        let chan = self.chan(c, n)?;
+        if chan.consumers.len() >= MAX_CONSUMERS {
+            return Err(refused(
+                ErrorScope::Channel,
+                530,
+                "NOT_ALLOWED",
+                format!("the playground allows at most {MAX_CONSUMERS} consumers per channel"),
+            ));
+        }
+        let ch = chan.ch.clone();
+        let opts = BasicConsumeOptions {
+            no_local: false,
+            no_ack,
+            exclusive,
+            nowait: false,
+        };
+        let mut consumer = ch
+            .basic_consume(q, tag, opts, args)
+            .await
+            .map_err(|e| self.failure(&e))?;
+        let tag = consumer.tag().as_str().to_string();
+        let ended_by_client = Arc::new(AtomicBool::new(false));
+        self.chan(c, n)?
+            .consumers
+            .insert(tag.clone(), ended_by_client.clone());
+        let em = self.em.clone();
+        let ns = self.ns.clone();
+        let consumer_tag = tag.clone();
+        tokio::spawn(async move {
+            let mut errored = false;
+            while let Some(item) = consumer.next().await {
+                match item {
+                    Ok(d) => {
+                        let (message, message_id) =
+                            convert::to_message(&ns, &d.properties, &d.data);
+                        em.emit(Event::Deliver {
+                            connection: c,
+                            channel: n,
+                            consumer_tag: consumer_tag.clone(),
+                            delivery_tag: d.delivery_tag,
+                            redelivered: d.redelivered,
+                            exchange: ns.back(d.exchange.as_str()).to_string(),
+                            routing_key: ns.back(d.routing_key.as_str()).to_string(),
+                            message,
+                            message_id,
+                        });
+                    }
+                    Err(_) => errored = true,
+                }
+            }
+            if !errored && !ended_by_client.load(Ordering::SeqCst) && ch.status().connected() {
+                em.emit(Event::ConsumerCancelled {
+                    connection: c,
+                    channel: n,
+                    consumer_tag,
+                });
+            }
+        });
+        Ok(Outcome::ConsumeOk { consumer_tag: tag })
+    }
+
+    // ------------------------------------------------------------ admin
+
+    async fn close_all(&mut self) {
+        for (_, conn) in self.conns.drain() {
+            conn.expect_consumer_ends();
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.conn.close(200, "OK".into()))
+                .await;
+        }
+    }
+
+    async fn broker_restart(&mut self) -> Result<Outcome, Failure> {
+        if !self.cfg.allow_broker_restart {
+            return Err(not_allowed(
+                "broker_restart is disabled on this bridge (start it with --allow-broker-restart)"
+                    .to_string(),
+            ));
+        }
+        self.close_all().await;
+        self.em.emit(Event::Status {
+            broker: LinkState::Reconnecting,
+            detail: "restarting the broker".to_string(),
+        });
+        restart_broker()
+            .await
+            .map_err(|e| refused(ErrorScope::Connection, 541, "INTERNAL_ERROR", e))?;
+        self.topology_ready = false;
+        let mut last = None;
+        for _ in 0..100 {
+            match self.open_connection(1).await {
+                Ok(()) => {
+                    last = None;
+                    break;
+                }
+                Err(e) => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        if let Some(e) = last {
+            return Err(e);
+        }
+        self.em.emit(Event::Status {
+            broker: LinkState::Up,
+            detail: String::new(),
+        });
+        Ok(Outcome::Ok)
+    }
+
+    /// Closes all connections and deletes everything the session declared.
+    async fn cleanup(&mut self) {
+        self.close_all().await;
+        if self.queues.is_empty() && self.exchanges.is_empty() {
+            return;
+        }
+        let conn = match self.connect().await {
+            Ok(conn) => conn,
+            Err(_) => {
+                warn!(prefix = self.ns.prefix(), "cleanup: broker unreachable");
+                return;
+            }
+        };
+        let work = async {
+            let mut ch = conn.create_channel().await.ok();
+            for q in &self.queues {
+                let Ok(name) = short("queue", q) else {
+                    continue;
+                };
+                if let Some(c) = &ch {
+                    if c.queue_delete(name, QueueDeleteOptions::default())
+                        .await
+                        .is_err()
+                    {
+                        ch = conn.create_channel().await.ok();
+                    }
+                }
+            }
+            for x in &self.exchanges {
+                let Ok(name) = short("exchange", x) else {
+                    continue;
+                };
+                if let Some(c) = &ch {
+                    if c.exchange_delete(name, ExchangeDeleteOptions::default())
+                        .await
+                        .is_err()
+                    {
+                        ch = conn.create_channel().await.ok();
+                    }
+                }
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(20), work)
+            .await
+            .is_err()
+        {
+            warn!(prefix = self.ns.prefix(), "cleanup timed out");
+        }
+        let _ = conn.close(200, "OK".into()).await;
+        debug!(prefix = self.ns.prefix(), "cleanup done");
+    }
+}
+
+/// `rabbitmqctl stop_app; start_app; await_startup` (as record.py does).
+pub(crate) async fn restart_broker() -> Result<(), String> {
+    for args in [["stop_app"], ["start_app"], ["await_startup"]] {
+        let run = tokio::process::Command::new("rabbitmqctl")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(120), run)
+            .await
+            .map_err(|_| format!("rabbitmqctl {} timed out", args[0]))?
+            .map_err(|e| format!("cannot run rabbitmqctl {}: {e}", args[0]))?;
+        if !out.status.success() {
+            return Err(format!(
+                "rabbitmqctl {} failed: {}",
+                args[0],
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    Ok(())
+}
