@@ -9,4 +9,23 @@
 //! Real RabbitMQ is the oracle: `cargo xtask conformance` replays the recorded
 //! cases of `shared/conformance` against this model and against the real broker.
 
+// The protocol enums mirror the wire format; boxing variants would change their API.
+#![allow(clippy::large_enum_variant)]
+
 pub mod protocol;
+
+mod broker;
+mod channel;
+mod consumer;
+mod dead_letter;
+mod error;
+mod exchange;
+mod headers;
+mod message;
+mod queue;
+mod rng;
+mod topic;
+pub mod view;
+
+pub use broker::Broker;
+pub use view::BrokerView;

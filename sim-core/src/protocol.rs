@@ -380,7 +380,9 @@ pub enum Outcome {
         consumer_count: u32,
     },
     /// queue.purge-ok / queue.delete-ok
-    MessageCount { message_count: u32 },
+    MessageCount {
+        message_count: u32,
+    },
     /// basic.publish accepted. In confirm mode `seq` is the publish sequence number
     /// the [`Event::Confirm`] refers to.
     Published {
@@ -400,7 +402,9 @@ pub enum Outcome {
         message_id: MessageId,
     },
     GetEmpty,
-    ConsumeOk { consumer_tag: String },
+    ConsumeOk {
+        consumer_tag: String,
+    },
 }
 
 /// Why a message left the broker (or never entered a queue), so the UI can answer
@@ -615,7 +619,9 @@ mod tests {
         let req: Request = serde_json::from_str(step).expect("parses");
         assert_eq!(req.connection, 1);
         assert_eq!(req.channel, 1);
-        assert!(matches!(req.method, Method::QueueDeclare { passive: true, ref queue, .. } if queue == "orders"));
+        assert!(
+            matches!(req.method, Method::QueueDeclare { passive: true, ref queue, .. } if queue == "orders")
+        );
     }
 
     #[test]
@@ -696,7 +702,10 @@ mod trace_tests {
             }),
         };
         let json = serde_json::to_string(&frame).expect("serializes");
-        assert!(json.contains(r#""event":"trace","trace":"dropped""#), "{json}");
+        assert!(
+            json.contains(r#""event":"trace","trace":"dropped""#),
+            "{json}"
+        );
         let back: ServerFrame = serde_json::from_str(&json).expect("parses");
         assert_eq!(back, frame);
     }

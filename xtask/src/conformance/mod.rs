@@ -1,11 +1,224 @@
 //! `cargo xtask conformance [--real] PATH...`: replays conformance cases.
+//!
+//! Each case runs against a fresh broker (the simulation, or RabbitMQ through
+//! the bridge's relay with `--real`); every step's outcome is normalized as
+//! `shared/conformance/record.py` does and compared with the recorded `expect`
+//! by JSON equality. Output: `PASS name` / `FAIL name` (with the first differing
+//! step) per case, then `N passed, M failed`.
 
+mod case;
 mod driver;
+mod normalize;
+mod real;
+mod sim;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use serde_json::{json, Value};
+use sim_core::protocol::{Event, ReplyResult, ServerFrame};
+
+pub use driver::Driver;
+use normalize::Aliases;
+
 pub fn main(real: bool, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
-    let _ = (real, paths);
-    anyhow::bail!("the conformance runner is not written yet")
+    let paths = if paths.is_empty() {
+        default_paths()
+    } else {
+        paths
+    };
+    let files = case::collect(&paths)?;
+    let mut driver: Box<dyn Driver> = if real {
+        real::driver()?
+    } else {
+        Box::new(sim::SimDriver::new())
+    };
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for file in files {
+        let case = match case::load(&file) {
+            Ok(c) => c,
+            Err(e) => {
+                failed += 1;
+                let stem = file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                println!("FAIL {stem}\n   broken case file: {e:#}");
+                continue;
+            }
+        };
+        match run_case(driver.as_mut(), &case) {
+            Ok(None) => {
+                passed += 1;
+                println!("PASS {}", case.name);
+            }
+            Ok(Some(diff)) => {
+                failed += 1;
+                println!("FAIL {}\n{diff}", case.name);
+            }
+            Err(e) => {
+                failed += 1;
+                println!(
+                    "FAIL {}\n   error in {}: {e:#}",
+                    case.name,
+                    case.file.display()
+                );
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn default_paths() -> Vec<PathBuf> {
+    let root = crate::project_root();
+    let mut v = vec![root.join("../shared/conformance/cases")];
+    let own = root.join("conformance/cases");
+    if own.is_dir() {
+        v.push(own);
+    }
+    v
+}
+
+/// What one case run observed.
+struct Run {
+    aliases: Aliases,
+    /// Deliveries (and broker cancels) per consumer tag, not yet reported.
+    buffers: BTreeMap<String, Vec<Value>>,
+    next_id: u64,
+}
+
+impl Run {
+    fn absorb(&mut self, frames: &[ServerFrame]) {
+        for f in frames {
+            match &f.event {
+                Event::Deliver {
+                    consumer_tag,
+                    delivery_tag,
+                    redelivered,
+                    exchange,
+                    routing_key,
+                    message,
+                    ..
+                } => {
+                    let mut m = self
+                        .aliases
+                        .message(exchange, routing_key, *redelivered, message);
+                    m.insert("delivery_tag".into(), json!(delivery_tag));
+                    self.buffers
+                        .entry(consumer_tag.clone())
+                        .or_default()
+                        .push(Value::Object(m));
+                }
+                Event::ConsumerCancelled { consumer_tag, .. } => {
+                    self.buffers
+                        .entry(consumer_tag.clone())
+                        .or_default()
+                        .push(json!({"cancelled_by_broker": true}));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+/// Runs a case; `Some(report)` describes the first step whose outcome differs.
+fn run_case(driver: &mut dyn Driver, case: &case::Case) -> anyhow::Result<Option<String>> {
+    let (queues, exchanges) = case.declared_names();
+    driver.begin_case(&queues, &exchanges)?;
+    let result = run_steps(driver, case);
+    let end = driver.end_case(&queues, &exchanges);
+    let r = result?;
+    end?;
+    Ok(r)
+}
+
+fn run_steps(driver: &mut dyn Driver, case: &case::Case) -> anyhow::Result<Option<String>> {
+    let mut run = Run {
+        aliases: Aliases::default(),
+        buffers: BTreeMap::new(),
+        next_id: 0,
+    };
+    for (i, raw) in case.steps.iter().enumerate() {
+        let step: serde_json::Map<String, Value> = raw
+            .iter()
+            .filter(|(k, _)| k.as_str() != "expect")
+            .map(|(k, v)| (k.clone(), run.aliases.resolve(v)))
+            .collect();
+        let op = step
+            .get("op")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let got = match op.as_str() {
+            "wait" => {
+                let ms = step.get("ms").and_then(Value::as_u64).unwrap_or(0);
+                let frames = driver.wait(ms)?;
+                run.absorb(&frames);
+                Value::Null
+            }
+            "deliveries" => {
+                let frames = driver.settle()?;
+                run.absorb(&frames);
+                let tag = step
+                    .get("consumer_tag")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                Value::Array(run.buffers.remove(tag).unwrap_or_default())
+            }
+            "connection_close_reopen" => {
+                let mut out = Value::Null;
+                for which in ["connection_close", "connection_open"] {
+                    let mut s = step.clone();
+                    s.insert("op".into(), Value::String(which.into()));
+                    let id = run.id();
+                    let req = case::to_request(&s, id)?;
+                    let frames = driver.request(req)?;
+                    run.absorb(&frames);
+                    if let Some(ReplyResult::Error(e)) = reply(&frames, id) {
+                        out = normalize::error(e);
+                        break;
+                    }
+                }
+                out
+            }
+            _ => {
+                let id = run.id();
+                let req = case::to_request(&step, id)?;
+                let requested_queue = step
+                    .get("queue")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let frames = driver.request(req)?;
+                run.absorb(&frames);
+                normalize::outcome(&mut run.aliases, &op, &requested_queue, id, &frames)
+            }
+        };
+        let expected = raw.get("expect").cloned().unwrap_or(Value::Null);
+        if got != expected {
+            return Ok(Some(format!(
+                "   step {i} {op}\n      expected {}\n      got      {}",
+                expected, got
+            )));
+        }
+    }
+    Ok(None)
+}
+
+fn reply(frames: &[ServerFrame], id: u64) -> Option<&ReplyResult> {
+    frames.iter().rev().find_map(|f| match &f.event {
+        Event::Reply { id: rid, result } if *rid == id => Some(result),
+        _ => None,
+    })
 }

@@ -1,0 +1,2038 @@
+//! The broker: requests in, events out, time injected.
+//!
+//! Sans-IO in the manner of quinn-proto and str0m: [`Broker::handle_request`]
+//! and [`Broker::handle_timeout`] are the only inputs, [`Broker::poll_event`] and
+//! [`Broker::poll_timeout`] the only outputs. Every request is processed to
+//! completion (routing, enqueueing, delivery, dead-lettering) before its reply
+//! is queued, which is what the conformance corpus calls "instantaneous".
+//!
+//! Objects are kept in slabs indexed by ids that are never reused (`u32`), with
+//! name maps for lookup; a stale id (an unacked message of a deleted queue, say)
+//! then simply misses.
+
+use std::cmp::Reverse;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
+use std::sync::Arc;
+
+use crate::channel::{Channel, Connection, Unacked};
+use crate::consumer::Consumer;
+use crate::dead_letter;
+use crate::error::{rs_exchange, rs_queue, Fault, Res};
+use crate::exchange::{Dest, Exchange};
+use crate::headers;
+use crate::message::{parse_expiration, take_cc_bcc, Msg, QEntry};
+use crate::protocol::*;
+use crate::queue::{inequivalent_arg, Overflow, Queue, QueueConfig};
+use crate::rng::SplitMix64;
+use crate::view::*;
+
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
+
+const TIMER_HEAD: u8 = 0;
+const TIMER_LEASE: u8 = 1;
+
+/// A message on its way to a dead-letter exchange.
+struct Dying {
+    msg: Arc<Msg>,
+    reason: DeathReason,
+    queue_name: Arc<str>,
+    dlx: Option<Arc<str>>,
+    dlrk: Option<Arc<str>>,
+}
+
+/// A deterministic model of one RabbitMQ 3.10 node with one vhost (`/`).
+pub struct Broker {
+    now: u64,
+    rng: SplitMix64,
+    tracing: bool,
+    next_message_id: MessageId,
+    exchanges: Vec<Option<Box<Exchange>>>,
+    exchange_ids: Map<Arc<str>, u32>,
+    queues: Vec<Option<Box<Queue>>>,
+    queue_ids: Map<Arc<str>, u32>,
+    consumers: Vec<Option<Consumer>>,
+    connections: BTreeMap<ConnectionId, Connection>,
+    timers: BinaryHeap<Reverse<(u64, u8, u32)>>,
+    events: VecDeque<ServerFrame>,
+    dying: VecDeque<Dying>,
+    scratch: Vec<Dest>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("now", &self.now)
+            .field("queues", &self.queue_ids.len())
+            .field("exchanges", &self.exchange_ids.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Broker {
+    /// A fresh broker: the default exchange and the `amq.*` exchanges exist, no
+    /// connection is open.
+    pub fn new(seed: u64) -> Broker {
+        let mut b = Broker {
+            now: 0,
+            rng: SplitMix64::new(seed),
+            tracing: false,
+            next_message_id: 1,
+            exchanges: Vec::new(),
+            exchange_ids: Map::default(),
+            queues: Vec::new(),
+            queue_ids: Map::default(),
+            consumers: Vec::new(),
+            connections: BTreeMap::new(),
+            timers: BinaryHeap::new(),
+            events: VecDeque::new(),
+            dying: VecDeque::new(),
+            scratch: Vec::new(),
+        };
+        for (name, kind) in [
+            ("", ExchangeKind::Direct),
+            ("amq.direct", ExchangeKind::Direct),
+            ("amq.fanout", ExchangeKind::Fanout),
+            ("amq.topic", ExchangeKind::Topic),
+            ("amq.headers", ExchangeKind::Headers),
+            ("amq.match", ExchangeKind::Headers),
+        ] {
+            b.add_exchange(Exchange::new(
+                name.into(),
+                kind,
+                true,
+                false,
+                false,
+                FieldTable::new(),
+            ));
+        }
+        b
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.now
+    }
+
+    /// Turns [`Event::Trace`] on or off (off: no trace work at all).
+    pub fn set_tracing(&mut self, on: bool) {
+        self.tracing = on;
+    }
+
+    pub fn poll_event(&mut self) -> Option<ServerFrame> {
+        self.events.pop_front()
+    }
+
+    /// The earliest virtual time at which a TTL or queue lease runs out.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.timers.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    /// Advances the virtual clock to `now_ms` (never backwards), firing every
+    /// expiry due on the way, in time order.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        while let Some(&Reverse((t, kind, qid))) = self.timers.peek() {
+            if t > now_ms {
+                break;
+            }
+            self.timers.pop();
+            self.now = self.now.max(t);
+            match kind {
+                TIMER_HEAD => {
+                    let due = self.queue_mut(qid).is_some_and(|q| {
+                        let due = q.timer_at == Some(t);
+                        if due {
+                            q.timer_at = None;
+                        }
+                        due
+                    });
+                    if due {
+                        self.expire_heads(qid);
+                        self.touch(qid);
+                        self.drain_dying();
+                    }
+                }
+                _ => {
+                    let due = self
+                        .queue(qid)
+                        .is_some_and(|q| q.expires_at == Some(t) && q.consumers.is_empty());
+                    if due {
+                        self.delete_queue(qid, DropReason::QueueDeleted, true);
+                    }
+                }
+            }
+        }
+        self.now = self.now.max(now_ms);
+        self.prune_timers();
+    }
+
+    /// Processes one request completely; its reply is the last event it queues.
+    pub fn handle_request(&mut self, req: Request) {
+        let id = req.id;
+        let (conn, ch) = (req.connection, req.channel);
+        let result = self.dispatch(conn, ch, req.method);
+        self.drain_dying();
+        let result = match result {
+            Ok(o) => ReplyResult::Ok(o),
+            Err(f) => {
+                self.apply_fault(conn, ch, &f);
+                self.drain_dying();
+                ReplyResult::Error(f.to_amqp())
+            }
+        };
+        self.prune_timers();
+        self.emit(Event::Reply { id, result });
+    }
+
+    // ------------------------------------------------------------------ plumbing
+
+    fn emit(&mut self, event: Event) {
+        self.events.push_back(ServerFrame {
+            at_ms: self.now,
+            event,
+        });
+    }
+
+    fn trace(&mut self, f: impl FnOnce(&Self) -> Trace) {
+        if self.tracing {
+            let t = f(self);
+            self.emit(Event::Trace(t));
+        }
+    }
+
+    fn prune_timers(&mut self) {
+        while let Some(&Reverse((t, kind, qid))) = self.timers.peek() {
+            let live = match self.queue(qid) {
+                None => false,
+                Some(q) if kind == TIMER_HEAD => q.timer_at == Some(t),
+                Some(q) => q.expires_at == Some(t),
+            };
+            if live {
+                break;
+            }
+            self.timers.pop();
+        }
+    }
+
+    fn add_exchange(&mut self, x: Exchange) -> u32 {
+        let id = self.exchanges.len() as u32;
+        self.exchange_ids.insert(x.name.clone(), id);
+        self.exchanges.push(Some(Box::new(x)));
+        id
+    }
+
+    fn exchange(&self, id: u32) -> Option<&Exchange> {
+        self.exchanges.get(id as usize).and_then(|x| x.as_deref())
+    }
+
+    fn exchange_mut(&mut self, id: u32) -> Option<&mut Exchange> {
+        self.exchanges
+            .get_mut(id as usize)
+            .and_then(|x| x.as_deref_mut())
+    }
+
+    fn exchange_id(&self, name: &str) -> Option<u32> {
+        self.exchange_ids.get(name).copied()
+    }
+
+    fn queue(&self, id: u32) -> Option<&Queue> {
+        self.queues.get(id as usize).and_then(|q| q.as_deref())
+    }
+
+    fn queue_mut(&mut self, id: u32) -> Option<&mut Queue> {
+        self.queues
+            .get_mut(id as usize)
+            .and_then(|q| q.as_deref_mut())
+    }
+
+    fn queue_id(&self, name: &str) -> Option<u32> {
+        self.queue_ids.get(name).copied()
+    }
+
+    fn queue_name(&self, id: u32) -> Arc<str> {
+        self.queue(id)
+            .map(|q| q.name.clone())
+            .unwrap_or_else(|| Arc::from(""))
+    }
+
+    fn channel(&self, conn: ConnectionId, ch: ChannelId) -> Option<&Channel> {
+        self.connections
+            .get(&conn)
+            .and_then(|c| c.channels.get(&ch))
+    }
+
+    fn channel_mut(&mut self, conn: ConnectionId, ch: ChannelId) -> Option<&mut Channel> {
+        self.connections
+            .get_mut(&conn)
+            .and_then(|c| c.channels.get_mut(&ch))
+    }
+
+    fn consumer(&self, id: u32) -> Option<&Consumer> {
+        self.consumers.get(id as usize).and_then(|c| c.as_ref())
+    }
+
+    fn consumer_mut(&mut self, id: u32) -> Option<&mut Consumer> {
+        self.consumers.get_mut(id as usize).and_then(|c| c.as_mut())
+    }
+
+    /// Schedules the queue's next head expiry if it is earlier than what is
+    /// already scheduled.
+    fn touch(&mut self, qid: u32) {
+        let Some(q) = self.queue_mut(qid) else { return };
+        let Some(t) = q.head_expiry() else { return };
+        if q.timer_at.is_none_or(|s| t < s) {
+            q.timer_at = Some(t);
+            self.timers.push(Reverse((t, TIMER_HEAD, qid)));
+        }
+    }
+
+    /// Restarts the x-expires lease of an unused queue (or stops it if used).
+    fn renew_lease(&mut self, qid: u32) {
+        let now = self.now;
+        let Some(q) = self.queue_mut(qid) else { return };
+        let Some(ttl) = q.cfg.expires else { return };
+        if q.consumers.is_empty() {
+            let t = now.saturating_add(ttl);
+            q.expires_at = Some(t);
+            self.timers.push(Reverse((t, TIMER_LEASE, qid)));
+        } else {
+            q.expires_at = None;
+        }
+    }
+
+    /// Resolves a queue name (the empty name means the channel's most recently
+    /// declared queue) to an existing queue the connection may use.
+    fn usable_queue(&self, conn: ConnectionId, ch: ChannelId, name: &str) -> Res<u32> {
+        let name = self.expand_queue_name(conn, ch, name)?;
+        let qid = self
+            .queue_id(&name)
+            .ok_or_else(|| Fault::not_found(format!("no {}", rs_queue(&name))))?;
+        self.check_exclusive(qid, conn)?;
+        Ok(qid)
+    }
+
+    fn expand_queue_name(&self, conn: ConnectionId, ch: ChannelId, name: &str) -> Res<String> {
+        if !name.is_empty() {
+            return Ok(name.to_string());
+        }
+        self.channel(conn, ch)
+            .and_then(|c| c.last_queue.clone())
+            .ok_or_else(|| Fault::not_found("no previously declared queue"))
+    }
+
+    fn check_exclusive(&self, qid: u32, conn: ConnectionId) -> Res<()> {
+        match self.queue(qid) {
+            Some(q) if q.exclusive_owner.is_some_and(|o| o != conn) => Err(Fault::resource_locked(format!(
+                "cannot obtain exclusive access to locked {}. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.",
+                rs_queue(&q.name)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    // ------------------------------------------------------------------ requests
+
+    fn dispatch(&mut self, conn: ConnectionId, ch: ChannelId, method: Method) -> Res<Outcome> {
+        match method {
+            Method::ConnectionOpen => return self.connection_open(conn),
+            Method::BrokerRestart => return self.broker_restart(),
+            Method::ConnectionClose => {
+                self.close_connection(conn);
+                return Ok(Outcome::Ok);
+            }
+            _ => {}
+        }
+        if !self.connections.contains_key(&conn) {
+            return Err(Fault::channel_error(format!(
+                "connection {conn} is not open"
+            )));
+        }
+        if let Method::ChannelOpen = method {
+            return self.channel_open(conn, ch);
+        }
+        if self.channel(conn, ch).is_none() {
+            return Err(Fault::channel_error(format!(
+                "expected 'channel.open' (channel {ch} is not open)"
+            )));
+        }
+        match method {
+            Method::ChannelClose => {
+                self.close_channel(conn, ch);
+                Ok(Outcome::Ok)
+            }
+            Method::ExchangeDeclare {
+                exchange,
+                kind,
+                passive,
+                durable,
+                auto_delete,
+                internal,
+                arguments,
+            } => self.exchange_declare(
+                &exchange,
+                kind,
+                passive,
+                durable,
+                auto_delete,
+                internal,
+                arguments,
+            ),
+            Method::ExchangeDelete {
+                exchange,
+                if_unused,
+            } => self.exchange_delete(&exchange, if_unused),
+            Method::ExchangeBind {
+                destination,
+                source,
+                routing_key,
+                arguments,
+            } => self.exchange_bind(&destination, &source, &routing_key, arguments, true),
+            Method::ExchangeUnbind {
+                destination,
+                source,
+                routing_key,
+                arguments,
+            } => self.exchange_bind(&destination, &source, &routing_key, arguments, false),
+            Method::QueueDeclare {
+                queue,
+                passive,
+                durable,
+                exclusive,
+                auto_delete,
+                arguments,
+            } => self.queue_declare(
+                conn,
+                ch,
+                queue,
+                passive,
+                durable,
+                exclusive,
+                auto_delete,
+                arguments,
+            ),
+            Method::QueueBind {
+                queue,
+                exchange,
+                routing_key,
+                arguments,
+            } => self.queue_bind(conn, ch, &queue, &exchange, routing_key, arguments, true),
+            Method::QueueUnbind {
+                queue,
+                exchange,
+                routing_key,
+                arguments,
+            } => self.queue_bind(conn, ch, &queue, &exchange, routing_key, arguments, false),
+            Method::QueuePurge { queue } => self.queue_purge(conn, ch, &queue),
+            Method::QueueDelete {
+                queue,
+                if_unused,
+                if_empty,
+            } => self.queue_delete(conn, ch, &queue, if_unused, if_empty),
+            Method::ConfirmSelect => {
+                if let Some(c) = self.channel_mut(conn, ch) {
+                    c.confirm_seq.get_or_insert(1);
+                }
+                Ok(Outcome::Ok)
+            }
+            Method::BasicQos {
+                prefetch_count,
+                global,
+            } => self.basic_qos(conn, ch, prefetch_count, global),
+            Method::Publish {
+                exchange,
+                routing_key,
+                body,
+                mandatory,
+                properties,
+            } => self.publish(
+                conn,
+                ch,
+                &exchange,
+                routing_key,
+                body,
+                mandatory,
+                properties,
+            ),
+            Method::Get { queue, no_ack } => self.get(conn, ch, &queue, no_ack),
+            Method::Consume {
+                queue,
+                consumer_tag,
+                no_ack,
+                exclusive,
+                arguments,
+            } => self.consume(conn, ch, &queue, consumer_tag, no_ack, exclusive, arguments),
+            Method::Cancel { consumer_tag } => {
+                self.cancel(conn, ch, &consumer_tag);
+                Ok(Outcome::Ok)
+            }
+            Method::Ack {
+                delivery_tag,
+                multiple,
+            } => self.settle(conn, ch, delivery_tag, multiple, Settle::Ack),
+            Method::Nack {
+                delivery_tag,
+                multiple,
+                requeue,
+            } => self.settle(conn, ch, delivery_tag, multiple, Settle::Reject { requeue }),
+            Method::Reject {
+                delivery_tag,
+                requeue,
+            } => self.settle(conn, ch, delivery_tag, false, Settle::Reject { requeue }),
+            Method::Recover { requeue } => self.recover(conn, ch, requeue),
+            Method::ConnectionOpen
+            | Method::ConnectionClose
+            | Method::ChannelOpen
+            | Method::BrokerRestart => Ok(Outcome::Ok),
+        }
+    }
+
+    fn apply_fault(&mut self, conn: ConnectionId, ch: ChannelId, f: &Fault) {
+        match f.scope {
+            ErrorScope::Channel => {
+                if self.channel(conn, ch).is_some() {
+                    self.close_channel(conn, ch);
+                    self.emit(Event::Closed {
+                        connection: conn,
+                        channel: Some(ch),
+                        error: f.to_amqp(),
+                    });
+                }
+            }
+            ErrorScope::Connection => {
+                if self.connections.contains_key(&conn) {
+                    self.close_connection(conn);
+                    self.emit(Event::Closed {
+                        connection: conn,
+                        channel: None,
+                        error: f.to_amqp(),
+                    });
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ connections and channels
+
+    fn connection_open(&mut self, conn: ConnectionId) -> Res<Outcome> {
+        if self.connections.contains_key(&conn) {
+            // The client numbers connections; a second open of the same number
+            // stands for a new connection, so the old one goes away cleanly.
+            self.close_connection(conn);
+        }
+        let mut c = Connection::default();
+        c.channels.insert(1, Channel::new());
+        self.connections.insert(conn, c);
+        Ok(Outcome::Ok)
+    }
+
+    fn channel_open(&mut self, conn: ConnectionId, ch: ChannelId) -> Res<Outcome> {
+        if ch == 0 {
+            return Err(Fault::channel_error(
+                "channel 0 is the connection's own channel",
+            ));
+        }
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return Err(Fault::channel_error(format!(
+                "connection {conn} is not open"
+            )));
+        };
+        if c.channels.contains_key(&ch) {
+            return Err(Fault::channel_error("second 'channel.open' seen"));
+        }
+        c.channels.insert(ch, Channel::new());
+        Ok(Outcome::Ok)
+    }
+
+    /// Closes a channel: its consumers go, its unacked messages are requeued.
+    fn close_channel(&mut self, conn: ConnectionId, ch: ChannelId) {
+        let Some(channel) = self
+            .connections
+            .get_mut(&conn)
+            .and_then(|c| c.channels.remove(&ch))
+        else {
+            return;
+        };
+        let mut touched: Vec<u32> = Vec::new();
+        for cid in &channel.consumers {
+            if let Some(qid) = self.remove_consumer(*cid) {
+                if !touched.contains(&qid) {
+                    touched.push(qid);
+                }
+            }
+        }
+        for u in channel.unacked {
+            if let Some(qid) = self.requeue(u) {
+                if !touched.contains(&qid) {
+                    touched.push(qid);
+                }
+            }
+        }
+        for qid in touched {
+            self.after_consumers_changed(qid);
+        }
+    }
+
+    fn close_connection(&mut self, conn: ConnectionId) {
+        let Some(chans) = self
+            .connections
+            .get(&conn)
+            .map(|c| c.channels.keys().copied().collect::<Vec<_>>())
+        else {
+            return;
+        };
+        for ch in chans {
+            self.close_channel(conn, ch);
+        }
+        self.connections.remove(&conn);
+        let owned: Vec<u32> = (0..self.queues.len() as u32)
+            .filter(|q| {
+                self.queue(*q)
+                    .is_some_and(|q| q.exclusive_owner == Some(conn))
+            })
+            .collect();
+        for qid in owned {
+            self.delete_queue(qid, DropReason::QueueDeleted, false);
+        }
+    }
+
+    // ------------------------------------------------------------------ exchanges
+
+    #[allow(clippy::too_many_arguments)]
+    fn exchange_declare(
+        &mut self,
+        name: &str,
+        kind: ExchangeKind,
+        passive: bool,
+        durable: bool,
+        auto_delete: bool,
+        internal: bool,
+        arguments: FieldTable,
+    ) -> Res<Outcome> {
+        if passive {
+            return match self.exchange_id(name) {
+                Some(_) => Ok(Outcome::Ok),
+                None => Err(Fault::not_found(format!("no {}", rs_exchange(name)))),
+            };
+        }
+        if name.is_empty() {
+            return Err(Fault::access_refused(
+                "operation not permitted on the default exchange",
+            ));
+        }
+        if let Some(xid) = self.exchange_id(name) {
+            let Some(x) = self.exchange(xid) else {
+                return Ok(Outcome::Ok);
+            };
+            let ineq = |field: &str, got: &str, cur: &str| {
+                Fault::precondition_failed(format!(
+                    "inequivalent arg '{field}' for {}: received '{got}' but current is '{cur}'",
+                    rs_exchange(name)
+                ))
+            };
+            if x.kind != kind {
+                return Err(ineq("type", kind.as_str(), x.kind.as_str()));
+            }
+            if x.durable != durable {
+                return Err(ineq(
+                    "durable",
+                    &durable.to_string(),
+                    &x.durable.to_string(),
+                ));
+            }
+            if x.auto_delete != auto_delete {
+                return Err(ineq(
+                    "auto_delete",
+                    &auto_delete.to_string(),
+                    &x.auto_delete.to_string(),
+                ));
+            }
+            if x.internal != internal {
+                return Err(ineq(
+                    "internal",
+                    &internal.to_string(),
+                    &x.internal.to_string(),
+                ));
+            }
+            if x.arguments.get("alternate-exchange") != arguments.get("alternate-exchange") {
+                return Err(Fault::precondition_failed(format!(
+                    "inequivalent arg 'alternate-exchange' for {}",
+                    rs_exchange(name)
+                )));
+            }
+            return Ok(Outcome::Ok);
+        }
+        if name.starts_with("amq.") {
+            return Err(Fault::access_refused(format!(
+                "exchange name '{name}' contains reserved prefix 'amq.*'"
+            )));
+        }
+        if let Some(v) = arguments.get("alternate-exchange") {
+            if !v.is_string() {
+                return Err(Fault::precondition_failed(format!(
+                    "invalid type for arg 'alternate-exchange' in {}",
+                    rs_exchange(name)
+                )));
+            }
+        }
+        self.add_exchange(Exchange::new(
+            name.into(),
+            kind,
+            durable,
+            auto_delete,
+            internal,
+            arguments,
+        ));
+        Ok(Outcome::Ok)
+    }
+
+    fn exchange_delete(&mut self, name: &str, if_unused: bool) -> Res<Outcome> {
+        if name.is_empty() {
+            return Err(Fault::access_refused(
+                "operation not permitted on the default exchange",
+            ));
+        }
+        if name.starts_with("amq.") {
+            return Err(Fault::access_refused(format!(
+                "deletion of system {} not allowed",
+                rs_exchange(name)
+            )));
+        }
+        let Some(xid) = self.exchange_id(name) else {
+            return Ok(Outcome::Ok);
+        };
+        if if_unused && self.exchange(xid).is_some_and(|x| !x.bindings.is_empty()) {
+            return Err(Fault::precondition_failed(format!(
+                "{} in use",
+                rs_exchange(name)
+            )));
+        }
+        self.delete_exchange(xid);
+        Ok(Outcome::Ok)
+    }
+
+    fn delete_exchange(&mut self, xid: u32) {
+        let Some(x) = self.exchanges.get_mut(xid as usize).and_then(Option::take) else {
+            return;
+        };
+        self.exchange_ids.remove(&x.name);
+        self.remove_bindings_to(Dest::Exchange(xid));
+    }
+
+    /// Removes every binding leading to `dest`, then auto-deletes sources left
+    /// without bindings.
+    fn remove_bindings_to(&mut self, dest: Dest) {
+        let mut emptied = Vec::new();
+        for (i, slot) in self.exchanges.iter_mut().enumerate() {
+            if let Some(x) = slot {
+                if x.unbind_dest(dest) > 0 && x.auto_delete && x.bindings.is_empty() {
+                    emptied.push(i as u32);
+                }
+            }
+        }
+        for xid in emptied {
+            self.delete_exchange(xid);
+        }
+    }
+
+    fn exchange_bind(
+        &mut self,
+        destination: &str,
+        source: &str,
+        key: &str,
+        arguments: FieldTable,
+        bind: bool,
+    ) -> Res<Outcome> {
+        if destination.is_empty() || source.is_empty() {
+            return Err(Fault::access_refused(
+                "operation not permitted on the default exchange",
+            ));
+        }
+        let sid = self
+            .exchange_id(source)
+            .ok_or_else(|| Fault::not_found(format!("no {}", rs_exchange(source))))?;
+        let did = self
+            .exchange_id(destination)
+            .ok_or_else(|| Fault::not_found(format!("no {}", rs_exchange(destination))))?;
+        self.bind_common(sid, Dest::Exchange(did), key, arguments, bind)
+    }
+
+    fn bind_common(
+        &mut self,
+        sid: u32,
+        dest: Dest,
+        key: &str,
+        arguments: FieldTable,
+        bind: bool,
+    ) -> Res<Outcome> {
+        let Some(x) = self.exchange_mut(sid) else {
+            return Ok(Outcome::Ok);
+        };
+        if bind {
+            if x.kind == ExchangeKind::Headers {
+                headers::validate(&arguments).map_err(Fault::precondition_failed)?;
+            }
+            x.bind(dest, key, arguments);
+        } else if x.unbind(dest, key, &arguments) && x.auto_delete && x.bindings.is_empty() {
+            self.delete_exchange(sid);
+        }
+        Ok(Outcome::Ok)
+    }
+
+    // ------------------------------------------------------------------ queues
+
+    #[allow(clippy::too_many_arguments)]
+    fn queue_declare(
+        &mut self,
+        conn: ConnectionId,
+        ch: ChannelId,
+        queue: String,
+        passive: bool,
+        durable: bool,
+        exclusive: bool,
+        auto_delete: bool,
+        arguments: FieldTable,
+    ) -> Res<Outcome> {
+        let qid = if passive {
+            let name = self.expand_queue_name(conn, ch, &queue)?;
+            let qid = self
+                .queue_id(&name)
+                .ok_or_else(|| Fault::not_found(format!("no {}", rs_queue(&name))))?;
+            self.check_exclusive(qid, conn)?;
+            qid
+        } else {
+            let name = if queue.is_empty() {
+                loop {
+                    let n = format!("amq.gen-{}", self.rng.token(22));
+                    if self.queue_id(&n).is_none() {
+                        break n;
+                    }
+                }
+            } else if queue.starts_with("amq.") {
+                return Err(Fault::access_refused(format!(
+                    "queue name '{queue}' contains reserved prefix 'amq.*'"
+                )));
+            } else {
+                queue
+            };
+            let owner = exclusive.then_some(conn);
+            let durable = durable && !exclusive;
+            match self.queue_id(&name) {
+                Some(qid) => {
+                    let Some(q) = self.queue(qid) else {
+                        return Err(Fault::not_found(format!("no {}", rs_queue(&name))));
+                    };
+                    if q.exclusive_owner != owner {
+                        self.check_exclusive(qid, conn)?;
+                        return Err(Fault::resource_locked(format!(
+                            "cannot obtain exclusive access to locked {}. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.",
+                            rs_queue(&name)
+                        )));
+                    }
+                    let ineq = |field: &str, got: bool, cur: bool| {
+                        Fault::precondition_failed(format!(
+                            "inequivalent arg '{field}' for {}: received '{got}' but current is '{cur}'",
+                            rs_queue(&name)
+                        ))
+                    };
+                    if q.durable != durable {
+                        return Err(ineq("durable", durable, q.durable));
+                    }
+                    if q.auto_delete != auto_delete {
+                        return Err(ineq("auto_delete", auto_delete, q.auto_delete));
+                    }
+                    if let Some(k) = inequivalent_arg(&q.arguments, &arguments) {
+                        return Err(Fault::precondition_failed(format!(
+                            "inequivalent arg '{k}' for {}: received {} but current is {}",
+                            rs_queue(&name),
+                            arguments
+                                .get(k)
+                                .map_or("none".to_string(), |v| v.to_string()),
+                            q.arguments
+                                .get(k)
+                                .map_or("none".to_string(), |v| v.to_string()),
+                        )));
+                    }
+                    qid
+                }
+                None => {
+                    let cfg = QueueConfig::parse(&arguments).map_err(|e| {
+                        Fault::precondition_failed(format!("{e} for {}", rs_queue(&name)))
+                    })?;
+                    let name: Arc<str> = name.into();
+                    let qid = self.queues.len() as u32;
+                    self.queue_ids.insert(name.clone(), qid);
+                    self.queues.push(Some(Box::new(Queue::new(
+                        name,
+                        durable,
+                        owner,
+                        auto_delete,
+                        arguments,
+                        cfg,
+                    ))));
+                    qid
+                }
+            }
+        };
+        self.renew_lease(qid);
+        let Some(q) = self.queue(qid) else {
+            return Err(Fault::not_found("queue vanished"));
+        };
+        let out = Outcome::QueueDeclareOk {
+            queue: q.name.to_string(),
+            message_count: q.ready_len() as u32,
+            consumer_count: q.consumers.len() as u32,
+        };
+        let name = q.name.to_string();
+        if let Some(c) = self.channel_mut(conn, ch) {
+            c.last_queue = Some(name);
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn queue_bind(
+        &mut self,
+        conn: ConnectionId,
+        ch: ChannelId,
+        queue: &str,
+        exchange: &str,
+        mut key: String,
+        arguments: FieldTable,
+        bind: bool,
+    ) -> Res<Outcome> {
+        if queue.is_empty() && key.is_empty() {
+            if let Some(last) = self.channel(conn, ch).and_then(|c| c.last_queue.clone()) {
+                key = last;
+            }
+        }
+        let qname = self.expand_queue_name(conn, ch, queue)?;
+        if exchange.is_empty() {
+            return Err(Fault::access_refused(
+                "operation not permitted on the default exchange",
+            ));
+        }
+        let sid = self
+            .exchange_id(exchange)
+            .ok_or_else(|| Fault::not_found(format!("no {}", rs_exchange(exchange))))?;
+        let qid = self
+            .queue_id(&qname)
+            .ok_or_else(|| Fault::not_found(format!("no {}", rs_queue(&qname))))?;
+        self.check_exclusive(qid, conn)?;
+        self.bind_common(sid, Dest::Queue(qid), &key, arguments, bind)
+    }
+
+    fn queue_purge(&mut self, conn: ConnectionId, ch: ChannelId, queue: &str) -> Res<Outcome> {
+        let qid = self.usable_queue(conn, ch, queue)?;
+        let purged = self.queue_mut(qid).map(|q| q.purge()).unwrap_or_default();
+        let n = purged.len() as u32;
+        if self.tracing {
+            let qn = self.queue_name(qid);
+            for e in purged {
+                self.trace(|_| Trace::Dropped {
+                    message_id: e.msg.id,
+                    queue: Some(qn.to_string()),
+                    reason: DropReason::QueuePurged,
+                    why: format!("queue '{qn}' was purged"),
+                });
+            }
+        }
+        Ok(Outcome::MessageCount { message_count: n })
+    }
+
+    fn queue_delete(
+        &mut self,
+        conn: ConnectionId,
+        ch: ChannelId,
+        queue: &str,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> Res<Outcome> {
+        let name = self.expand_queue_name(conn, ch, queue)?;
+        let Some(qid) = self.queue_id(&name) else {
+            return Ok(Outcome::MessageCount { message_count: 0 });
+        };
+        self.check_exclusive(qid, conn)?;
+        let Some(q) = self.queue(qid) else {
+            return Ok(Outcome::MessageCount { message_count: 0 });
+        };
+        if if_unused && !q.consumers.is_empty() {
+            return Err(Fault::precondition_failed(format!(
+                "{} in use",
+                rs_queue(&name)
+            )));
+        }
+        if if_empty && q.ready_len() > 0 {
+            return Err(Fault::precondition_failed(format!(
+                "{} not empty",
+                rs_queue(&name)
+            )));
+        }
+        let n = q.ready_len() as u32;
+        self.delete_queue(qid, DropReason::QueueDeleted, true);
+        Ok(Outcome::MessageCount { message_count: n })
+    }
+
+    /// Deletes a queue: consumers cancelled (notified if `notify`), ready
+    /// messages dropped, bindings removed.
+    fn delete_queue(&mut self, qid: u32, reason: DropReason, notify: bool) {
+        let Some(mut q) = self.queues.get_mut(qid as usize).and_then(Option::take) else {
+            return;
+        };
+        self.queue_ids.remove(&q.name);
+        for cid in q.consumers.clone() {
+            let Some(c) = self.consumers.get_mut(cid as usize).and_then(Option::take) else {
+                continue;
+            };
+            if let Some(chan) = self.channel_mut(c.connection, c.channel) {
+                chan.consumers.retain(|x| *x != cid);
+            }
+            if notify {
+                self.emit(Event::ConsumerCancelled {
+                    connection: c.connection,
+                    channel: c.channel,
+                    consumer_tag: c.tag.to_string(),
+                });
+            }
+        }
+        if self.tracing {
+            for e in q.purge() {
+                self.trace(|_| Trace::Dropped {
+                    message_id: e.msg.id,
+                    queue: Some(q.name.to_string()),
+                    reason,
+                    why: format!("queue '{}' was deleted", q.name),
+                });
+            }
+        }
+        self.remove_bindings_to(Dest::Queue(qid));
+    }
+
+    // ------------------------------------------------------------------ publishing and routing
+
+    #[allow(clippy::too_many_arguments)]
+    fn publish(
+        &mut self,
+        conn: ConnectionId,
+        ch: ChannelId,
+        exchange: &str,
+        routing_key: String,
+        body: String,
+        mandatory: bool,
+        mut properties: Properties,
+    ) -> Res<Outcome> {
+        let xid = self
+            .exchange_id(exchange)
+            .ok_or_else(|| Fault::not_found(format!("no {}", rs_exchange(exchange))))?;
+        let Some(x) = self.exchange(xid) else {
+            return Err(Fault::not_found(format!("no {}", rs_exchange(exchange))));
+        };
+        if x.internal {
+            return Err(Fault::access_refused(format!(
+                "cannot publish to internal {}",
+                rs_exchange(exchange)
+            )));
+        }
+        let xname = x.name.clone();
+        let ttl = parse_expiration(&properties).map_err(Fault::precondition_failed)?;
+        let extra_keys = take_cc_bcc(&mut properties);
+        let seq = match self.channel_mut(conn, ch) {
+            Some(c) => match c.confirm_seq.as_mut() {
+                Some(s) => {
+                    let v = *s;
+                    *s += 1;
+                    Some(v)
+                }
+                None => None,
+            },
+            None => None,
+        };
+        let id = self.next_message_id;
+        self.next_message_id += 1;
+        let msg = Arc::new(Msg {
+            id,
+            exchange: xname,
+            routing_key,
+            extra_keys,
+            body,
+            properties,
+            ttl,
+        });
+
+        let mut targets = Vec::new();
+        self.route(xid, &msg, &mut targets);
+        let mut ack = true;
+        if targets.is_empty() {
+            if mandatory {
+                self.emit(Event::Return {
+                    connection: conn,
+                    channel: ch,
+                    reply_code: 312,
+                    reply_text: "NO_ROUTE".into(),
+                    exchange: msg.exchange.to_string(),
+                    routing_key: msg.routing_key.clone(),
+                    message: msg.to_message(),
+                });
+            }
+            self.trace(|_| Trace::Dropped {
+                message_id: id,
+                queue: None,
+                reason: DropReason::Unroutable,
+                why: if mandatory {
+                    format!(
+                        "no queue matched key '{}' at exchange '{}'; returned to the publisher (mandatory)",
+                        msg.routing_key, msg.exchange
+                    )
+                } else {
+                    format!("no queue matched key '{}' at exchange '{}'", msg.routing_key, msg.exchange)
+                },
+            });
+        } else {
+            for qid in targets {
+                ack &= self.enqueue(qid, msg.clone());
+            }
+        }
+        if let Some(seq) = seq {
+            self.drain_dying();
+            self.emit(Event::Confirm {
+                connection: conn,
+                channel: ch,
+                seq,
+                multiple: false,
+                ack,
+            });
+        }
+        Ok(Outcome::Published {
+            seq,
+            message_id: id,
+        })
+    }
+
+    /// The queues a message published to exchange `xid` reaches: through
+    /// exchange-to-exchange bindings and alternate exchanges, each queue once,
+    /// sorted by name (as `rabbit_exchange:route` returns them).
+    fn route(&mut self, xid: u32, msg: &Msg, out: &mut Vec<u32>) {
+        let headers = msg.properties.headers.as_ref();
+        let mut dests = std::mem::take(&mut self.scratch);
+        let mut work = vec![xid];
+        let mut seen = vec![xid];
+        while let Some(x) = work.pop() {
+            let Some(ex) = self.exchange(x) else { continue };
+            dests.clear();
+            if ex.name.is_empty() {
+                for k in msg.keys() {
+                    if let Some(q) = self.queue_id(k) {
+                        dests.push(Dest::Queue(q));
+                    }
+                }
+                if self.tracing {
+                    for d in dests.clone() {
+                        self.trace(|b| Trace::Routed {
+                            message_id: msg.id,
+                            exchange: String::new(),
+                            destination_kind: DestinationKind::Queue,
+                            destination: b.dest_name(d),
+                            binding_key: b.dest_name(d),
+                            why: "default exchange: routing key equals the queue name".into(),
+                        });
+                    }
+                }
+            } else {
+                ex.route(msg.keys(), headers, &mut dests);
+                if self.tracing {
+                    let keys: Vec<&str> = msg.keys().collect();
+                    let exname = ex.name.to_string();
+                    for (d, key, why) in ex.explain(&keys, headers) {
+                        self.trace(|b| Trace::Routed {
+                            message_id: msg.id,
+                            exchange: exname.clone(),
+                            destination_kind: match d {
+                                Dest::Queue(_) => DestinationKind::Queue,
+                                Dest::Exchange(_) => DestinationKind::Exchange,
+                            },
+                            destination: b.dest_name(d),
+                            binding_key: key,
+                            why,
+                        });
+                    }
+                }
+            }
+            let Some(ex) = self.exchange(x) else { continue };
+            if dests.is_empty() {
+                if let Some(ae) = ex.alternate.clone() {
+                    if let Some(aid) = self.exchange_id(&ae) {
+                        let exname = ex.name.to_string();
+                        self.trace(|_| Trace::ToAlternateExchange {
+                            message_id: msg.id,
+                            exchange: exname,
+                            alternate: ae.to_string(),
+                        });
+                        if !seen.contains(&aid) {
+                            seen.push(aid);
+                            work.push(aid);
+                        }
+                    }
+                }
+            }
+            for d in dests.iter() {
+                match *d {
+                    Dest::Queue(q) => out.push(q),
+                    Dest::Exchange(e) => {
+                        if !seen.contains(&e) {
+                            seen.push(e);
+                            work.push(e);
+                        }
+                    }
+                }
+            }
+        }
+        self.scratch = dests;
+        if out.len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+            out.sort_by_cached_key(|q| self.queue_name(*q));
+        }
+    }
+
+    fn dest_name(&self, d: Dest) -> String {
+        match d {
+            Dest::Queue(q) => self
+                .queue(q)
+                .map(|q| q.name.to_string())
+                .unwrap_or_default(),
+            Dest::Exchange(x) => self
+                .exchange(x)
+                .map(|x| x.name.to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Offers a message to a queue; false if the queue refused it (overflow
+    /// `reject-publish`/`reject-publish-dlx`).
+    fn enqueue(&mut self, qid: u32, msg: Arc<Msg>) -> bool {
+        let now = self.now;
+        let Some(q) = self.queue_mut(qid) else {
+            return false;
+        };
+        if q.would_overflow(msg.body_len()) {
+            match q.cfg.overflow() {
+                Overflow::DropHead => {}
+                of => {
+                    let name = q.name.clone();
+                    if of == Overflow::RejectPublishDlx {
+                        let (dlx, dlrk) = (q.cfg.dlx.clone(), q.cfg.dlrk.clone());
+                        self.dying.push_back(Dying {
+                            msg: msg.clone(),
+                            reason: DeathReason::Maxlen,
+                            queue_name: name.clone(),
+                            dlx,
+                            dlrk,
+                        });
+                    }
+                    self.trace(|_| Trace::Dropped {
+                        message_id: msg.id,
+                        queue: Some(name.to_string()),
+                        reason: DropReason::RejectedByQueue,
+                        why: format!("queue '{name}' is full and its overflow is {of:?}"),
+                    });
+                    return false;
+                }
+            }
+        }
+        let ttl = match (q.cfg.message_ttl, msg.ttl) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let id = msg.id;
+        q.push(QEntry {
+            msg,
+            seq: 0,
+            expires_at: ttl.map(|t| now.saturating_add(t)),
+            redelivered: false,
+        });
+        self.trace(|b| Trace::Enqueued {
+            message_id: id,
+            queue: b.queue_name(qid).to_string(),
+        });
+        self.deliver_ready(qid);
+        self.drop_over_limit(qid);
+        self.expire_heads(qid);
+        self.touch(qid);
+        true
+    }
+
+    /// Overflow `drop-head`: the oldest messages leave (dead-lettered as
+    /// `maxlen`) until the queue fits its limits.
+    fn drop_over_limit(&mut self, qid: u32) {
+        loop {
+            let Some(q) = self.queue_mut(qid) else { return };
+            if q.cfg.overflow() != Overflow::DropHead || !q.over_limit() {
+                return;
+            }
+            let Some(e) = q.pop() else { return };
+            self.kill(qid, e.msg, DeathReason::Maxlen);
+        }
+    }
+
+    /// Removes expired head messages (dead-lettering them as `expired`).
+    fn expire_heads(&mut self, qid: u32) {
+        let now = self.now;
+        let mut out = Vec::new();
+        if let Some(q) = self.queue_mut(qid) {
+            q.take_expired(now, &mut out);
+        }
+        for e in out {
+            self.kill(qid, e.msg, DeathReason::Expired);
+        }
+    }
+
+    /// A message dies in a queue: to the dead-letter exchange if the queue has
+    /// one, else dropped.
+    fn kill(&mut self, qid: u32, msg: Arc<Msg>, reason: DeathReason) {
+        let Some(q) = self.queue(qid) else { return };
+        let queue_name = q.name.clone();
+        match q.cfg.dlx.clone() {
+            Some(dlx) => {
+                let dlrk = q.cfg.dlrk.clone();
+                self.dying.push_back(Dying {
+                    msg,
+                    reason,
+                    queue_name,
+                    dlx: Some(dlx),
+                    dlrk,
+                });
+            }
+            None => {
+                let (drop_reason, why) = match reason {
+                    DeathReason::Expired => (
+                        DropReason::Expired,
+                        "its TTL ran out and the queue has no dead-letter exchange",
+                    ),
+                    DeathReason::Maxlen => (
+                        DropReason::MaxLength,
+                        "the queue was full (drop-head) and has no dead-letter exchange",
+                    ),
+                    DeathReason::Rejected => (
+                        DropReason::Rejected,
+                        "rejected without requeue and the queue has no dead-letter exchange",
+                    ),
+                };
+                self.trace(|_| Trace::Dropped {
+                    message_id: msg.id,
+                    queue: Some(queue_name.to_string()),
+                    reason: drop_reason,
+                    why: why.into(),
+                });
+            }
+        }
+    }
+
+    /// Republishes dead messages to their dead-letter exchanges until none is
+    /// left (iterative, so chains of dead-lettering cannot grow the stack).
+    fn drain_dying(&mut self) {
+        while let Some(d) = self.dying.pop_front() {
+            let Some(dlx) = d.dlx else { continue };
+            let Some(xid) = self.exchange_id(&dlx) else {
+                self.trace(|_| Trace::Dropped {
+                    message_id: d.msg.id,
+                    queue: Some(d.queue_name.to_string()),
+                    reason: DropReason::DeadLetterUnroutable,
+                    why: format!("dead-letter exchange '{dlx}' does not exist"),
+                });
+                continue;
+            };
+            let msg = Arc::new(dead_letter::rewrite(
+                &d.msg,
+                d.reason,
+                &d.queue_name,
+                &dlx,
+                d.dlrk.as_deref(),
+            ));
+            self.trace(|_| Trace::DeadLettered {
+                message_id: msg.id,
+                queue: d.queue_name.to_string(),
+                reason: d.reason,
+                dead_letter_exchange: dlx.to_string(),
+                routing_key: msg.routing_key.clone(),
+            });
+            let mut targets = Vec::new();
+            self.route(xid, &msg, &mut targets);
+            targets.retain(|q| {
+                self.queue(*q)
+                    .is_some_and(|q| !dead_letter::is_cycle(&msg, d.reason, &q.name))
+            });
+            if targets.is_empty() {
+                self.trace(|_| Trace::Dropped {
+                    message_id: msg.id,
+                    queue: Some(d.queue_name.to_string()),
+                    reason: DropReason::DeadLetterUnroutable,
+                    why: format!(
+                        "dead-letter exchange '{dlx}' routed key '{}' to no queue (or only into a cycle)",
+                        msg.routing_key
+                    ),
+                });
+            }
+            for qid in targets {
+                self.enqueue(qid, msg.clone());
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ delivery
+
+    fn can_send(&self, cid: u32) -> bool {
+        let Some(c) = self.consumer(cid) else {
+            return false;
+        };
+        if c.no_ack {
+            return true;
+        }
+        c.has_credit()
+            && self
+                .channel(c.connection, c.channel)
+                .is_some_and(|ch| ch.global_has_room())
+    }
+
+    /// Puts a consumer at the back of the active list, behind consumers of
+    /// equal or higher priority.
+    fn activate(&mut self, qid: u32, cid: u32) {
+        let prio = self.consumer(cid).map_or(0, |c| c.priority);
+        let prios: Vec<i64> = match self.queue(qid) {
+            Some(q) => q
+                .active
+                .iter()
+                .map(|x| self.consumer(*x).map_or(0, |c| c.priority))
+                .collect(),
+            None => return,
+        };
+        let Some(q) = self.queue_mut(qid) else { return };
+        let at = prios.iter().position(|p| *p < prio).unwrap_or(prios.len());
+        q.active.insert(at, cid);
+    }
+
+    /// Delivers ready messages to consumers that can take them, round-robin.
+    fn deliver_ready(&mut self, qid: u32) {
+        loop {
+            let Some(q) = self.queue(qid) else { return };
+            if q.ready_len() == 0 {
+                return;
+            }
+            let sac = q.cfg.single_active_consumer;
+            let cid = if sac {
+                match q.consumers.first().copied() {
+                    Some(c) if self.can_send(c) => c,
+                    _ => return,
+                }
+            } else {
+                loop {
+                    let Some(c) = self.queue_mut(qid).and_then(|q| q.active.pop_front()) else {
+                        return;
+                    };
+                    if self.can_send(c) {
+                        break c;
+                    }
+                    if let Some(q) = self.queue_mut(qid) {
+                        q.blocked.push(c);
+                    }
+                }
+            };
+            let Some(e) = self.queue_mut(qid).and_then(|q| q.pop()) else {
+                return;
+            };
+            self.deliver(cid, qid, e);
+            if !sac {
+                self.activate(qid, cid);
+            }
+            self.expire_heads(qid);
+        }
+    }
+
+    fn deliver(&mut self, cid: u32, qid: u32, entry: QEntry) {
+        let Some(c) = self.consumer(cid) else { return };
+        let (conn, ch, no_ack, tag) = (c.connection, c.channel, c.no_ack, c.tag.clone());
+        let Some(chan) = self.channel_mut(conn, ch) else {
+            return;
+        };
+        let delivery_tag = chan.next_tag;
+        chan.next_tag += 1;
+        let msg = entry.msg.clone();
+        let redelivered = entry.redelivered;
+        if !no_ack {
+            chan.consumer_unacked += 1;
+            chan.unacked.push_back(Unacked {
+                tag: delivery_tag,
+                queue: qid,
+                consumer: Some(cid),
+                entry,
+            });
+            if let Some(c) = self.consumer_mut(cid) {
+                c.unacked += 1;
+            }
+            if let Some(q) = self.queue_mut(qid) {
+                q.unacked += 1;
+            }
+        }
+        self.emit(Event::Deliver {
+            connection: conn,
+            channel: ch,
+            consumer_tag: tag.to_string(),
+            delivery_tag,
+            redelivered,
+            exchange: msg.exchange.to_string(),
+            routing_key: msg.routing_key.clone(),
+            message: msg.to_message(),
+            message_id: msg.id,
+        });
+    }
+
+    /// Moves blocked consumers that may receive again to the back of the
+    /// active list, then delivers.
+    fn unblock(&mut self, qid: u32) {
+        let Some(q) = self.queue(qid) else { return };
+        if q.blocked.is_empty() {
+            self.deliver_ready(qid);
+            return;
+        }
+        let blocked = q.blocked.clone();
+        let (ready, still): (Vec<u32>, Vec<u32>) =
+            blocked.into_iter().partition(|c| self.can_send(*c));
+        if let Some(q) = self.queue_mut(qid) {
+            q.blocked = still;
+        }
+        for c in ready {
+            self.activate(qid, c);
+        }
+        self.deliver_ready(qid);
+    }
+
+    // ------------------------------------------------------------------ consuming
+
+    fn basic_qos(
+        &mut self,
+        conn: ConnectionId,
+        ch: ChannelId,
+        prefetch: u16,
+        global: bool,
+    ) -> Res<Outcome> {
+        let Some(c) = self.channel_mut(conn, ch) else {
+            return Ok(Outcome::Ok);
+        };
+        if global {
+            c.global_prefetch = prefetch;
+        } else {
+            c.consumer_prefetch = prefetch;
+        }
+        self.wake_channel(conn, ch, &[]);
+        Ok(Outcome::Ok)
+    }
+
+    /// After acks, requeues or a qos change on a channel: give the queues its
+    /// consumers (and `extra` queues) a chance to deliver again.
+    fn wake_channel(&mut self, conn: ConnectionId, ch: ChannelId, extra: &[u32]) {
+        let mut qs: Vec<u32> = Vec::new();
+        if let Some(c) = self.channel(conn, ch) {
+            for cid in &c.consumers {
+                if let Some(q) = self.consumer(*cid).map(|c| c.queue) {
+                    if !qs.contains(&q) {
+                        qs.push(q);
+                    }
+                }
+            }
+        }
+        for q in extra {
+            if !qs.contains(q) {
+                qs.push(*q);
+            }
+        }
+        for q in qs {
+            self.unblock(q);
+            self.touch(q);
+        }
+    }
+
+    fn get(
+        &mut self,
+        conn: ConnectionId,
+        ch: ChannelId,
+        queue: &str,
+        no_ack: bool,
+    ) -> Res<Outcome> {
+        let qid = self.usable_queue(conn, ch, queue)?;
+        self.renew_lease(qid);
+        let Some(e) = self.queue_mut(qid).and_then(|q| q.pop()) else {
+            return Ok(Outcome::GetEmpty);
+        };
+        self.expire_heads(qid);
+        self.touch(qid);
+        let Some(chan) = self.channel_mut(conn, ch) else {
+            return Ok(Outcome::GetEmpty);
+        };
+        let delivery_tag = chan.next_tag;
+        chan.next_tag += 1;
+        let msg = e.msg.clone();
+        let redelivered = e.redelivered;
+        if !no_ack {
+            chan.unacked.push_back(Unacked {
+                tag: delivery_tag,
+                queue: qid,
+                consumer: None,
+                entry: e,
+            });
+            if let Some(q) = self.queue_mut(qid) {
+                q.unacked += 1;
+            }
+        }
+        let message_count = self.queue(qid).map_or(0, |q| q.ready_len() as u32);
+        Ok(Outcome::GetOk {
+            delivery_tag,
+            redelivered,
+            exchange: msg.exchange.to_string(),
+            routing_key: msg.routing_key.clone(),
+            message_count,
+            message: msg.to_message(),
+            message_id: msg.id,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn consume(
+        &mut self,
+        conn: ConnectionId,
+        ch: ChannelId,
+        queue: &str,
+        tag: String,
+        no_ack: bool,
+        exclusive: bool,
+        arguments: FieldTable,
+    ) -> Res<Outcome> {
+        if !tag.is_empty() {
+            let taken = self.channel(conn, ch).is_some_and(|c| {
+                c.consumers
+                    .iter()
+                    .any(|cid| self.consumer(*cid).is_some_and(|x| *x.tag == *tag))
+            });
+            if taken {
+                return Err(Fault::not_allowed(format!(
+                    "attempt to reuse consumer tag '{tag}'"
+                )));
+            }
+        }
+        let qid = self.usable_queue(conn, ch, queue)?;
+        let tag = if tag.is_empty() {
+            format!("amq.ctag-{}", self.rng.token(22))
+        } else {
+            tag
+        };
+        let Some(q) = self.queue(qid) else {
+            return Err(Fault::not_found("queue vanished"));
+        };
+        if q.has_exclusive_consumer || (exclusive && !q.consumers.is_empty()) {
+            return Err(Fault::access_refused(format!(
+                "{} in exclusive use",
+                rs_queue(&q.name)
+            )));
+        }
+        let priority = match arguments.get("x-priority") {
+            None => 0,
+            Some(v) => v.as_i64().ok_or_else(|| {
+                Fault::precondition_failed(format!(
+                    "invalid type for consumer argument 'x-priority': {v}"
+                ))
+            })?,
+        };
+        let prefetch = self.channel(conn, ch).map_or(0, |c| c.consumer_prefetch);
+        let cid = self.consumers.len() as u32;
+        self.consumers.push(Some(Consumer {
+            tag: tag.as_str().into(),
+            queue: qid,
+            connection: conn,
+            channel: ch,
+            no_ack,
+            exclusive,
+            prefetch,
+            unacked: 0,
+            priority,
+        }));
+        if let Some(c) = self.channel_mut(conn, ch) {
+            c.consumers.push(cid);
+        }
+        if let Some(q) = self.queue_mut(qid) {
+            q.consumers.push(cid);
+            q.had_consumers = true;
+            q.has_exclusive_consumer |= exclusive;
+            q.expires_at = None;
+        }
+        self.activate(qid, cid);
+        self.deliver_ready(qid);
+        self.touch(qid);
+        Ok(Outcome::ConsumeOk { consumer_tag: tag })
+    }
+
+    /// Forgets a consumer (its unacked messages stay with the channel); returns
+    /// its queue.
+    fn remove_consumer(&mut self, cid: u32) -> Option<u32> {
+        let c = self
+            .consumers
+            .get_mut(cid as usize)
+            .and_then(Option::take)?;
+        if let Some(chan) = self.channel_mut(c.connection, c.channel) {
+            chan.consumers.retain(|x| *x != cid);
+        }
+        let q = self.queue_mut(c.queue)?;
+        q.active.retain(|x| *x != cid);
+        q.blocked.retain(|x| *x != cid);
+        q.consumers.retain(|x| *x != cid);
+        if c.exclusive {
+            q.has_exclusive_consumer = false;
+        }
+        Some(c.queue)
+    }
+
+    /// After consumers left a queue: auto-delete, lease, or deliver to whoever
+    /// is left (a new single active consumer, say).
+    fn after_consumers_changed(&mut self, qid: u32) {
+        let Some(q) = self.queue(qid) else { return };
+        if q.consumers.is_empty() {
+            if q.auto_delete && q.had_consumers {
+                self.delete_queue(qid, DropReason::QueueDeleted, false);
+                return;
+            }
+            self.renew_lease(qid);
+        }
+        self.deliver_ready(qid);
+        self.touch(qid);
+    }
+
+    fn cancel(&mut self, conn: ConnectionId, ch: ChannelId, tag: &str) {
+        let found = self.channel(conn, ch).and_then(|c| {
+            c.consumers
+                .iter()
+                .copied()
+                .find(|cid| self.consumer(*cid).is_some_and(|x| &*x.tag == tag))
+        });
+        if let Some(cid) = found {
+            if let Some(qid) = self.remove_consumer(cid) {
+                self.after_consumers_changed(qid);
+            }
+        }
+    }
+
+    /// Takes a settled delivery off the books of its consumer and queue.
+    fn forget_unacked(&mut self, conn: ConnectionId, ch: ChannelId, u: &Unacked) {
+        if let Some(cid) = u.consumer {
+            if let Some(c) = self.channel_mut(conn, ch) {
+                c.consumer_unacked = c.consumer_unacked.saturating_sub(1);
+            }
+            if let Some(c) = self.consumer_mut(cid) {
+                c.unacked = c.unacked.saturating_sub(1);
+            }
+        }
+        if let Some(q) = self.queue_mut(u.queue) {
+            q.unacked = q.unacked.saturating_sub(1);
+        }
+    }
+
+    /// Puts an unacked message back in its queue (if the queue still exists).
+    fn requeue(&mut self, mut u: Unacked) -> Option<u32> {
+        let Some(q) = self.queue_mut(u.queue) else {
+            self.trace(|_| Trace::Dropped {
+                message_id: u.entry.msg.id,
+                queue: None,
+                reason: DropReason::QueueDeleted,
+                why: "requeued after its queue was deleted".into(),
+            });
+            return None;
+        };
+        q.unacked = q.unacked.saturating_sub(1);
+        u.entry.redelivered = true;
+        let id = u.entry.msg.id;
+        q.requeue(u.entry);
+        if let Some(cid) = u.consumer {
+            if let Some(c) = self.consumer_mut(cid) {
+                c.unacked = c.unacked.saturating_sub(1);
+            }
+        }
+        self.trace(|b| Trace::Requeued {
+            message_id: id,
+            queue: b.queue_name(u.queue).to_string(),
+        });
+        self.expire_heads(u.queue);
+        Some(u.queue)
+    }
+
+    fn settle(
+        &mut self,
+        conn: ConnectionId,
+        ch: ChannelId,
+        tag: DeliveryTag,
+        multiple: bool,
+        how: Settle,
+    ) -> Res<Outcome> {
+        let Some(chan) = self.channel_mut(conn, ch) else {
+            return Ok(Outcome::Ok);
+        };
+        let Some(done) = chan.take_acked(tag, multiple) else {
+            return Err(Fault::precondition_failed(format!(
+                "unknown delivery tag {tag}"
+            )));
+        };
+        let mut touched = Vec::new();
+        for u in done {
+            match how {
+                Settle::Ack => {
+                    self.forget_unacked(conn, ch, &u);
+                    self.trace(|b| Trace::Acked {
+                        message_id: u.entry.msg.id,
+                        queue: b.queue_name(u.queue).to_string(),
+                    });
+                }
+                Settle::Reject { requeue: true } => {
+                    if u.consumer.is_some() {
+                        if let Some(c) = self.channel_mut(conn, ch) {
+                            c.consumer_unacked = c.consumer_unacked.saturating_sub(1);
+                        }
+                    }
+                    if let Some(q) = self.requeue(u) {
+                        if !touched.contains(&q) {
+                            touched.push(q);
+                        }
+                    }
+                }
+                Settle::Reject { requeue: false } => {
+                    self.forget_unacked(conn, ch, &u);
+                    self.kill(u.queue, u.entry.msg, DeathReason::Rejected);
+                }
+            }
+        }
+        self.wake_channel(conn, ch, &touched);
+        Ok(Outcome::Ok)
+    }
+
+    fn recover(&mut self, conn: ConnectionId, ch: ChannelId, requeue: bool) -> Res<Outcome> {
+        if !requeue {
+            return Err(Fault::not_implemented("requeue=false"));
+        }
+        let Some(chan) = self.channel_mut(conn, ch) else {
+            return Ok(Outcome::Ok);
+        };
+        let all: Vec<Unacked> = chan.unacked.drain(..).collect();
+        chan.consumer_unacked = 0;
+        let mut touched = Vec::new();
+        for u in all {
+            if let Some(q) = self.requeue(u) {
+                if !touched.contains(&q) {
+                    touched.push(q);
+                }
+            }
+        }
+        self.wake_channel(conn, ch, &touched);
+        Ok(Outcome::Ok)
+    }
+
+    // ------------------------------------------------------------------ restart
+
+    fn broker_restart(&mut self) -> Res<Outcome> {
+        // Connections die with the node: unacked messages go back to their
+        // queues (a persistent one in a durable queue survives, redelivered).
+        let conns: Vec<ConnectionId> = self.connections.keys().copied().collect();
+        for conn in conns {
+            let chans: Vec<ChannelId> = self
+                .connections
+                .get(&conn)
+                .map(|c| c.channels.keys().copied().collect())
+                .unwrap_or_default();
+            for ch in chans {
+                let Some(channel) = self
+                    .connections
+                    .get_mut(&conn)
+                    .and_then(|c| c.channels.remove(&ch))
+                else {
+                    continue;
+                };
+                for cid in &channel.consumers {
+                    self.remove_consumer(*cid);
+                }
+                for u in channel.unacked {
+                    self.requeue(u);
+                }
+            }
+        }
+        self.connections.clear();
+        self.consumers.iter_mut().for_each(|c| *c = None);
+
+        let doomed: Vec<u32> = (0..self.queues.len() as u32)
+            .filter(|q| {
+                self.queue(*q)
+                    .is_some_and(|q| !q.durable || q.exclusive_owner.is_some())
+            })
+            .collect();
+        for qid in doomed {
+            self.delete_queue(qid, DropReason::BrokerRestart, false);
+        }
+        let doomed: Vec<u32> = (0..self.exchanges.len() as u32)
+            .filter(|x| self.exchange(*x).is_some_and(|x| !x.durable))
+            .collect();
+        for xid in doomed {
+            if let Some(x) = self.exchanges.get_mut(xid as usize).and_then(Option::take) {
+                self.exchange_ids.remove(&x.name);
+                for slot in self.exchanges.iter_mut().flatten() {
+                    slot.unbind_dest(Dest::Exchange(xid));
+                }
+            }
+        }
+        let tracing = self.tracing;
+        let mut lost = Vec::new();
+        for qid in 0..self.queues.len() as u32 {
+            let Some(q) = self.queue_mut(qid) else {
+                continue;
+            };
+            let all = q.purge();
+            q.active.clear();
+            q.blocked.clear();
+            q.consumers.clear();
+            q.has_exclusive_consumer = false;
+            q.unacked = 0;
+            q.timer_at = None;
+            for e in all {
+                if e.msg.persistent() {
+                    q.requeue(e);
+                } else if tracing {
+                    lost.push((e.msg.id, q.name.to_string()));
+                }
+            }
+            self.renew_lease(qid);
+            self.touch(qid);
+        }
+        for (id, qn) in lost {
+            self.trace(|_| Trace::Dropped {
+                message_id: id,
+                queue: Some(qn),
+                reason: DropReason::BrokerRestart,
+                why: "transient message lost in the broker restart".into(),
+            });
+        }
+        let mut c = Connection::default();
+        c.channels.insert(1, Channel::new());
+        self.connections.insert(1, c);
+        Ok(Outcome::Ok)
+    }
+
+    // ------------------------------------------------------------------ view
+
+    /// A snapshot of everything the UI shows.
+    pub fn view(&self) -> BrokerView {
+        let exchanges = self
+            .exchanges
+            .iter()
+            .flatten()
+            .map(|x| ExchangeView {
+                name: x.name.to_string(),
+                kind: x.kind,
+                durable: x.durable,
+                auto_delete: x.auto_delete,
+                internal: x.internal,
+                arguments: x.arguments.clone(),
+            })
+            .collect();
+        let mut bindings = Vec::new();
+        for x in self.exchanges.iter().flatten() {
+            for b in &x.bindings {
+                bindings.push(BindingView {
+                    source: x.name.to_string(),
+                    destination: self.dest_name(b.dest),
+                    destination_kind: match b.dest {
+                        Dest::Queue(_) => DestinationKind::Queue,
+                        Dest::Exchange(_) => DestinationKind::Exchange,
+                    },
+                    routing_key: b.key.to_string(),
+                    arguments: b.arguments.clone(),
+                });
+            }
+        }
+        let queues = self
+            .queues
+            .iter()
+            .flatten()
+            .map(|q| QueueView {
+                name: q.name.to_string(),
+                durable: q.durable,
+                exclusive_owner: q.exclusive_owner,
+                auto_delete: q.auto_delete,
+                arguments: q.arguments.clone(),
+                ready: q.ready_len() as u32,
+                unacked: q.unacked,
+                consumers: q
+                    .consumers
+                    .iter()
+                    .filter_map(|c| self.consumer(*c).map(|c| c.tag.to_string()))
+                    .collect(),
+                messages: q
+                    .ready()
+                    .map(|e| MessageView {
+                        message_id: e.msg.id,
+                        body: e.msg.body.clone(),
+                        exchange: e.msg.exchange.to_string(),
+                        routing_key: e.msg.routing_key.clone(),
+                        redelivered: e.redelivered,
+                        priority: e.msg.properties.priority,
+                        expires_at_ms: e.expires_at,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let consumers = self
+            .consumers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (i as u32, c)))
+            .map(|(cid, c)| {
+                let q = self.queue(c.queue);
+                ConsumerView {
+                    consumer_tag: c.tag.to_string(),
+                    queue: q.map(|q| q.name.to_string()).unwrap_or_default(),
+                    connection: c.connection,
+                    channel: c.channel,
+                    no_ack: c.no_ack,
+                    exclusive: c.exclusive,
+                    prefetch: c.prefetch,
+                    unacked: c.unacked,
+                    active: q.is_some_and(|q| {
+                        !q.cfg.single_active_consumer || q.consumers.first() == Some(&cid)
+                    }),
+                }
+            })
+            .collect();
+        let connections = self
+            .connections
+            .iter()
+            .map(|(id, c)| ConnectionView {
+                id: *id,
+                channels: c
+                    .channels
+                    .iter()
+                    .map(|(n, ch)| ChannelView {
+                        id: *n,
+                        confirm_mode: ch.confirm_seq.is_some(),
+                        consumer_prefetch: ch.consumer_prefetch,
+                        global_prefetch: ch.global_prefetch,
+                        unacked: ch.unacked.iter().map(|u| u.tag).collect(),
+                        next_delivery_tag: ch.next_tag,
+                    })
+                    .collect(),
+            })
+            .collect();
+        BrokerView {
+            now_ms: self.now,
+            exchanges,
+            bindings,
+            queues,
+            consumers,
+            connections,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Settle {
+    Ack,
+    Reject { requeue: bool },
+}

@@ -1,0 +1,69 @@
+//! Connections and channels: the client-side state the broker keeps.
+//!
+//! Delivery tags are per channel and strictly increasing; the unacked list is
+//! kept in tag order so the common in-order ack is a `pop_front` and
+//! `multiple` acks are a prefix.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::message::QEntry;
+use crate::protocol::{ChannelId, DeliveryTag};
+
+/// A delivery awaiting ack.
+#[derive(Debug, Clone)]
+pub struct Unacked {
+    pub tag: DeliveryTag,
+    pub queue: u32,
+    /// The consumer it went to; `None` for basic.get.
+    pub consumer: Option<u32>,
+    pub entry: QEntry,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Channel {
+    pub next_tag: DeliveryTag,
+    pub unacked: VecDeque<Unacked>,
+    /// Publish sequence number of the next publish, once in confirm mode.
+    pub confirm_seq: Option<u64>,
+    /// Prefetch given to consumers created from now on.
+    pub consumer_prefetch: u16,
+    /// Channel-wide prefetch shared by all consumers (0 = unlimited).
+    pub global_prefetch: u16,
+    /// Unacked deliveries to consumers (what the global prefetch counts).
+    pub consumer_unacked: u32,
+    pub consumers: Vec<u32>,
+    /// Most recently declared queue (AMQP's empty-queue-name shortcut).
+    pub last_queue: Option<String>,
+}
+
+impl Channel {
+    pub fn new() -> Channel {
+        Channel {
+            next_tag: 1,
+            ..Channel::default()
+        }
+    }
+
+    pub fn global_has_room(&self) -> bool {
+        self.global_prefetch == 0 || self.consumer_unacked < self.global_prefetch as u32
+    }
+
+    /// Removes the deliveries an ack/nack/reject names, in tag order, or `None`
+    /// if the tag is unknown (RabbitMQ: 406 "unknown delivery tag").
+    pub fn take_acked(&mut self, tag: DeliveryTag, multiple: bool) -> Option<Vec<Unacked>> {
+        if multiple && tag == 0 {
+            return Some(self.unacked.drain(..).collect());
+        }
+        let idx = self.unacked.binary_search_by_key(&tag, |u| u.tag).ok()?;
+        if multiple {
+            Some(self.unacked.drain(..=idx).collect())
+        } else {
+            self.unacked.remove(idx).map(|u| vec![u])
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    pub channels: BTreeMap<ChannelId, Channel>,
+}

@@ -1,0 +1,32 @@
+//! Consumers: a subscription of one channel to one queue.
+//!
+//! Prefetch is RabbitMQ 3.10's: `basic.qos global=false` sets the limit for
+//! consumers created afterwards on the channel (copied here at consume time);
+//! `global=true` is one limit shared by the channel's consumers, kept on the
+//! channel. `no_ack` consumers ignore both.
+
+use std::sync::Arc;
+
+use crate::protocol::{ChannelId, ConnectionId};
+
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    pub tag: Arc<str>,
+    pub queue: u32,
+    pub connection: ConnectionId,
+    pub channel: ChannelId,
+    pub no_ack: bool,
+    pub exclusive: bool,
+    /// Per-consumer prefetch (0 = unlimited).
+    pub prefetch: u16,
+    pub unacked: u32,
+    /// `x-priority` argument: higher-priority consumers are served first.
+    pub priority: i64,
+}
+
+impl Consumer {
+    /// Whether the consumer's own limit allows one more delivery.
+    pub fn has_credit(&self) -> bool {
+        self.no_ack || self.prefetch == 0 || self.unacked < self.prefetch as u32
+    }
+}

@@ -1,0 +1,202 @@
+//! Exchanges and their bindings.
+//!
+//! An exchange owns the bindings whose source it is, in two shapes: the list
+//! (insertion order, what the UI shows and what deletion walks) and a routing
+//! index chosen by the exchange type (a hash map for direct, a trie for topic),
+//! so publishing never scans every binding. Explaining a routing decision is
+//! the rare path and may scan.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::headers;
+use crate::protocol::{ExchangeKind, FieldTable};
+use crate::topic::{self, TopicTrie};
+
+/// Where a binding leads. The numbers are broker-internal ids that are never
+/// reused, so a stale id can only miss, never hit the wrong object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dest {
+    Queue(u32),
+    Exchange(u32),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Binding {
+    pub dest: Dest,
+    pub key: Arc<str>,
+    pub arguments: FieldTable,
+}
+
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub name: Arc<str>,
+    pub kind: ExchangeKind,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub internal: bool,
+    pub arguments: FieldTable,
+    pub alternate: Option<Arc<str>>,
+    pub bindings: Vec<Binding>,
+    direct: HashMap<Arc<str>, Vec<Dest>>,
+    topic: TopicTrie,
+}
+
+impl Exchange {
+    pub fn new(
+        name: Arc<str>,
+        kind: ExchangeKind,
+        durable: bool,
+        auto_delete: bool,
+        internal: bool,
+        arguments: FieldTable,
+    ) -> Exchange {
+        let alternate = arguments
+            .get("alternate-exchange")
+            .and_then(|v| v.as_str())
+            .map(Arc::from);
+        Exchange {
+            name,
+            kind,
+            durable,
+            auto_delete,
+            internal,
+            arguments,
+            alternate,
+            bindings: Vec::new(),
+            direct: HashMap::new(),
+            topic: TopicTrie::default(),
+        }
+    }
+
+    /// Adds a binding; false if an identical one exists (binding is idempotent).
+    pub fn bind(&mut self, dest: Dest, key: &str, arguments: FieldTable) -> bool {
+        if self
+            .bindings
+            .iter()
+            .any(|b| b.dest == dest && &*b.key == key && b.arguments == arguments)
+        {
+            return false;
+        }
+        let key: Arc<str> = Arc::from(key);
+        match self.kind {
+            ExchangeKind::Direct => self.direct.entry(key.clone()).or_default().push(dest),
+            ExchangeKind::Topic => self.topic.insert(&key, dest),
+            ExchangeKind::Fanout | ExchangeKind::Headers => {}
+        }
+        self.bindings.push(Binding {
+            dest,
+            key,
+            arguments,
+        });
+        true
+    }
+
+    /// Removes one binding; false if there was no such binding.
+    pub fn unbind(&mut self, dest: Dest, key: &str, arguments: &FieldTable) -> bool {
+        let Some(i) = self
+            .bindings
+            .iter()
+            .position(|b| b.dest == dest && &*b.key == key && &b.arguments == arguments)
+        else {
+            return false;
+        };
+        let b = self.bindings.remove(i);
+        self.unindex(&b);
+        true
+    }
+
+    /// Removes every binding to `dest`; returns how many there were.
+    pub fn unbind_dest(&mut self, dest: Dest) -> usize {
+        let (gone, keep): (Vec<Binding>, Vec<Binding>) = std::mem::take(&mut self.bindings)
+            .into_iter()
+            .partition(|b| b.dest == dest);
+        self.bindings = keep;
+        for b in &gone {
+            self.unindex(b);
+        }
+        gone.len()
+    }
+
+    fn unindex(&mut self, b: &Binding) {
+        match self.kind {
+            ExchangeKind::Direct => {
+                if let Some(v) = self.direct.get_mut(&*b.key) {
+                    if let Some(j) = v.iter().position(|d| *d == b.dest) {
+                        v.remove(j);
+                    }
+                    if v.is_empty() {
+                        self.direct.remove(&*b.key);
+                    }
+                }
+            }
+            ExchangeKind::Topic => {
+                self.topic.remove(&b.key, b.dest);
+            }
+            ExchangeKind::Fanout | ExchangeKind::Headers => {}
+        }
+    }
+
+    /// Appends the destinations this exchange's own bindings select (may contain
+    /// duplicates).
+    pub fn route<'a>(
+        &self,
+        keys: impl Iterator<Item = &'a str>,
+        headers: Option<&FieldTable>,
+        out: &mut Vec<Dest>,
+    ) {
+        match self.kind {
+            ExchangeKind::Direct => {
+                for k in keys {
+                    if let Some(v) = self.direct.get(k) {
+                        out.extend_from_slice(v);
+                    }
+                }
+            }
+            ExchangeKind::Topic => {
+                for k in keys {
+                    self.topic.matches(k, out);
+                }
+            }
+            ExchangeKind::Fanout => out.extend(self.bindings.iter().map(|b| b.dest)),
+            ExchangeKind::Headers => out.extend(
+                self.bindings
+                    .iter()
+                    .filter(|b| headers::matches(&b.arguments, headers).is_some())
+                    .map(|b| b.dest),
+            ),
+        }
+    }
+
+    /// The bindings that match, with the reason (slow path, for traces).
+    pub fn explain(
+        &self,
+        keys: &[&str],
+        headers: Option<&FieldTable>,
+    ) -> Vec<(Dest, String, String)> {
+        let mut out = Vec::new();
+        for b in &self.bindings {
+            let why = match self.kind {
+                ExchangeKind::Direct => keys
+                    .iter()
+                    .find(|k| **k == &*b.key)
+                    .map(|k| format!("direct: routing key '{k}' equals the binding key")),
+                ExchangeKind::Topic => keys
+                    .iter()
+                    .find(|k| topic::key_matches(&b.key, k))
+                    .map(|k| format!("topic: routing key '{k}' matches pattern '{}'", b.key)),
+                ExchangeKind::Fanout => Some("fanout: every binding gets a copy".to_string()),
+                ExchangeKind::Headers => headers::matches(&b.arguments, headers),
+            };
+            if let Some(why) = why {
+                let key = if self.kind == ExchangeKind::Headers {
+                    serde_json::Value::Object(b.arguments.clone()).to_string()
+                } else {
+                    b.key.to_string()
+                };
+                out.push((b.dest, key, why));
+            }
+        }
+        out
+    }
+}

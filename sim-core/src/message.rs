@@ -1,0 +1,94 @@
+//! Messages inside the broker.
+//!
+//! A published message is stored once (`Arc<Msg>`) and shared by every queue it
+//! was routed to; a queue holds a small [`QEntry`] (pointer, position, expiry,
+//! redelivered flag), so a fanout to many queues copies no body and a queued
+//! message costs a few dozen bytes beyond its content.
+
+use std::sync::Arc;
+
+use crate::protocol::{Message, MessageId, Properties};
+
+/// One message's immutable content. Dead-lettering makes a new `Msg` (new
+/// headers, exchange and routing keys) with the same [`MessageId`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Msg {
+    pub id: MessageId,
+    /// The exchange it was published (or dead-lettered) to.
+    pub exchange: Arc<str>,
+    /// The routing key of the publish; what deliveries report.
+    pub routing_key: String,
+    /// CC and BCC keys (sender-selected distribution), routed like the key.
+    pub extra_keys: Vec<String>,
+    pub body: String,
+    pub properties: Properties,
+    /// Per-message TTL parsed from `expiration`.
+    pub ttl: Option<u64>,
+}
+
+impl Msg {
+    /// Every key the message is routed with (the publish key first).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.routing_key.as_str()).chain(self.extra_keys.iter().map(String::as_str))
+    }
+
+    pub fn persistent(&self) -> bool {
+        self.properties.delivery_mode == Some(2)
+    }
+
+    pub fn body_len(&self) -> u64 {
+        self.body.len() as u64
+    }
+
+    pub fn to_message(&self) -> Message {
+        Message {
+            body: self.body.clone(),
+            properties: self.properties.clone(),
+        }
+    }
+}
+
+/// A message's place in one queue.
+#[derive(Debug, Clone)]
+pub struct QEntry {
+    pub msg: Arc<Msg>,
+    /// Position in the queue: requeued messages go back where they were.
+    pub seq: u64,
+    /// Virtual time at which it expires (queue TTL or per-message expiration).
+    pub expires_at: Option<u64>,
+    pub redelivered: bool,
+}
+
+/// Parses the `expiration` property (milliseconds as a decimal string).
+pub fn parse_expiration(props: &Properties) -> Result<Option<u64>, String> {
+    match &props.expiration {
+        None => Ok(None),
+        Some(s) => {
+            let t = s.strip_prefix('+').unwrap_or(s);
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("invalid expiration '{s}'"));
+            }
+            t.parse::<u64>()
+                .ok()
+                .filter(|v| *v < (1u64 << 32))
+                .map(Some)
+                .ok_or_else(|| format!("invalid expiration '{s}'"))
+        }
+    }
+}
+
+/// Reads sender-selected distribution keys (`CC`, `BCC`) from the headers and
+/// strips `BCC`, as RabbitMQ does at publish time.
+pub fn take_cc_bcc(props: &mut Properties) -> Vec<String> {
+    let Some(h) = props.headers.as_mut() else {
+        return Vec::new();
+    };
+    let mut keys = Vec::new();
+    for name in ["CC", "BCC"] {
+        if let Some(serde_json::Value::Array(a)) = h.get(name) {
+            keys.extend(a.iter().filter_map(|v| v.as_str().map(str::to_string)));
+        }
+    }
+    h.remove("BCC");
+    keys
+}

@@ -1,0 +1,314 @@
+//! Queues: ready messages in order, their limits, and who consumes them.
+//!
+//! Ready messages live in one `VecDeque` per priority level (one level for a
+//! plain queue), each ordered by the queue-local sequence number assigned at
+//! enqueue time; requeued messages are inserted back by that number, which is
+//! how RabbitMQ puts them back "in their original position". Expiry is only
+//! ever checked at the head of a level, as RabbitMQ does.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::message::QEntry;
+use crate::protocol::{ConnectionId, FieldTable};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    DropHead,
+    RejectPublish,
+    RejectPublishDlx,
+}
+
+/// The queue arguments the broker acts on, validated.
+#[derive(Debug, Clone, Default)]
+pub struct QueueConfig {
+    pub message_ttl: Option<u64>,
+    pub expires: Option<u64>,
+    pub max_length: Option<u64>,
+    pub max_length_bytes: Option<u64>,
+    pub overflow: Option<Overflow>,
+    pub dlx: Option<Arc<str>>,
+    pub dlrk: Option<Arc<str>>,
+    pub max_priority: Option<u8>,
+    pub single_active_consumer: bool,
+}
+
+/// Arguments compared when a queue is redeclared (`rabbit_amqqueue:declare_args`).
+const EQUIVALENCE_KEYS: &[&str] = &[
+    "x-expires",
+    "x-message-ttl",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-in-memory-length",
+    "x-max-in-memory-bytes",
+    "x-max-priority",
+    "x-overflow",
+    "x-queue-mode",
+    "x-single-active-consumer",
+    "x-delivery-limit",
+];
+
+fn int_arg(args: &FieldTable, key: &str, min: i64) -> Result<Option<u64>, String> {
+    match args.get(key) {
+        None => Ok(None),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(v) if v >= min => Ok(Some(v as u64)),
+            Some(v) if v < 0 => Err(format!("invalid arg '{key}': {{value_negative,{v}}}")),
+            Some(v) => Err(format!("invalid arg '{key}': {{value_zero,{v}}}")),
+            None => Err(format!("invalid arg '{key}': {{unacceptable_type,{n}}}")),
+        },
+        Some(other) => Err(format!(
+            "invalid arg '{key}': {{unacceptable_type,{other}}}"
+        )),
+    }
+}
+
+fn str_arg<'a>(args: &'a FieldTable, key: &str) -> Result<Option<&'a str>, String> {
+    match args.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(format!(
+            "invalid arg '{key}': {{unacceptable_type,{other}}}"
+        )),
+    }
+}
+
+impl QueueConfig {
+    /// Validates arguments as `rabbit_amqqueue:check_arguments` does.
+    pub fn parse(args: &FieldTable) -> Result<QueueConfig, String> {
+        let message_ttl = int_arg(args, "x-message-ttl", 0)?;
+        let expires = int_arg(args, "x-expires", 1)?;
+        let max_length = int_arg(args, "x-max-length", 0)?;
+        let max_length_bytes = int_arg(args, "x-max-length-bytes", 0)?;
+        let max_priority = match int_arg(args, "x-max-priority", 0)? {
+            None => None,
+            Some(p) if p <= 255 => Some(p as u8),
+            Some(p) => {
+                return Err(format!(
+                    "invalid arg 'x-max-priority': {{value_too_large,{p},255}}"
+                ))
+            }
+        };
+        let overflow = match str_arg(args, "x-overflow")? {
+            None => None,
+            Some("drop-head") => Some(Overflow::DropHead),
+            Some("reject-publish") => Some(Overflow::RejectPublish),
+            Some("reject-publish-dlx") => Some(Overflow::RejectPublishDlx),
+            Some(other) => {
+                return Err(format!(
+                    "invalid arg 'x-overflow': {{invalid_value,<<\"{other}\">>}}"
+                ))
+            }
+        };
+        let dlx = str_arg(args, "x-dead-letter-exchange")?.map(Arc::from);
+        let dlrk = str_arg(args, "x-dead-letter-routing-key")?.map(Arc::from);
+        if dlrk.is_some() && dlx.is_none() {
+            return Err("invalid arg 'x-dead-letter-routing-key': x-dead-letter-routing-key defined, but x-dead-letter-exchange is not".into());
+        }
+        let single_active_consumer = match args.get("x-single-active-consumer") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(format!(
+                    "invalid arg 'x-single-active-consumer': {{unacceptable_type,{other}}}"
+                ))
+            }
+        };
+        match str_arg(args, "x-queue-mode")? {
+            None | Some("default") | Some("lazy") => {}
+            Some(other) => {
+                return Err(format!(
+                    "invalid arg 'x-queue-mode': {{unsupported,<<\"{other}\">>}}"
+                ))
+            }
+        }
+        Ok(QueueConfig {
+            message_ttl,
+            expires,
+            max_length,
+            max_length_bytes,
+            overflow,
+            dlx,
+            dlrk,
+            max_priority,
+            single_active_consumer,
+        })
+    }
+
+    pub fn overflow(&self) -> Overflow {
+        self.overflow.unwrap_or(Overflow::DropHead)
+    }
+}
+
+/// Redeclare check: the first inequivalent argument, if any.
+pub fn inequivalent_arg(old: &FieldTable, new: &FieldTable) -> Option<&'static str> {
+    EQUIVALENCE_KEYS
+        .iter()
+        .find(|k| old.get(**k) != new.get(**k))
+        .copied()
+}
+
+#[derive(Debug)]
+pub struct Queue {
+    pub name: Arc<str>,
+    pub durable: bool,
+    pub exclusive_owner: Option<ConnectionId>,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
+    pub cfg: QueueConfig,
+    levels: Vec<VecDeque<QEntry>>,
+    ready_len: usize,
+    ready_bytes: u64,
+    next_seq: u64,
+    /// Consumers that may receive now, in dispatch (round-robin) order.
+    pub active: VecDeque<u32>,
+    /// Consumers found at their prefetch limit; they rejoin `active` at the back.
+    pub blocked: Vec<u32>,
+    /// Every consumer, in registration order (single-active-consumer order).
+    pub consumers: Vec<u32>,
+    pub has_exclusive_consumer: bool,
+    pub had_consumers: bool,
+    /// Messages of this queue delivered and not yet acked.
+    pub unacked: u32,
+    /// When the x-expires lease runs out (no consumers).
+    pub expires_at: Option<u64>,
+    /// The earliest head expiry a timer is scheduled for.
+    pub timer_at: Option<u64>,
+}
+
+impl Queue {
+    pub fn new(
+        name: Arc<str>,
+        durable: bool,
+        exclusive_owner: Option<ConnectionId>,
+        auto_delete: bool,
+        arguments: FieldTable,
+        cfg: QueueConfig,
+    ) -> Queue {
+        let levels = cfg.max_priority.map_or(1, |p| p as usize + 1);
+        Queue {
+            name,
+            durable,
+            exclusive_owner,
+            auto_delete,
+            arguments,
+            cfg,
+            levels: (0..levels).map(|_| VecDeque::new()).collect(),
+            ready_len: 0,
+            ready_bytes: 0,
+            next_seq: 0,
+            active: VecDeque::new(),
+            blocked: Vec::new(),
+            consumers: Vec::new(),
+            has_exclusive_consumer: false,
+            had_consumers: false,
+            unacked: 0,
+            expires_at: None,
+            timer_at: None,
+        }
+    }
+
+    pub fn ready_len(&self) -> usize {
+        self.ready_len
+    }
+
+    fn level_of(&self, e: &QEntry) -> usize {
+        match self.cfg.max_priority {
+            None => 0,
+            Some(max) => e.msg.properties.priority.unwrap_or(0).min(max) as usize,
+        }
+    }
+
+    /// Appends a newly arrived message.
+    pub fn push(&mut self, mut e: QEntry) {
+        e.seq = self.next_seq;
+        self.next_seq += 1;
+        let l = self.level_of(&e);
+        self.ready_len += 1;
+        self.ready_bytes += e.msg.body_len();
+        self.levels[l].push_back(e);
+    }
+
+    /// Puts a message back at its original position.
+    pub fn requeue(&mut self, e: QEntry) {
+        let l = self.level_of(&e);
+        self.ready_len += 1;
+        self.ready_bytes += e.msg.body_len();
+        let level = &mut self.levels[l];
+        let at = level.partition_point(|x| x.seq < e.seq);
+        level.insert(at, e);
+    }
+
+    /// Takes the next message to deliver (highest priority, oldest).
+    pub fn pop(&mut self) -> Option<QEntry> {
+        let level = self.levels.iter_mut().rev().find(|l| !l.is_empty())?;
+        let e = level.pop_front()?;
+        self.ready_len -= 1;
+        self.ready_bytes -= e.msg.body_len();
+        Some(e)
+    }
+
+    /// Removes expired messages found at the head of each level.
+    pub fn take_expired(&mut self, now: u64, out: &mut Vec<QEntry>) {
+        for level in self.levels.iter_mut().rev() {
+            while level
+                .front()
+                .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
+            {
+                if let Some(e) = level.pop_front() {
+                    self.ready_len -= 1;
+                    self.ready_bytes -= e.msg.body_len();
+                    out.push(e);
+                }
+            }
+        }
+    }
+
+    /// The earliest expiry among the heads.
+    pub fn head_expiry(&self) -> Option<u64> {
+        self.levels
+            .iter()
+            .filter_map(|l| l.front().and_then(|e| e.expires_at))
+            .min()
+    }
+
+    /// Whether one more message of `bytes` would exceed a limit.
+    pub fn would_overflow(&self, bytes: u64) -> bool {
+        self.cfg
+            .max_length
+            .is_some_and(|m| self.ready_len as u64 + 1 > m)
+            || self
+                .cfg
+                .max_length_bytes
+                .is_some_and(|m| self.ready_bytes + bytes > m)
+    }
+
+    pub fn over_limit(&self) -> bool {
+        self.cfg
+            .max_length
+            .is_some_and(|m| self.ready_len as u64 > m)
+            || self
+                .cfg
+                .max_length_bytes
+                .is_some_and(|m| self.ready_bytes > m)
+    }
+
+    pub fn purge(&mut self) -> Vec<QEntry> {
+        let mut out = Vec::with_capacity(self.ready_len);
+        for l in self.levels.iter_mut().rev() {
+            out.extend(l.drain(..));
+        }
+        self.ready_len = 0;
+        self.ready_bytes = 0;
+        out
+    }
+
+    /// Ready messages in delivery order.
+    pub fn ready(&self) -> impl Iterator<Item = &QEntry> {
+        self.levels.iter().rev().flat_map(|l| l.iter())
+    }
+}
