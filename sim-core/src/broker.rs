@@ -608,16 +608,16 @@ impl Broker {
         internal: bool,
         arguments: FieldTable,
     ) -> Res<Outcome> {
+        if name.is_empty() {
+            return Err(Fault::access_refused(
+                "operation not permitted on the default exchange",
+            ));
+        }
         if passive {
             return match self.exchange_id(name) {
                 Some(_) => Ok(Outcome::Ok),
                 None => Err(Fault::not_found(format!("no {}", rs_exchange(name)))),
             };
-        }
-        if name.is_empty() {
-            return Err(Fault::access_refused(
-                "operation not permitted on the default exchange",
-            ));
         }
         if let Some(xid) = self.exchange_id(name) {
             let Some(x) = self.exchange(xid) else {
@@ -747,12 +747,13 @@ impl Broker {
                 "operation not permitted on the default exchange",
             ));
         }
-        let sid = self
-            .exchange_id(source)
-            .ok_or_else(|| Fault::not_found(format!("no {}", rs_exchange(source))))?;
-        let did = self
-            .exchange_id(destination)
-            .ok_or_else(|| Fault::not_found(format!("no {}", rs_exchange(destination))))?;
+        // Unbinding is idempotent: a missing source or destination is fine.
+        let (sid, did) = match (self.exchange_id(source), self.exchange_id(destination)) {
+            (Some(s), Some(d)) => (s, d),
+            _ if !bind => return Ok(Outcome::Ok),
+            (None, _) => return Err(Fault::not_found(format!("no {}", rs_exchange(source)))),
+            (_, None) => return Err(Fault::not_found(format!("no {}", rs_exchange(destination)))),
+        };
         self.bind_common(sid, Dest::Exchange(did), key, arguments, bind)
     }
 
@@ -911,12 +912,13 @@ impl Broker {
                 "operation not permitted on the default exchange",
             ));
         }
-        let sid = self
-            .exchange_id(exchange)
-            .ok_or_else(|| Fault::not_found(format!("no {}", rs_exchange(exchange))))?;
-        let qid = self
-            .queue_id(&qname)
-            .ok_or_else(|| Fault::not_found(format!("no {}", rs_queue(&qname))))?;
+        // Unbinding is idempotent: a missing queue or exchange is fine.
+        let (sid, qid) = match (self.exchange_id(exchange), self.queue_id(&qname)) {
+            (Some(s), Some(q)) => (s, q),
+            _ if !bind => return Ok(Outcome::Ok),
+            (None, _) => return Err(Fault::not_found(format!("no {}", rs_exchange(exchange)))),
+            (_, None) => return Err(Fault::not_found(format!("no {}", rs_queue(&qname)))),
+        };
         self.check_exclusive(qid, conn)?;
         self.bind_common(sid, Dest::Queue(qid), &key, arguments, bind)
     }
@@ -1527,8 +1529,10 @@ impl Broker {
 
     /// After acks, requeues or a qos change on a channel: give the queues its
     /// consumers (and `extra` queues) a chance to deliver again.
-    fn wake_channel(&mut self, conn: ConnectionId, ch: ChannelId, extra: &[u32]) {
-        let mut qs: Vec<u32> = Vec::new();
+    /// The queues that settled messages came from go first: RabbitMQ's queue
+    /// hears of the ack before the channel's limiter tells the others.
+    fn wake_channel(&mut self, conn: ConnectionId, ch: ChannelId, first: &[u32]) {
+        let mut qs: Vec<u32> = first.to_vec();
         if let Some(c) = self.channel(conn, ch) {
             for cid in &c.consumers {
                 if let Some(q) = self.consumer(*cid).map(|c| c.queue) {
@@ -1536,11 +1540,6 @@ impl Broker {
                         qs.push(q);
                     }
                 }
-            }
-        }
-        for q in extra {
-            if !qs.contains(q) {
-                qs.push(*q);
             }
         }
         for q in qs {
@@ -1755,6 +1754,7 @@ impl Broker {
             message_id: id,
             queue: b.queue_name(u.queue).to_string(),
         });
+        self.drop_over_limit(u.queue);
         self.expire_heads(u.queue);
         Some(u.queue)
     }
@@ -1777,6 +1777,9 @@ impl Broker {
         };
         let mut touched = Vec::new();
         for u in done {
+            if !touched.contains(&u.queue) {
+                touched.push(u.queue);
+            }
             match how {
                 Settle::Ack => {
                     self.forget_unacked(conn, ch, &u);
@@ -1791,11 +1794,7 @@ impl Broker {
                             c.consumer_unacked = c.consumer_unacked.saturating_sub(1);
                         }
                     }
-                    if let Some(q) = self.requeue(u) {
-                        if !touched.contains(&q) {
-                            touched.push(q);
-                        }
-                    }
+                    self.requeue(u);
                 }
                 Settle::Reject { requeue: false } => {
                     self.forget_unacked(conn, ch, &u);
