@@ -13,6 +13,7 @@
 #![allow(clippy::large_enum_variant)]
 
 pub mod protocol;
+pub mod scenario;
 
 mod broker;
 mod channel;

@@ -1,0 +1,174 @@
+//! Every lesson in `scenarios/` parses, validates and passes its checks in
+//! simulation; the engine is deterministic; checks can fail.
+
+use std::path::PathBuf;
+
+use sim_core::scenario::{parse, run_simulated, Scenario, ScenarioRun};
+use sim_core::Broker;
+
+fn scenario_files() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn load(path: &PathBuf) -> Scenario {
+    let text = std::fs::read_to_string(path).expect("readable");
+    parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn every_lesson_passes_in_simulation() {
+    let files = scenario_files();
+    assert!(files.len() >= 20, "only {} lessons", files.len());
+    let mut failures = Vec::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for f in &files {
+        let sc = load(f);
+        assert!(ids.insert(sc.id.clone()), "duplicate id {}", sc.id);
+        assert!(!sc.checks.is_empty(), "{}: a lesson needs checks", sc.id);
+        let report = run_simulated(&sc);
+        if let Some(why) = report.first_failure() {
+            failures.push(format!(
+                "{}: {why}\n{}",
+                sc.id,
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn same_scenario_same_report() {
+    for f in scenario_files() {
+        let sc = load(&f);
+        let a = run_simulated(&sc);
+        let b = run_simulated(&sc);
+        assert_eq!(a, b, "{}", sc.id);
+    }
+}
+
+fn lesson(id: &str) -> Scenario {
+    scenario_files()
+        .iter()
+        .map(load)
+        .find(|s| s.id == id)
+        .unwrap_or_else(|| panic!("no lesson {id}"))
+}
+
+#[test]
+fn timing_experiment_numbers() {
+    for (id, ms) in [
+        ("timing-1-consumer", 10_000),
+        ("timing-2-consumers", 6_000),
+        ("timing-5-consumers", 2_000),
+    ] {
+        let r = run_simulated(&lesson(id));
+        assert_eq!(r.total_time_ms, Some(ms), "{id}");
+    }
+}
+
+#[test]
+fn checks_can_fail() {
+    // Three consumers instead of one: the 10 s expectation must fail.
+    let mut sc = lesson("timing-1-consumer");
+    let mut extra = sc.consumers[0].clone();
+    extra.name = "worker-2".into();
+    sc.consumers.push(extra);
+    let r = run_simulated(&sc);
+    assert!(!r.passed());
+    let why = r.first_failure().expect("a failure");
+    assert!(
+        why.starts_with("total_time_ms: expected 10000 ±10%, got 6000"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_failing_probability_is_seeded() {
+    let json = r#"{
+      "format": 1, "id": "flaky", "title": {"en": "f", "ru": "f", "uk": "f"}, "seed": 7,
+      "topology": {"queues": [{"name": "q"}]},
+      "producers": [{"name": "p", "routing_key": "q", "count": 200}],
+      "consumers": [{"name": "c", "queue": "q", "prefetch": 1, "processing_ms": 1,
+                     "failure": {"probability": 0.25, "action": "ack"}}],
+      "checks": [{"check": "failed", "consumer": "c", "at_least": 30, "at_most": 70},
+                 {"check": "received", "consumer": "c", "expect": 200}]
+    }"#;
+    let sc = parse(json).expect("valid");
+    let a = run_simulated(&sc);
+    assert!(a.passed(), "{:?}", a.first_failure());
+    assert_eq!(a, run_simulated(&sc));
+    let mut other = sc.clone();
+    other.seed = 8;
+    assert_ne!(a.consumers[0].failed, 0);
+    let b = run_simulated(&other);
+    assert!(b.passed(), "{:?}", b.first_failure());
+}
+
+#[test]
+fn the_engine_speaks_only_protocol() {
+    // Drive by hand, like the page does: requests out, frames in.
+    let sc = lesson("hello-world");
+    let mut broker = Broker::new(sc.seed);
+    let mut run = ScenarioRun::new(sc);
+    let mut requests = 0;
+    let mut notes = 0;
+    for _ in 0..10_000 {
+        while let Some(req) = run.poll_request() {
+            requests += 1;
+            // Every request survives the JSON wire.
+            let wire = serde_json::to_string(&req).expect("serializes");
+            broker.handle_request(serde_json::from_str(&wire).expect("parses"));
+            while let Some(f) = broker.poll_event() {
+                run.handle_frame(&f);
+            }
+        }
+        while run.poll_note().is_some() {
+            notes += 1;
+        }
+        if run.is_done() {
+            break;
+        }
+        let next = [run.poll_timeout(), broker.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("something to wait for");
+        broker.handle_timeout(next.max(broker.now_ms()));
+        while let Some(f) = broker.poll_event() {
+            run.handle_frame(&f);
+        }
+        run.handle_timeout(next);
+    }
+    assert!(run.is_done());
+    assert!(requests >= 5, "{requests}");
+    assert!(notes > 0);
+    let r = run.report();
+    assert!(r.passed(), "{:?}", r.first_failure());
+    assert_eq!(run.active_step(), Some(1));
+}
+
+#[test]
+fn max_ms_ends_a_run_that_never_settles() {
+    // A consumer that requeues forever: the run must stop at max_ms.
+    let json = r#"{
+      "format": 1, "id": "loop", "title": {"en": "l", "ru": "l", "uk": "l"},
+      "topology": {"queues": [{"name": "q"}]},
+      "producers": [{"name": "p", "routing_key": "q", "count": 1}],
+      "consumers": [{"name": "c", "queue": "q", "prefetch": 1, "processing_ms": 10,
+                     "failure": {"probability": 1.0, "action": "nack_requeue"}}],
+      "checks": [{"check": "processed", "expect": 1}],
+      "run": {"max_ms": 5000}
+    }"#;
+    let r = run_simulated(&parse(json).expect("valid"));
+    assert!(r.timed_out);
+    assert!(!r.passed());
+    assert!(r.first_failure().expect("fails").contains("max_ms"));
+}
