@@ -4,10 +4,12 @@
 //! - `serve`        build the page (release wasm) and run the bridge on 127.0.0.1:8080
 //! - `test`         everything CI checks; fails loudly on a missing prerequisite
 //! - `conformance`  replay shared/conformance cases against the sim or `--real` broker
+//! - `lessons`      play the scenarios/ lessons and check them, in sim or `--real` mode
 //! - `build-web`    build the wasm front end into static/pkg
 //! - `bench`        benchmarks, one table
 
 mod conformance;
+mod lessons;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +28,17 @@ enum Command {
     /// Run every check CI runs: format, clippy, unit/property/real-broker tests,
     /// conformance in both modes, browser end-to-end tests.
     Test,
+    /// Play the lesson scenarios (default: scenarios/) and evaluate their checks.
+    Lessons {
+        /// Run against the real RabbitMQ at AMQP_URL through the bridge's relay.
+        #[arg(long)]
+        real: bool,
+        /// Print each run's full report (JSON) on stderr.
+        #[arg(long)]
+        verbose: bool,
+        /// Scenario files or folders.
+        paths: Vec<PathBuf>,
+    },
     /// Replay conformance cases (default: ../shared/conformance/cases and conformance/cases).
     Conformance {
         /// Run against the real RabbitMQ at AMQP_URL through the bridge's relay.
@@ -41,6 +54,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Conformance { real, paths } => conformance::main(real, paths),
         Command::Test => test::main(),
+        Command::Lessons {
+            real,
+            verbose,
+            paths,
+        } => lessons::main(real, verbose, paths),
     };
     match result {
         Ok(code) => code,
