@@ -172,3 +172,40 @@ fn max_ms_ends_a_run_that_never_settles() {
     assert!(!r.passed());
     assert!(r.first_failure().expect("fails").contains("max_ms"));
 }
+
+#[test]
+fn an_admin_error_does_not_stop_what_follows() {
+    // Redeclaring 'q' with other arguments is a channel error (406); the admin
+    // channel is reopened once and the later publish still happens.
+    let json = r#"{
+      "format": 1, "id": "admin-error", "title": {"en": "a", "ru": "a", "uk": "a"},
+      "topology": {"queues": [{"name": "q"}]},
+      "consumers": [{"name": "c", "queue": "q", "ack": "auto"}],
+      "timeline": [
+        {"at_ms": 10, "action": "declare_queue", "queue": {"name": "q", "durable": true}},
+        {"at_ms": 20, "action": "publish", "routing_key": "q", "body": "after the error"},
+        {"at_ms": 30, "action": "delete_queue", "queue": "q"}
+      ],
+      "checks": [{"check": "errors", "expect": 1},
+                 {"check": "received", "consumer": "c", "expect": 1}]
+    }"#;
+    let r = run_simulated(&parse(json).expect("valid"));
+    assert!(r.passed(), "{:?} {:?}", r.first_failure(), r.errors);
+    assert!(r.errors[0].contains("406"), "{:?}", r.errors);
+    // The queue is gone at the end: its depth is unknown, not a panic.
+    assert_eq!(r.queues[0].ready, None);
+}
+
+#[test]
+fn an_unvalidated_scenario_cannot_panic_the_engine() {
+    // Bypass validation: a consumer of a missing queue, a producer to a missing
+    // exchange, a check on a missing queue.
+    let mut sc = lesson("hello-world");
+    sc.consumers[0].queue = "nope".into();
+    sc.producers[0].exchange = "missing".into();
+    sc.checks[2].queue = Some("ghost".into());
+    let r = run_simulated(&sc);
+    assert!(r.completed);
+    assert!(!r.passed());
+    assert!(r.errors.iter().any(|e| e.contains("404")), "{:?}", r.errors);
+}

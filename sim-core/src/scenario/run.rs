@@ -21,8 +21,8 @@ use super::report::{self, ConsumerReport, ProducerReport, QueueReport, Report};
 use super::rng::SplitMix64;
 use super::template::{self, Ctx};
 use crate::protocol::{
-    ConnectionId, DeliveryTag, Event, Message, MessageId, Method, Outcome, Properties, ReplyResult,
-    Request, ServerFrame,
+    ConnectionId, DeliveryTag, ErrorScope, Event, Message, MessageId, Method, Outcome, Properties,
+    ReplyResult, Request, ServerFrame,
 };
 
 const ADMIN: ConnectionId = 1;
@@ -227,7 +227,9 @@ pub struct ScenarioRun {
     sched_next: usize,
     last_activity: u64,
     errors: Vec<String>,
-    last_error: Option<(ConnectionId, u16, u64)>,
+    /// `closed` events whose error reply may still come: connection → (code,
+    /// index in `errors`).
+    closed_unanswered: BTreeMap<ConnectionId, (u16, usize)>,
     notes: VecDeque<ClientNote>,
     admin_published: u64,
     admin_returned: u64,
@@ -336,7 +338,7 @@ impl ScenarioRun {
             sched_next: 0,
             last_activity: 0,
             errors: Vec::new(),
-            last_error: None,
+            closed_unanswered: BTreeMap::new(),
             notes: VecDeque::new(),
             admin_published: 0,
             admin_returned: 0,
@@ -541,22 +543,22 @@ impl ScenarioRun {
                 channel,
                 error,
             } => {
-                let dup = self.last_error == Some((*connection, error.code, self.now));
-                if !dup {
-                    let who = self.actor(self.owner(*connection).unwrap_or(Who::Admin));
-                    self.error(format!(
-                        "{who}: broker closed the {}: {} {} {}",
-                        if channel.is_some() {
-                            "channel"
-                        } else {
-                            "connection"
-                        },
-                        error.code,
-                        error.name,
-                        error.text
-                    ));
-                }
-                self.on_closed(*connection);
+                let who = self.actor(self.owner(*connection).unwrap_or(Who::Admin));
+                self.error(format!(
+                    "{who}: broker closed the {}: {} {} {}",
+                    if channel.is_some() {
+                        "channel"
+                    } else {
+                        "connection"
+                    },
+                    error.code,
+                    error.name,
+                    error.text
+                ));
+                // If a request caused it, its error reply follows and takes this place.
+                self.closed_unanswered
+                    .insert(*connection, (error.code, self.errors.len() - 1));
+                self.on_closed(*connection, channel.is_none());
             }
             Event::ProtocolError { id, message } => {
                 self.error(format!("protocol error: {message}"));
@@ -832,29 +834,32 @@ impl ScenarioRun {
         };
         match result {
             ReplyResult::Error(e) => {
-                self.last_error = Some((f.conn, e.code, self.now));
+                // The `closed` event this request caused came first: one error.
+                let slot = match self.closed_unanswered.remove(&f.conn) {
+                    Some((code, idx)) if code == e.code && idx < self.errors.len() => Some(idx),
+                    _ => None,
+                };
                 match f.purpose {
                     Purpose::Depth(q) => {
+                        // Not the clients' error: the queue is gone.
+                        if slot.is_some_and(|i| i + 1 == self.errors.len()) {
+                            self.errors.pop();
+                        }
                         if let Some(r) = self.queues.get_mut(q) {
                             r.ready = None;
                         }
                         // A 404 closed the admin channel: reopen it first.
-                        self.conns
-                            .entry(ADMIN)
-                            .or_default()
-                            .queue
-                            .push_front(Pending {
-                                method: Method::ChannelOpen,
-                                purpose: Purpose::ChannelReopen,
-                            });
+                        self.reopen_admin(e.scope == ErrorScope::Connection);
                     }
                     _ if stale => {}
                     purpose => {
                         let who = self.actor(purpose_who(&purpose));
-                        self.error(format!(
-                            "{who}: {} failed: {} {} {}",
-                            f.op, e.code, e.name, e.text
-                        ));
+                        let text =
+                            format!("{who}: {} failed: {} {} {}", f.op, e.code, e.name, e.text);
+                        match slot {
+                            Some(i) => self.errors[i] = text,
+                            None => self.error(text),
+                        }
                         match purpose {
                             Purpose::ConsumerStart(j) | Purpose::ConsumerConsume(j) => {
                                 self.drop_consumer(j)
@@ -864,14 +869,7 @@ impl ScenarioRun {
                             }
                             Purpose::Admin | Purpose::Setup | Purpose::Publish(Who::Admin) => {
                                 // Keep the admin channel usable for what follows.
-                                self.conns
-                                    .entry(ADMIN)
-                                    .or_default()
-                                    .queue
-                                    .push_front(Pending {
-                                        method: Method::ChannelOpen,
-                                        purpose: Purpose::ChannelReopen,
-                                    });
+                                self.reopen_admin(e.scope == ErrorScope::Connection);
                             }
                             _ => {}
                         }
@@ -879,6 +877,7 @@ impl ScenarioRun {
                 }
             }
             ReplyResult::Ok(outcome) => {
+                self.closed_unanswered.remove(&f.conn);
                 if stale {
                     return;
                 }
@@ -928,7 +927,7 @@ impl ScenarioRun {
         }
     }
 
-    fn on_closed(&mut self, conn: ConnectionId) {
+    fn on_closed(&mut self, conn: ConnectionId, connection_scope: bool) {
         match self.owner(conn) {
             Some(Who::Consumer(j)) => self.drop_consumer(j),
             Some(Who::Producer(i)) => {
@@ -936,16 +935,31 @@ impl ScenarioRun {
                 self.producers[i].status = Status::Stopped;
             }
             _ => {
-                // The admin channel: reopen it for what follows.
-                self.conns
-                    .entry(ADMIN)
-                    .or_default()
-                    .queue
-                    .push_front(Pending {
-                        method: Method::ChannelOpen,
-                        purpose: Purpose::ChannelReopen,
-                    });
+                // The admin channel (or connection): reopen it for what follows.
+                self.reopen_admin(connection_scope);
             }
+        }
+    }
+
+    /// Queues a reopen of the admin channel (or connection) ahead of what
+    /// follows, once: an error comes both as a reply and as a `closed` event.
+    fn reopen_admin(&mut self, connection_scope: bool) {
+        let method = if connection_scope {
+            Method::ConnectionOpen
+        } else {
+            Method::ChannelOpen
+        };
+        let queue = &mut self.conns.entry(ADMIN).or_default().queue;
+        match queue.front_mut() {
+            Some(front) if front.purpose == Purpose::ChannelReopen => {
+                if connection_scope {
+                    front.method = method;
+                }
+            }
+            _ => queue.push_front(Pending {
+                method,
+                purpose: Purpose::ChannelReopen,
+            }),
         }
     }
 
