@@ -42,6 +42,11 @@ pub struct Config {
     #[arg(long, env = "ALLOW_BROKER_RESTART")]
     pub allow_broker_restart: bool,
 
+    /// Requests a client may send per second (bursts up to twice that);
+    /// frames beyond it get a `protocol_error` and are not executed.
+    #[arg(long, env = "MAX_REQUESTS_PER_SEC", default_value_t = 50)]
+    pub max_requests_per_sec: u32,
+
     /// Seconds without any frame from a client after which its session is
     /// closed and its broker objects deleted.
     #[arg(long, env = "IDLE_TIMEOUT_SECS", default_value_t = 900)]

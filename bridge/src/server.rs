@@ -238,12 +238,19 @@ async fn handle_socket(socket: WebSocket, state: AppState) {
     let mut shutdown = state.shutdown.clone();
     let idle = Duration::from_secs(config.idle_timeout_secs.max(1));
     let mut deadline = tokio::time::Instant::now() + idle;
+    let mut bucket = RateLimit::new(config.max_requests_per_sec);
     loop {
         tokio::select! {
             msg = stream.next() => {
                 deadline = tokio::time::Instant::now() + idle;
                 match msg {
                     None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => break,
+                    Some(Ok(WsMessage::Text(_))) if !bucket.take() => {
+                        session.protocol_error(None, format!(
+                            "rate limit: at most {} requests per second; frame dropped",
+                            config.max_requests_per_sec
+                        ));
+                    }
                     Some(Ok(WsMessage::Text(text))) => {
                         match parse_request(text.as_str(), config.max_frame_bytes) {
                             Ok(req) => session.send(req),
@@ -281,6 +288,39 @@ async fn handle_socket(socket: WebSocket, state: AppState) {
     let prefix = session.prefix().to_string();
     session.shutdown().await;
     info!(%prefix, "session ended");
+}
+
+/// A token bucket: `rate` tokens per second, holding at most `2 * rate`.
+#[derive(Debug)]
+pub struct RateLimit {
+    rate: f64,
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+impl RateLimit {
+    pub fn new(per_sec: u32) -> Self {
+        let rate = f64::from(per_sec.max(1));
+        RateLimit {
+            rate,
+            tokens: 2.0 * rate,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub fn take(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(2.0 * self.rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

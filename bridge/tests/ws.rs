@@ -450,3 +450,119 @@ async fn broker_restart_is_refused_without_the_flag() {
     drop(ws);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn floods_are_rate_limited() {
+    let mut cfg = config();
+    cfg.max_requests_per_sec = 5;
+    let server = start(cfg).await;
+    let mut ws = connect(server.addr).await;
+    for i in 0..30u64 {
+        send(
+            &mut ws,
+            json!({"id": i + 1, "op": "basic_qos", "prefetch_count": 1}),
+        )
+        .await;
+    }
+    let e = protocol_error(&mut ws).await;
+    assert!(
+        e["message"].as_str().unwrap_or("").contains("rate limit"),
+        "{e}"
+    );
+    drop(ws);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unreachable_broker_is_retried_with_backoff() {
+    let mut cfg = config();
+    cfg.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
+    let server = start(cfg).await;
+    let mut ws = connect(server.addr).await;
+    let first = next_matching(&mut ws, |v| v["event"] == "status").await;
+    assert_eq!(first["broker"], "down");
+    let detail = first["detail"].as_str().unwrap_or("");
+    assert!(detail.starts_with("broker unreachable: "), "{first}");
+    let second = next_matching(&mut ws, |v| v["event"] == "status").await;
+    assert_eq!(second["broker"], "down");
+    assert!(
+        second["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("retrying in 2 s"),
+        "{second}"
+    );
+    // Requests meanwhile get an error reply, not silence.
+    send(
+        &mut ws,
+        json!({"id": 1, "op": "queue_declare", "queue": "q"}),
+    )
+    .await;
+    let r = reply(&mut ws, 1).await;
+    assert_eq!(r["error"]["code"], 504, "{r}");
+    drop(ws);
+    server.stop().await;
+}
+
+/// Restarts the shared RabbitMQ: run explicitly
+/// (`cargo test -p bridge --test ws -- --ignored`).
+#[tokio::test]
+#[ignore = "restarts the broker"]
+async fn reconnects_and_restores_topology_after_an_outage() {
+    let server = start(config()).await;
+    let mut ws = connect(server.addr).await;
+    next_matching(&mut ws, |v| v["event"] == "status" && v["broker"] == "up").await;
+    let q = unique("survivor");
+    send(
+        &mut ws,
+        json!({"id": 1, "op": "exchange_declare", "exchange": "x.fan", "type": "fanout"}),
+    )
+    .await;
+    reply(&mut ws, 1).await;
+    send(&mut ws, json!({"id": 2, "op": "queue_declare", "queue": q})).await;
+    reply(&mut ws, 2).await;
+    send(
+        &mut ws,
+        json!({"id": 3, "op": "queue_bind", "queue": q, "exchange": "x.fan"}),
+    )
+    .await;
+    reply(&mut ws, 3).await;
+    for cmd in ["stop_app", "start_app", "await_startup"] {
+        let ok = std::process::Command::new("rabbitmqctl")
+            .arg(cmd)
+            .output()
+            .expect("rabbitmqctl")
+            .status
+            .success();
+        assert!(ok, "rabbitmqctl {cmd}");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let up = loop {
+        let v =
+            tokio::time::timeout_at(deadline, next_matching(&mut ws, |v| v["event"] == "status"))
+                .await
+                .expect("status in time");
+        if v["broker"] == "up" {
+            break v;
+        }
+    };
+    assert!(
+        up["detail"].as_str().unwrap_or("").contains("re-declared"),
+        "{up}"
+    );
+    send(
+        &mut ws,
+        json!({"id": 4, "op": "publish", "exchange": "x.fan", "body": "after"}),
+    )
+    .await;
+    reply(&mut ws, 4).await;
+    send(
+        &mut ws,
+        json!({"id": 5, "op": "get", "queue": q, "no_ack": true}),
+    )
+    .await;
+    let got = reply(&mut ws, 5).await;
+    assert_eq!(got["ok"]["message"]["body"], "after", "{got}");
+    drop(ws);
+    server.stop().await;
+}

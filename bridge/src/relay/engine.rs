@@ -101,6 +101,67 @@ impl Conn {
     }
 }
 
+/// What the session declared, to re-declare it after the broker came back
+/// from an outage the client did not ask for.
+#[derive(Default)]
+struct Topology {
+    exchanges: Vec<(
+        String,
+        lapin::ExchangeKind,
+        ExchangeDeclareOptions,
+        AmqpTable,
+    )>,
+    queues: Vec<(String, QueueDeclareOptions, AmqpTable)>,
+    /// (exchange-to-exchange?, destination, source, key, arguments)
+    bindings: Vec<Binding>,
+}
+
+type Binding = (bool, String, String, String, AmqpTable);
+
+impl Topology {
+    fn forget_exchange(&mut self, name: &str) {
+        self.exchanges.retain(|x| x.0 != name);
+        self.bindings
+            .retain(|b| b.2 != name && !(b.0 && b.1 == name));
+    }
+
+    fn forget_queue(&mut self, name: &str) {
+        self.queues.retain(|q| q.0 != name);
+        self.bindings.retain(|b| b.0 || b.1 != name);
+    }
+
+    /// After a broker restart only durable objects (and bindings between
+    /// them) exist.
+    fn keep_durable(&mut self, durable_copies: &[String]) {
+        self.exchanges.retain(|x| x.2.durable);
+        self.queues.retain(|q| q.1.durable);
+        let exchanges: Vec<String> = self
+            .exchanges
+            .iter()
+            .map(|x| x.0.clone())
+            .chain(durable_copies.iter().cloned())
+            .collect();
+        let queues: Vec<String> = self.queues.iter().map(|q| q.0.clone()).collect();
+        self.bindings.retain(|b| {
+            let dest_ok = if b.0 {
+                exchanges.contains(&b.1)
+            } else {
+                queues.contains(&b.1)
+            };
+            dest_ok && exchanges.contains(&b.2)
+        });
+    }
+}
+
+/// Automatic reconnection of connection 1 (broker down at start, or gone).
+struct Retry {
+    at: tokio::time::Instant,
+    backoff: Duration,
+    restore: bool,
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
 pub(crate) struct Engine {
     cfg: RelayConfig,
     ns: Namespace,
@@ -111,6 +172,8 @@ pub(crate) struct Engine {
     queues: BTreeSet<String>,
     exchanges: BTreeSet<String>,
     topology_ready: bool,
+    topology: Topology,
+    retry: Option<Retry>,
     next_message_id: u64,
     generation: u64,
 }
@@ -131,6 +194,8 @@ impl Engine {
             queues: BTreeSet::new(),
             exchanges: BTreeSet::new(),
             topology_ready: false,
+            topology: Topology::default(),
+            retry: None,
             next_message_id: 1,
             generation: 0,
         }
@@ -145,12 +210,31 @@ impl Engine {
             Err(Failure::Refused(e) | Failure::Broker(e) | Failure::ChannelGone(e)) => {
                 self.em.emit(Event::Status {
                     broker: LinkState::Down,
-                    detail: e.text,
-                })
+                    detail: format!("{} (retrying in 1 s)", e.text),
+                });
+                self.retry = Some(Retry {
+                    at: tokio::time::Instant::now() + Duration::from_secs(1),
+                    backoff: Duration::from_secs(1),
+                    restore: false,
+                });
             }
         }
         let mut ack = None;
-        while let Some(cmd) = rx.recv().await {
+        loop {
+            let cmd = match &self.retry {
+                Some(r) => {
+                    let at = r.at;
+                    tokio::select! {
+                        cmd = rx.recv() => cmd,
+                        _ = tokio::time::sleep_until(at) => {
+                            self.reconnect().await;
+                            continue;
+                        }
+                    }
+                }
+                None => rx.recv().await,
+            };
+            let Some(cmd) = cmd else { break };
             match cmd {
                 Command::Request(req) => self.handle(*req).await,
                 Command::ConnectionLost {
@@ -290,11 +374,134 @@ impl Engine {
             ..e
         };
         info!(connection = c, error = %e.name, "connection lost");
+        let broker_gone = e.code == 320 || e.code == 0 || error.is_io_error();
         self.em.emit(Event::Closed {
             connection: c,
             channel: None,
-            error: e,
+            error: e.clone(),
         });
+        if broker_gone && c == 1 && self.retry.is_none() {
+            self.em.emit(Event::Status {
+                broker: LinkState::Reconnecting,
+                detail: format!("connection to RabbitMQ lost: {} {}", e.name, e.text),
+            });
+            self.topology_ready = false;
+            self.retry = Some(Retry {
+                at: tokio::time::Instant::now() + Duration::from_millis(500),
+                backoff: Duration::from_secs(1),
+                restore: true,
+            });
+        }
+    }
+
+    /// One reconnection attempt of connection 1 (with backoff on failure).
+    async fn reconnect(&mut self) {
+        let Some(retry) = self.retry.take() else {
+            return;
+        };
+        if self.conns.contains_key(&1) {
+            return;
+        }
+        match self.open_connection(1).await {
+            Ok(()) => {
+                let detail = if retry.restore {
+                    self.restore_topology().await
+                } else {
+                    String::new()
+                };
+                self.em.emit(Event::Status {
+                    broker: LinkState::Up,
+                    detail,
+                });
+            }
+            Err(Failure::Refused(e) | Failure::Broker(e) | Failure::ChannelGone(e)) => {
+                let backoff = (retry.backoff * 2).min(MAX_BACKOFF);
+                self.em.emit(Event::Status {
+                    broker: LinkState::Down,
+                    detail: format!("{} (retrying in {} s)", e.text, backoff.as_secs()),
+                });
+                self.retry = Some(Retry {
+                    at: tokio::time::Instant::now() + backoff,
+                    backoff,
+                    restore: retry.restore,
+                });
+            }
+        }
+    }
+
+    /// Re-declares the session's exchanges, queues and bindings on connection 1.
+    async fn restore_topology(&mut self) -> String {
+        let Some(conn) = self.conns.get(&1) else {
+            return String::new();
+        };
+        let Ok(mut ch) = conn.conn.create_channel().await else {
+            return "reconnected; topology not restored".to_string();
+        };
+        let mut failed = 0;
+        let t = &self.topology;
+        for (name, kind, opts, args) in &t.exchanges {
+            let Ok(n) = short("exchange", name) else {
+                continue;
+            };
+            if ch
+                .exchange_declare(n, kind.clone(), *opts, args.clone())
+                .await
+                .is_err()
+            {
+                failed += 1;
+                let Ok(c) = conn.conn.create_channel().await else {
+                    break;
+                };
+                ch = c;
+            }
+        }
+        for (name, opts, args) in &t.queues {
+            let Ok(n) = short("queue", name) else {
+                continue;
+            };
+            if ch.queue_declare(n, *opts, args.clone()).await.is_err() {
+                failed += 1;
+                let Ok(c) = conn.conn.create_channel().await else {
+                    break;
+                };
+                ch = c;
+            }
+        }
+        for (e2e, dest, src, key, args) in &t.bindings {
+            let (Ok(d), Ok(sname), Ok(k)) = (
+                short("destination", dest),
+                short("source", src),
+                short("routing_key", key),
+            ) else {
+                continue;
+            };
+            let r = if *e2e {
+                ch.exchange_bind(d, sname, k, ExchangeBindOptions::default(), args.clone())
+                    .await
+            } else {
+                ch.queue_bind(d, sname, k, QueueBindOptions::default(), args.clone())
+                    .await
+            };
+            if r.is_err() {
+                failed += 1;
+                let Ok(c) = conn.conn.create_channel().await else {
+                    break;
+                };
+                ch = c;
+            }
+        }
+        let _ = ch.close(200, "OK".into()).await;
+        let failed = if failed > 0 {
+            format!(" ({failed} failed)")
+        } else {
+            String::new()
+        };
+        format!(
+            "reconnected; re-declared {} exchanges, {} queues, {} bindings{failed}",
+            t.exchanges.len(),
+            t.queues.len(),
+            t.bindings.len(),
+        )
     }
 
     // ------------------------------------------------------------ connections
@@ -415,7 +622,12 @@ impl Engine {
                 .exchange_declare(
                     real_short,
                     kind,
-                    ExchangeDeclareOptions::default(),
+                    // Durable like the broker's own amq.* exchanges, so bindings
+                    // of durable queues to them survive a broker restart.
+                    ExchangeDeclareOptions {
+                        durable: true,
+                        ..ExchangeDeclareOptions::default()
+                    },
                     AmqpTable::default(),
                 )
                 .await
@@ -543,7 +755,10 @@ impl Engine {
                 } else {
                     self.ns.exchange(exchange)
                 };
-                let args = self.ns.exchange_arguments(arguments).map_err(not_allowed)?;
+                let args = self
+                    .ns
+                    .exchange_arguments(arguments, self.cfg.lenient_arguments)
+                    .map_err(not_allowed)?;
                 let args = convert::to_table(&args).map_err(invalid)?;
                 let kind = match kind {
                     ExchangeKind::Direct => lapin::ExchangeKind::Direct,
@@ -558,10 +773,19 @@ impl Engine {
                     internal: *internal,
                     nowait: false,
                 };
-                ch.exchange_declare(short("exchange", &real).map_err(invalid)?, kind, opts, args)
-                    .await
-                    .map_err(|e| self.failure(&e))?;
+                ch.exchange_declare(
+                    short("exchange", &real).map_err(invalid)?,
+                    kind.clone(),
+                    opts,
+                    args.clone(),
+                )
+                .await
+                .map_err(|e| self.failure(&e))?;
                 if !passive && real.starts_with(self.ns.prefix()) {
+                    self.topology.forget_exchange(&real);
+                    self.topology
+                        .exchanges
+                        .push((real.clone(), kind, opts, args));
                     self.exchanges.insert(real);
                 }
                 Ok(Outcome::Ok)
@@ -584,6 +808,7 @@ impl Engine {
                 ch.exchange_delete(short("exchange", &real).map_err(invalid)?, opts)
                     .await
                     .map_err(|e| self.failure(&e))?;
+                self.topology.forget_exchange(&real);
                 Ok(Outcome::Ok)
             }
             Method::ExchangeBind {
@@ -601,17 +826,22 @@ impl Engine {
                 let ch = self.channel(c, n)?;
                 let args = self.ns.binding_arguments(arguments).map_err(not_allowed)?;
                 let args = convert::to_table(&args).map_err(invalid)?;
-                let dest = short("destination", &self.ns.exchange(destination)).map_err(invalid)?;
-                let src = short("source", &self.ns.exchange(source)).map_err(invalid)?;
+                let dest_name = self.ns.exchange(destination);
+                let src_name = self.ns.exchange(source);
+                let dest = short("destination", &dest_name).map_err(invalid)?;
+                let src = short("source", &src_name).map_err(invalid)?;
                 let key = short("routing_key", routing_key).map_err(invalid)?;
-                let r = if matches!(req.method, Method::ExchangeBind { .. }) {
-                    ch.exchange_bind(dest, src, key, ExchangeBindOptions::default(), args)
-                        .await
+                let bind = matches!(req.method, Method::ExchangeBind { .. });
+                let r = if bind {
+                    let opts = ExchangeBindOptions::default();
+                    ch.exchange_bind(dest, src, key, opts, args.clone()).await
                 } else {
-                    ch.exchange_unbind(dest, src, key, ExchangeUnbindOptions::default(), args)
-                        .await
+                    let opts = ExchangeUnbindOptions::default();
+                    ch.exchange_unbind(dest, src, key, opts, args.clone()).await
                 };
                 r.map_err(|e| self.failure(&e))?;
+                let b = (true, dest_name, src_name, routing_key.clone(), args);
+                self.record_binding(bind, b);
                 Ok(Outcome::Ok)
             }
             Method::QueueDeclare {
@@ -631,7 +861,10 @@ impl Engine {
                 } else {
                     self.ns.queue(queue)
                 };
-                let args = self.ns.queue_arguments(arguments).map_err(not_allowed)?;
+                let args = self
+                    .ns
+                    .queue_arguments(arguments, self.cfg.lenient_arguments)
+                    .map_err(not_allowed)?;
                 let args = convert::to_table(&args).map_err(invalid)?;
                 let opts = QueueDeclareOptions {
                     passive: *passive,
@@ -641,10 +874,14 @@ impl Engine {
                     nowait: false,
                 };
                 let q = ch
-                    .queue_declare(short("queue", &real).map_err(invalid)?, opts, args)
+                    .queue_declare(short("queue", &real).map_err(invalid)?, opts, args.clone())
                     .await
                     .map_err(|e| self.failure(&e))?;
                 if !passive && real.starts_with(self.ns.prefix()) {
+                    if !exclusive {
+                        self.topology.queues.retain(|q| q.0 != real);
+                        self.topology.queues.push((real.clone(), opts, args));
+                    }
                     self.queues.insert(real);
                 }
                 Ok(Outcome::QueueDeclareOk {
@@ -668,16 +905,21 @@ impl Engine {
                 let ch = self.channel(c, n)?;
                 let args = self.ns.binding_arguments(arguments).map_err(not_allowed)?;
                 let args = convert::to_table(&args).map_err(invalid)?;
-                let q = short("queue", &self.ns.queue(queue)).map_err(invalid)?;
-                let x = short("exchange", &self.ns.exchange(exchange)).map_err(invalid)?;
+                let q_name = self.ns.queue(queue);
+                let x_name = self.ns.exchange(exchange);
+                let q = short("queue", &q_name).map_err(invalid)?;
+                let x = short("exchange", &x_name).map_err(invalid)?;
                 let key = short("routing_key", routing_key).map_err(invalid)?;
-                let r = if matches!(req.method, Method::QueueBind { .. }) {
-                    ch.queue_bind(q, x, key, QueueBindOptions::default(), args)
-                        .await
+                let bind = matches!(req.method, Method::QueueBind { .. });
+                let r = if bind {
+                    let opts = QueueBindOptions::default();
+                    ch.queue_bind(q, x, key, opts, args.clone()).await
                 } else {
-                    ch.queue_unbind(q, x, key, args).await
+                    ch.queue_unbind(q, x, key, args.clone()).await
                 };
                 r.map_err(|e| self.failure(&e))?;
+                let b = (false, q_name, x_name, routing_key.clone(), args);
+                self.record_binding(bind, b);
                 Ok(Outcome::Ok)
             }
             Method::QueuePurge { queue } => {
@@ -697,7 +939,8 @@ impl Engine {
                 if_empty,
             } => {
                 let ch = self.channel(c, n)?;
-                let q = short("queue", &self.ns.queue(queue)).map_err(invalid)?;
+                let q_name = self.ns.queue(queue);
+                let q = short("queue", &q_name).map_err(invalid)?;
                 let opts = QueueDeleteOptions {
                     if_unused: *if_unused,
                     if_empty: *if_empty,
@@ -707,6 +950,7 @@ impl Engine {
                     .queue_delete(q, opts)
                     .await
                     .map_err(|e| self.failure(&e))?;
+                self.topology.forget_queue(&q_name);
                 Ok(Outcome::MessageCount {
                     message_count: count,
                 })
@@ -845,6 +1089,14 @@ impl Engine {
         }
     }
 
+    fn record_binding(&mut self, bind: bool, b: Binding) {
+        let same = |x: &Binding| x.0 == b.0 && x.1 == b.1 && x.2 == b.2 && x.3 == b.3 && x.4 == b.4;
+        self.topology.bindings.retain(|x| !same(x));
+        if bind {
+            self.topology.bindings.push(b);
+        }
+    }
+
     /// A synchronous no-op round trip (as record.py's `probe`): surfaces
     /// asynchronous channel errors and makes sure returns have arrived.
     async fn probe(&self, ch: &Channel) -> Result<(), Failure> {
@@ -948,7 +1200,10 @@ impl Engine {
         exclusive: bool,
         arguments: &sim_core::protocol::FieldTable,
     ) -> Result<Outcome, Failure> {
-        let args = self.ns.consume_arguments(arguments).map_err(not_allowed)?;
+        let args = self
+            .ns
+            .consume_arguments(arguments, self.cfg.lenient_arguments)
+            .map_err(not_allowed)?;
         let args = convert::to_table(&args).map_err(invalid)?;
         let q = short("queue", &self.ns.queue(queue)).map_err(invalid)?;
         let tag = short("consumer_tag", consumer_tag).map_err(invalid)?;
@@ -1039,6 +1294,11 @@ impl Engine {
             .await
             .map_err(|e| refused(ErrorScope::Connection, 541, "INTERNAL_ERROR", e))?;
         self.topology_ready = false;
+        let copies: Vec<String> = AMQ_EXCHANGES
+            .iter()
+            .map(|(name, _)| self.ns.exchange(name))
+            .collect();
+        self.topology.keep_durable(&copies);
         let mut last = None;
         for _ in 0..100 {
             match self.open_connection(1).await {

@@ -45,6 +45,10 @@ pub struct RelayConfig {
     pub connect_timeout: Duration,
     /// Fixed namespace prefix (tests); `None` picks `pg.<8 random hex>.`.
     pub prefix: Option<String>,
+    /// Pass queue/exchange/consumer arguments outside the allowlists on to
+    /// RabbitMQ instead of refusing them (the conformance driver, which must
+    /// see RabbitMQ's own answers; never for browsers).
+    pub lenient_arguments: bool,
 }
 
 impl Default for RelayConfig {
@@ -54,6 +58,7 @@ impl Default for RelayConfig {
             allow_broker_restart: false,
             connect_timeout: Duration::from_secs(5),
             prefix: None,
+            lenient_arguments: false,
         }
     }
 }

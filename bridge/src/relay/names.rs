@@ -144,9 +144,12 @@ impl Namespace {
         }
     }
 
-    /// Checks queue arguments against the allowlist and maps the names inside.
-    pub fn queue_arguments(&self, args: &FieldTable) -> Result<FieldTable, String> {
-        check_allowed(args, QUEUE_ARGS, "queue")?;
+    /// Checks queue arguments against the allowlist (unless `lenient`) and
+    /// maps the names inside.
+    pub fn queue_arguments(&self, args: &FieldTable, lenient: bool) -> Result<FieldTable, String> {
+        if !lenient {
+            check_allowed(args, QUEUE_ARGS, "queue")?;
+        }
         let mut out = args.clone();
         let dlx = match args.get("x-dead-letter-exchange") {
             None => None,
@@ -175,8 +178,14 @@ impl Namespace {
     }
 
     /// Checks exchange arguments and maps `alternate-exchange`.
-    pub fn exchange_arguments(&self, args: &FieldTable) -> Result<FieldTable, String> {
-        check_allowed(args, EXCHANGE_ARGS, "exchange")?;
+    pub fn exchange_arguments(
+        &self,
+        args: &FieldTable,
+        lenient: bool,
+    ) -> Result<FieldTable, String> {
+        if !lenient {
+            check_allowed(args, EXCHANGE_ARGS, "exchange")?;
+        }
         let mut out = args.clone();
         if let Some(ae) = args.get("alternate-exchange") {
             let serde_json::Value::String(ae) = ae else {
@@ -190,23 +199,22 @@ impl Namespace {
         Ok(out)
     }
 
-    /// Binding arguments: header-match criteria (any key not starting with
-    /// `x-`) and `x-match`.
+    /// Binding arguments are header-match criteria (and `x-match`) for
+    /// headers exchanges and ignored by the others: they cannot affect anything
+    /// outside the binding, so every key is accepted.
     pub fn binding_arguments(&self, args: &FieldTable) -> Result<FieldTable, String> {
-        for key in args.keys() {
-            if key.starts_with("x-") && key != "x-match" {
-                return Err(format!(
-                    "binding argument {key:?} is not allowed in the playground \
-                     (allowed: x-match and header names not starting with \"x-\")"
-                ));
-            }
-        }
         Ok(args.clone())
     }
 
     /// Consumer arguments.
-    pub fn consume_arguments(&self, args: &FieldTable) -> Result<FieldTable, String> {
-        check_allowed(args, CONSUME_ARGS, "consumer")?;
+    pub fn consume_arguments(
+        &self,
+        args: &FieldTable,
+        lenient: bool,
+    ) -> Result<FieldTable, String> {
+        if !lenient {
+            check_allowed(args, CONSUME_ARGS, "consumer")?;
+        }
         Ok(args.clone())
     }
 }
@@ -269,14 +277,15 @@ mod tests {
     fn dead_letter_arguments_are_mapped() {
         let ns = Namespace::with_prefix("P.");
         let out = ns
-            .queue_arguments(&table(json!({"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "q2", "x-message-ttl": 5})))
+            .queue_arguments(&table(json!({"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "q2", "x-message-ttl": 5})), false)
             .expect("allowed");
         assert_eq!(out["x-dead-letter-exchange"], json!(""));
         assert_eq!(out["x-dead-letter-routing-key"], json!("P.q2"));
         let out = ns
-            .queue_arguments(&table(
-                json!({"x-dead-letter-exchange": "dlx", "x-dead-letter-routing-key": "k"}),
-            ))
+            .queue_arguments(
+                &table(json!({"x-dead-letter-exchange": "dlx", "x-dead-letter-routing-key": "k"})),
+                false,
+            )
             .expect("allowed");
         assert_eq!(out["x-dead-letter-exchange"], json!("P.dlx"));
         assert_eq!(out["x-dead-letter-routing-key"], json!("k"));
@@ -286,16 +295,26 @@ mod tests {
     fn unknown_arguments_are_refused() {
         let ns = Namespace::with_prefix("P.");
         let err = ns
-            .queue_arguments(&table(json!({"x-queue-master-locator": "min-masters"})))
+            .queue_arguments(
+                &table(json!({"x-queue-master-locator": "min-masters"})),
+                false,
+            )
             .expect_err("refused");
         assert!(err.contains("x-queue-master-locator"), "{err}");
-        assert!(ns.exchange_arguments(&table(json!({"x-foo": 1}))).is_err());
+        assert!(ns
+            .exchange_arguments(&table(json!({"x-foo": 1})), false)
+            .is_err());
+        assert!(ns
+            .exchange_arguments(&table(json!({"x-foo": 1})), true)
+            .is_ok());
         assert!(ns
             .binding_arguments(&table(json!({"x-match": "any", "h": "v"})))
             .is_ok());
-        assert!(ns.binding_arguments(&table(json!({"x-other": 1}))).is_err());
+        assert!(ns
+            .binding_arguments(&table(json!({"x-match": "any-with-x", "x-h": 1})))
+            .is_ok());
         let out = ns
-            .exchange_arguments(&table(json!({"alternate-exchange": "ae"})))
+            .exchange_arguments(&table(json!({"alternate-exchange": "ae"})), false)
             .expect("allowed");
         assert_eq!(out["alternate-exchange"], json!("P.ae"));
     }

@@ -29,6 +29,8 @@ use super::driver::Driver;
 
 /// Settle delay of `deliveries` steps (record.py's `--settle` default).
 const SETTLE_MS: u64 = 200;
+/// How long a cancel waits for deliveries already under way.
+const CANCEL_GRACE_MS: u64 = 50;
 /// Ids of requests the driver makes on its own (never clash with the runner's).
 const OWN_IDS: u64 = 1 << 48;
 
@@ -50,6 +52,9 @@ pub fn driver() -> anyhow::Result<Box<dyn Driver>> {
     let cfg = RelayConfig {
         amqp_url,
         allow_broker_restart: true,
+        // The cases check RabbitMQ's answers to any argument; the allowlist is
+        // a policy for browsers, not broker semantics.
+        lenient_arguments: true,
         ..RelayConfig::default()
     };
     Ok(Box::new(RealDriver {
@@ -133,14 +138,14 @@ impl RealDriver {
         Ok(rest)
     }
 
-    /// Collects frames for `ms`, then dispatches everything held.
-    fn pump(&mut self, ms: u64) -> anyhow::Result<Vec<ServerFrame>> {
+    /// Collects frames for `ms`: deliveries are held, the rest returned.
+    fn collect(&mut self, ms: u64) -> anyhow::Result<Vec<ServerFrame>> {
         let live = self
             .session
             .as_mut()
             .context("no case is running (begin_case was not called)")?;
         let frames = &mut live.frames;
-        let mut got = self.rt.block_on(async {
+        let got = self.rt.block_on(async {
             let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
             let mut out = Vec::new();
             while let Ok(Some(f)) = tokio::time::timeout_at(deadline, frames.recv()).await {
@@ -148,8 +153,22 @@ impl RealDriver {
             }
             out
         });
+        let mut rest = Vec::new();
+        for f in got {
+            if deliver_key(&f).is_some() {
+                self.held.push(f);
+            } else {
+                rest.push(f);
+            }
+        }
+        Ok(rest)
+    }
+
+    /// Collects frames for `ms`, then dispatches everything held.
+    fn pump(&mut self, ms: u64) -> anyhow::Result<Vec<ServerFrame>> {
+        let mut rest = self.collect(ms)?;
         let mut out = std::mem::take(&mut self.held);
-        out.append(&mut got);
+        out.append(&mut rest);
         Ok(out)
     }
 
@@ -163,6 +182,60 @@ impl RealDriver {
             .partition(|f| deliver_key(f).is_some_and(|(c, n, t, _)| pred(c, n, t)));
         self.held = keep;
         out
+    }
+
+    /// pika's `basic_cancel`: undispatched deliveries of a manual-ack consumer
+    /// are rejected (requeue) before the cancel, and deliveries arriving while
+    /// it is being cancelled are rejected too; none of them is reported.
+    fn cancel(&mut self, req: Request, tag: String) -> anyhow::Result<Vec<ServerFrame>> {
+        let manual_ack = self
+            .consumers
+            .get(&tag)
+            .is_some_and(|(_, _, no_ack)| !no_ack);
+        // Deliveries already on their way when the cancel is issued were read
+        // by pika during an earlier blocking call: collect them first.
+        let mut out = self.collect(CANCEL_GRACE_MS)?;
+        self.reject_held(&tag, manual_ack, &mut out)?;
+        out.extend(self.roundtrip(req)?);
+        for _ in 0..100 {
+            if !self.reject_held(&tag, manual_ack, &mut out)? {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rejects (requeue) or drops the held deliveries of `tag`; false if none.
+    fn reject_held(
+        &mut self,
+        tag: &str,
+        reject: bool,
+        out: &mut Vec<ServerFrame>,
+    ) -> anyhow::Result<bool> {
+        let pending = self.dispatch(|_, _, t| t == tag);
+        if pending.is_empty() {
+            return Ok(false);
+        }
+        if reject {
+            for f in pending {
+                if let Some((c, n, _, delivery_tag)) = deliver_key(&f) {
+                    let id = self.own_id();
+                    let r = Request::new(
+                        id,
+                        Method::Reject {
+                            delivery_tag,
+                            requeue: true,
+                        },
+                    )
+                    .on(c, n);
+                    // Keep the events our own request caused, not its reply.
+                    out.extend(self.roundtrip(r)?.into_iter().filter(
+                        |x| !matches!(&x.event, Event::Reply { id: rid, .. } if *rid == id),
+                    ));
+                }
+            }
+        }
+        Ok(true)
     }
 
     fn own_id(&mut self) -> u64 {
@@ -196,6 +269,9 @@ impl Driver for RealDriver {
         {
             self.consumers.insert(consumer_tag.clone(), (c, n, *no_ack));
         }
+        if let Method::Cancel { consumer_tag } = &method {
+            return self.cancel(req, consumer_tag.clone());
+        }
         let mut frames = self.roundtrip(req)?;
         // Channels/connections the broker closed drop their pending deliveries.
         for f in &frames {
@@ -222,34 +298,6 @@ impl Driver for RealDriver {
                 if !confirm_publish {
                     let mut d = self.dispatch(|dc, _, _| dc == c);
                     frames.append(&mut d);
-                }
-            }
-            Method::Cancel { consumer_tag } => {
-                let tag = consumer_tag.clone();
-                let pending = self.dispatch(|_, _, t| t == tag);
-                let manual_ack = self
-                    .consumers
-                    .get(&tag)
-                    .is_some_and(|(_, _, no_ack)| !no_ack);
-                if manual_ack {
-                    for f in pending {
-                        if let Some((dc, dn, _, delivery_tag)) = deliver_key(&f) {
-                            let id = self.own_id();
-                            let reject = Request::new(
-                                id,
-                                Method::Reject {
-                                    delivery_tag,
-                                    requeue: true,
-                                },
-                            )
-                            .on(dc, dn);
-                            // Frames of our own request: keep events, drop its reply.
-                            let extra = self.roundtrip(reject)?;
-                            frames.extend(extra.into_iter().filter(
-                                |x| !matches!(&x.event, Event::Reply { id: rid, .. } if *rid == id),
-                            ));
-                        }
-                    }
                 }
             }
             Method::ChannelClose => {
