@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
@@ -13,9 +13,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tower_http::compression::CompressionLayer;
-use tower_http::services::{ServeDir, ServeFile};
+use tower_http::services::ServeDir;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
@@ -43,6 +43,11 @@ pub enum ServerError {
 struct AppState {
     config: Arc<Config>,
     shutdown: watch::Receiver<bool>,
+    /// Every live WebSocket session holds a clone; `run` waits for them all
+    /// (their cleanup) before returning.
+    sessions: mpsc::Sender<()>,
+    /// The last broker probe, reused for a second (healthz may be polled).
+    health: Arc<Mutex<Option<(std::time::Instant, health::Health)>>>,
 }
 
 /// A bound, not yet running server.
@@ -91,9 +96,12 @@ impl Server {
         F: Future<Output = ()> + Send + 'static,
     {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (sessions, mut sessions_done) = mpsc::channel::<()>(1);
         let state = AppState {
             config: Arc::new(self.config),
             shutdown: stop_rx,
+            sessions,
+            health: Arc::new(Mutex::new(None)),
         };
         let app = router(state);
         info!(addr = %self.addr, "listening");
@@ -102,10 +110,19 @@ impl Server {
             info!("shutting down");
             let _ = stop_tx.send(true);
         };
-        axum::serve(self.listener, app)
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(stop)
             .await
-            .map_err(ServerError::Serve)
+            .map_err(ServerError::Serve);
+        // The router (and its state's sender) is gone; wait for the sessions'
+        // cleanup (they were told to stop), bounded.
+        if tokio::time::timeout(Duration::from_secs(30), sessions_done.recv())
+            .await
+            .is_err()
+        {
+            warn!("some sessions did not finish their cleanup in time");
+        }
+        served
     }
 }
 
@@ -115,32 +132,45 @@ fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/healthz", get(healthz))
         .route("/ws", get(ws_upgrade));
-    let app = if root.is_dir() {
-        let files = ServeDir::new(&root)
-            .precompressed_gzip()
-            .fallback(ServeFile::new(index));
-        api.fallback_service(files)
-    } else {
-        warn!(dir = %root.display(), "static folder missing: serving a placeholder page");
-        api.fallback(missing_static)
-    };
-    app.layer(CompressionLayer::new().gzip(true))
+    if !root.is_dir() {
+        warn!(dir = %root.display(), "static folder missing (run `cargo xtask build-web`)");
+    }
+    // Read at request time: the page may be built after the bridge started.
+    let spa = get(move || spa_index(index.clone()));
+    let files = ServeDir::new(&root).precompressed_gzip().fallback(spa);
+    api.fallback_service(files)
+        .layer(CompressionLayer::new().gzip(true))
         .with_state(state)
 }
 
-async fn missing_static() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Html(
-            "<!doctype html><title>amqp-playground</title>\
-             <p>The page is not built yet: run <code>cargo xtask build-web</code>.</p>",
-        ),
-    )
-        .into_response()
+/// `index.html` for SPA routes, or a hint when the page is not built.
+async fn spa_index(index: std::path::PathBuf) -> Response {
+    match tokio::fs::read_to_string(&index).await {
+        Ok(html) => Html(html).into_response(),
+        Err(_) => (
+            StatusCode::NOT_FOUND,
+            Html(
+                "<!doctype html><title>amqp-playground</title>\
+                 <p>The page is not built yet: run <code>cargo xtask build-web</code>.</p>",
+            ),
+        )
+            .into_response(),
+    }
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<health::Health> {
-    Json(health::probe(&state.config.amqp_url, health::PROBE_TIMEOUT).await)
+    if let Ok(cache) = state.health.lock() {
+        if let Some((at, h)) = cache.as_ref() {
+            if at.elapsed() < Duration::from_secs(1) {
+                return Json(h.clone());
+            }
+        }
+    }
+    let h = health::probe(&state.config.amqp_url, health::PROBE_TIMEOUT).await;
+    if let Ok(mut cache) = state.health.lock() {
+        *cache = Some((std::time::Instant::now(), h.clone()));
+    }
+    Json(h)
 }
 
 /// Same-origin (Origin's host:port equals Host) or listed in `--allow-origin`;
@@ -226,6 +256,7 @@ pub fn parse_request(
 }
 
 async fn handle_socket(socket: WebSocket, state: AppState) {
+    let _alive = state.sessions.clone();
     let config = &state.config;
     let relay_config = RelayConfig {
         amqp_url: config.amqp_url.clone(),

@@ -566,3 +566,25 @@ async fn reconnects_and_restores_topology_after_an_outage() {
     drop(ws);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_cleans_up_open_sessions() {
+    let server = start(config()).await;
+    let mut ws = connect(server.addr).await;
+    let q = unique("at-shutdown");
+    send(
+        &mut ws,
+        json!({"id": 1, "op": "queue_declare", "queue": q, "durable": true}),
+    )
+    .await;
+    reply(&mut ws, 1).await;
+    let suffix = format!(".{q}");
+    assert!(rabbitmqctl_list("list_queues")
+        .iter()
+        .any(|n| n.ends_with(&suffix)));
+    // The client stays connected; the server stops and must clean up first.
+    server.stop().await;
+    let queues = rabbitmqctl_list("list_queues");
+    assert!(!queues.iter().any(|n| n.ends_with(&suffix)), "{queues:?}");
+    drop(ws);
+}
