@@ -9,8 +9,11 @@
 //! - `bench`        benchmarks, one table
 
 mod conformance;
+mod e2e;
 mod lessons;
+mod serve;
 mod test;
+mod web;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -47,6 +50,20 @@ enum Command {
         /// Case files or folders.
         paths: Vec<PathBuf>,
     },
+    /// Build the wasm front end into static/pkg (prints the bundle size).
+    BuildWeb,
+    /// Build the page and run the bridge serving it (default http://127.0.0.1:8080).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "BIND", default_value = "127.0.0.1:8080")]
+        bind: String,
+    },
+    /// Browser end-to-end tests: the real page in headless Chromium, sim and real mode.
+    E2e {
+        /// Reuse the last static/pkg and bridge build (for quick iterations; CI builds).
+        #[arg(long)]
+        no_build: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -59,6 +76,9 @@ fn main() -> ExitCode {
             verbose,
             paths,
         } => lessons::main(real, verbose, paths),
+        Command::BuildWeb => web::main(),
+        Command::Serve { bind } => serve::main(&bind),
+        Command::E2e { no_build } => e2e::main(no_build),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,408 @@
+//! The Yew shell: components that draw the [`Model`] and turn clicks into
+//! [`Action`]s. State is a `Reducible` (in the manner of Yew's `function_todomvc`
+//! example); the reducer applies the action to the pure model and sends the
+//! requests the model returns through the one [`BrokerLink`].
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use gloo_timers::callback::Interval;
+use yew::prelude::*;
+
+use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
+use crate::model::{Action, LinkStatus, Mode, Model, Stage};
+use crate::scene::{self, HEIGHT, LANE_Y, NODE_X, QUEUE_H, QUEUE_SLOTS, QUEUE_W, WIDTH};
+
+/// The link the reducer sends through (shared, replaced on a mode switch).
+#[derive(Default)]
+pub struct LinkSlot {
+    link: RefCell<Option<BrokerLink>>,
+    generation: Cell<u32>,
+}
+
+pub struct AppState {
+    pub model: Model,
+    link: Rc<LinkSlot>,
+}
+
+impl Reducible for AppState {
+    type Action = Action;
+
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        // Idle ticks (nothing on the move) are the common case: no clone, no render.
+        if matches!(action, Action::Tick { .. }) && self.model.tokens.is_empty() {
+            return self;
+        }
+        if let Action::SetClock { paused, speed } = action {
+            if let Ok(slot) = self.link.link.try_borrow() {
+                if let Some(link) = slot.as_ref() {
+                    link.set_clock(!paused, speed);
+                }
+            }
+        }
+        let mut model = self.model.clone();
+        let (out, changed) = model.apply(action);
+        let sent = !out.is_empty();
+        if sent {
+            if let Ok(slot) = self.link.link.try_borrow() {
+                if let Some(link) = slot.as_ref() {
+                    for req in out {
+                        link.send(req);
+                    }
+                }
+            }
+        }
+        if !changed && !sent {
+            return self;
+        }
+        Rc::new(AppState {
+            model,
+            link: self.link.clone(),
+        })
+    }
+}
+
+/// Makes the link for `mode` and points the reducer at it.
+fn switch_mode(state: &UseReducerHandle<AppState>, mode: Mode) {
+    let slot = state.link.clone();
+    let generation = slot.generation.get().wrapping_add(1);
+    slot.generation.set(generation);
+    // Drop the old link first (closes its socket, stops its clock).
+    if let Ok(mut l) = slot.link.try_borrow_mut() {
+        *l = None;
+    }
+    state.dispatch(Action::SwitchMode { mode, generation });
+    let dispatcher = state.dispatcher();
+    let sink: crate::link::Sink = Rc::new(move |msg: LinkMsg| {
+        dispatcher.dispatch(match msg {
+            LinkMsg::Frame(frame) => Action::Frame { generation, frame },
+            LinkMsg::Link(event) => Action::Link { generation, event },
+        })
+    });
+    let link = match mode {
+        Mode::Sim => BrokerLink::Sim(SimLink::new(u64::from(generation), sink)),
+        Mode::Real => BrokerLink::Ws(WsLink::new(sink)),
+    };
+    match slot.link.try_borrow_mut() {
+        Ok(mut l) => *l = Some(link),
+        Err(_) => web_sys::console::error_1(&"link slot busy: mode switch ignored".into()),
+    };
+}
+
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
+}
+
+#[function_component(App)]
+pub fn app() -> Html {
+    let state = use_reducer(|| AppState {
+        model: Model::new(Mode::Sim, 0),
+        link: Rc::new(LinkSlot::default()),
+    });
+
+    // Start in simulation, and drive the animation clock.
+    {
+        let state = state.clone();
+        use_effect_with((), move |_| {
+            switch_mode(&state, Mode::Sim);
+            let dispatcher = state.dispatcher();
+            let ticker = Interval::new(16, move || {
+                dispatcher.dispatch(Action::Tick { now_ms: now_ms() })
+            });
+            move || drop(ticker)
+        });
+    }
+
+    let on_toggle = {
+        let state = state.clone();
+        Callback::from(move |_: MouseEvent| {
+            let next = match state.model.mode {
+                Mode::Sim => Mode::Real,
+                Mode::Real => Mode::Sim,
+            };
+            switch_mode(&state, next);
+        })
+    };
+    let on_retry = {
+        let state = state.clone();
+        Callback::from(move |_: MouseEvent| switch_mode(&state, Mode::Real))
+    };
+    let on_use_sim = {
+        let state = state.clone();
+        Callback::from(move |_: MouseEvent| switch_mode(&state, Mode::Sim))
+    };
+    let on_publish = {
+        let state = state.clone();
+        Callback::from(move |_: MouseEvent| state.dispatch(Action::Publish))
+    };
+    let on_reset = {
+        let state = state.clone();
+        Callback::from(move |_: MouseEvent| state.dispatch(Action::ResetScene))
+    };
+    let on_pause = {
+        let state = state.clone();
+        Callback::from(move |_: MouseEvent| {
+            state.dispatch(Action::SetClock {
+                paused: !state.model.paused,
+                speed: state.model.speed,
+            })
+        })
+    };
+    let speed_button = |speed: f64, label: &'static str| {
+        let state = state.clone();
+        let active = (state.model.speed - speed).abs() < 1e-9;
+        let onclick = Callback::from(move |_: MouseEvent| {
+            state.dispatch(Action::SetClock {
+                paused: state.model.paused,
+                speed,
+            })
+        });
+        html! {
+            <button class={classes!("small", "speed", active.then_some("active"))}
+                    aria-pressed={ if active { "true" } else { "false" } }
+                    aria-label={format!("Speed {label}")} onclick={onclick}>{ label }</button>
+        }
+    };
+    let on_dismiss = {
+        let state = state.clone();
+        Callback::from(move |_: MouseEvent| state.dispatch(Action::DismissError))
+    };
+
+    let m = &state.model;
+    let in_flight = m.in_flight_tags();
+    let real = m.mode == Mode::Real;
+    let failed = matches!(
+        m.status,
+        LinkStatus::BridgeUnreachable(_) | LinkStatus::BrokerUnreachable(_)
+    );
+
+    html! {
+        <>
+        <header class="top">
+            <h1>{ "AMQP Playground" }</h1>
+            <div class="mode">
+                <span class={classes!("mode-label", (!real).then_some("active"))}>{ "Sim" }</span>
+                <button
+                    class={classes!("toggle", real.then_some("on"))}
+                    role="switch"
+                    aria-checked={ if real { "true" } else { "false" } }
+                    aria-label="Real RabbitMQ instead of the simulation"
+                    data-testid="mode-toggle"
+                    onclick={on_toggle}>
+                    <span class="knob"></span>
+                </button>
+                <span class={classes!("mode-label", real.then_some("active"))}>{ "Real" }</span>
+                <span class={classes!("status", m.status.kind())}
+                      data-testid="link-status" data-status={m.status.kind()}
+                      role="status" aria-live="polite">
+                    { m.status.label() }
+                </span>
+                if real && failed {
+                    <button class="small" onclick={on_retry} aria-label="Retry real mode">{ "Retry" }</button>
+                    <button class="small" onclick={on_use_sim} aria-label="Back to the simulation">{ "Use simulation" }</button>
+                }
+            </div>
+        </header>
+        if let Some(err) = &m.error {
+            <div class="error-banner" role="alert" data-testid="error-banner">
+                <span>{ err }</span>
+                <button class="small" onclick={on_reset.clone()} aria-label="Declare the scene again">{ "Reset scene" }</button>
+                <button class="small" onclick={on_dismiss} aria-label="Dismiss this message">{ "Dismiss" }</button>
+            </div>
+        }
+        <main>
+            <section class="stage" aria-label="Message flow">
+                { topology(m) }
+            </section>
+            <section class="controls" aria-label="Controls">
+                <button class="publish" data-testid="publish" onclick={on_publish}
+                        disabled={!m.ready}
+                        aria-label="Publish one order with routing key new">
+                    { "Publish" }
+                </button>
+                <div class="clock" role="group" aria-label="Animation clock">
+                    <button class="small" data-testid="pause" onclick={on_pause}
+                            aria-pressed={ if m.paused { "true" } else { "false" } }
+                            aria-label={ if m.paused { "Play" } else { "Pause" } }>
+                        { if m.paused { "▶ Play" } else { "❚❚ Pause" } }
+                    </button>
+                    { speed_button(0.5, "½×") }
+                    { speed_button(1.0, "1×") }
+                    { speed_button(2.0, "2×") }
+                </div>
+                <div class="stat">
+                    <span class="stat-label">{ "published" }</span>
+                    <span class="stat-value" data-testid="published-count">{ m.published }</span>
+                </div>
+                <div class="stat">
+                    <span class="stat-label">{ "received" }</span>
+                    <span class="stat-value" data-testid="received-count">{ m.shown_received() }</span>
+                </div>
+                <div class="stat">
+                    <span class="stat-label">{ "in queue" }</span>
+                    <span class="stat-value">
+                        <span data-testid="queue-ready">{ m.ready_count() }</span>
+                        <span class="stat-sub">{ " ready · " }</span>
+                        <span data-testid="queue-unacked">{ m.unacked_count() }</span>
+                        <span class="stat-sub">{ " unacked" }</span>
+                    </span>
+                </div>
+                if !m.ready && m.error.is_none() && !failed {
+                    <span class="hint">{ "declaring the scene…" }</span>
+                }
+            </section>
+            <div class="panels">
+                <section class="panel" aria-labelledby="log-title">
+                    <h2 id="log-title">{ "Consumer received" }</h2>
+                    <ol class="log" data-testid="consumer-log" aria-live="polite">
+                        { for m.log.iter().filter(|r| !in_flight.contains(&r.delivery_tag)).map(|r| html! {
+                            <li key={r.n} class={classes!(r.acked.then_some("acked"))}>
+                                <span class="tag">{ format!("#{}", r.n) }</span>
+                                <code class="body">{ &r.body }</code>
+                                <span class="meta">
+                                    { format!("tag {}{}", r.delivery_tag, if r.redelivered { " · redelivered" } else { "" }) }
+                                    { if r.acked { " · acked ✓" } else { " · unacked" } }
+                                </span>
+                            </li>
+                        }) }
+                        if m.shown_received() == 0 {
+                            <li class="empty">{ "Nothing yet. Press Publish." }</li>
+                        }
+                    </ol>
+                </section>
+                <section class="panel" aria-labelledby="events-title">
+                    <h2 id="events-title">{ "Broker events" }</h2>
+                    <ol class="events" data-testid="event-log">
+                        { for m.events.iter().take(40).map(|e| html! {
+                            <li class={classes!("ev", e.kind)}>
+                                <span class="ev-kind">{ e.kind }</span>
+                                <span class="ev-text">{ &e.text }</span>
+                            </li>
+                        }) }
+                    </ol>
+                </section>
+            </div>
+        </main>
+        </>
+    }
+}
+
+/// A label above an edge: a caption and, if any, the key in large monospace.
+fn edge_label(x: f64, caption: &str, key: Option<&str>, testid: &str) -> Html {
+    let x = format!("{x:.1}");
+    html! {
+        <g class="edge-label" data-testid={testid.to_string()}>
+            <text x={x.clone()} y={(LANE_Y - 40.0).to_string()} class="edge-caption">{ caption }</text>
+            if let Some(key) = key {
+                <text x={x} y={(LANE_Y - 12.0).to_string()} class="key">{ key }</text>
+            }
+        </g>
+    }
+}
+
+/// The scene as SVG, with the messages on their way.
+fn topology(m: &Model) -> Html {
+    let now = m.now_ms();
+    let view_box = format!("0 0 {WIDTH} {HEIGHT}");
+    let y = LANE_Y;
+    let [px, ex, qx, cx] = NODE_X;
+
+    // Ready messages sit in the queue box, oldest (head) at the right.
+    let mut slot = 0usize;
+    let tokens: Vec<Html> = m
+        .tokens
+        .iter()
+        .filter_map(|t| {
+            let in_queue = matches!(t.stage, Stage::Routed | Stage::Queued) && t.pos >= 2.0;
+            let queue_slot = if in_queue {
+                let s = slot;
+                slot += 1;
+                if s >= QUEUE_SLOTS {
+                    return None;
+                }
+                Some(s)
+            } else {
+                None
+            };
+            let (x, y) = scene::token_xy(t.pos, queue_slot);
+            let class = match t.stage {
+                Stage::Acked => "token acked",
+                Stage::Dropped => "token dropped",
+                Stage::Delivered if t.pos >= 3.0 => "token working",
+                _ => "token",
+            };
+            Some(html! {
+                <g key={t.key} class={class} opacity={format!("{:.2}", t.opacity(now))}
+                   transform={format!("translate({x:.1},{y:.1})")}>
+                    <circle r="14" />
+                    <text y="-22" class="token-label">{ &t.label }</text>
+                </g>
+            })
+        })
+        .collect();
+    let overflow = slot.saturating_sub(QUEUE_SLOTS);
+
+    html! {
+        <svg viewBox={view_box} class="topology" role="img"
+             aria-label="Producer publishes to direct exchange orders, bound with key new to queue orders.new, consumed by consumer-1">
+            <defs>
+                <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5"
+                        markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+                    <path d="M 0 0 L 10 5 L 0 10 z" class="arrowhead" />
+                </marker>
+            </defs>
+            // Edges, each with its label above it: what travels, and the key.
+            <line class="edge" x1={(px + 85.0).to_string()} y1={y.to_string()}
+                  x2={(ex - 64.0).to_string()} y2={y.to_string()} marker-end="url(#arrow)" />
+            { edge_label((px + 85.0 + ex - 62.0) / 2.0, "routing key", Some(scene::ROUTING_KEY), "routing-key") }
+            <line class="edge binding" x1={(ex + 62.0).to_string()} y1={y.to_string()}
+                  x2={(qx - QUEUE_W / 2.0 - 4.0).to_string()} y2={y.to_string()} marker-end="url(#arrow)" />
+            { edge_label((ex + 62.0 + qx - QUEUE_W / 2.0) / 2.0, "binding key", Some(scene::BINDING_KEY), "binding-key") }
+            <line class="edge" x1={(qx + QUEUE_W / 2.0).to_string()} y1={y.to_string()}
+                  x2={(cx - 87.0).to_string()} y2={y.to_string()} marker-end="url(#arrow)" />
+            { edge_label((qx + QUEUE_W / 2.0 + cx - 85.0) / 2.0, "deliver", None, "deliver") }
+
+            // Producer
+            <g class="node producer" transform={format!("translate({px},{y})")}>
+                <rect x="-85" y="-48" width="170" height="96" rx="16" />
+                <text y="-6" class="node-title">{ "Producer" }</text>
+                <text y="24" class="node-sub">{ "orders app" }</text>
+            </g>
+            // Exchange
+            <g class="node exchange" transform={format!("translate({ex},{y})")}>
+                <polygon points="-62,0 -31,-54 31,-54 62,0 31,54 -31,54" />
+                <text y="-4" class="node-title">{ scene::EXCHANGE }</text>
+                <text y="24" class="node-sub">{ "direct" }</text>
+                <text y="88" class="node-caption">{ "exchange" }</text>
+            </g>
+            // Queue
+            <g class="node queue" transform={format!("translate({qx},{y})")}>
+                <rect x={(-QUEUE_W / 2.0).to_string()} y={(-QUEUE_H / 2.0).to_string()}
+                      width={QUEUE_W.to_string()} height={QUEUE_H.to_string()} rx="10" />
+                { for (1..QUEUE_SLOTS).map(|i| {
+                    let x = QUEUE_W / 2.0 - 7.0 - 30.0 * i as f64;
+                    html! { <line class="slot" x1={x.to_string()} x2={x.to_string()}
+                                  y1={(-QUEUE_H / 2.0 + 10.0).to_string()} y2={(QUEUE_H / 2.0 - 10.0).to_string()} /> }
+                }) }
+                <text y={(-QUEUE_H / 2.0 - 14.0).to_string()} class="node-title">{ scene::QUEUE }</text>
+                <text y={(QUEUE_H / 2.0 + 36.0).to_string()} class="node-caption">
+                    { format!("ready {} · unacked {}", m.ready_count(), m.unacked_count()) }
+                </text>
+                if overflow > 0 {
+                    <text x={(-QUEUE_W / 2.0 + 24.0).to_string()} y="8" class="overflow">{ format!("+{overflow}") }</text>
+                }
+            </g>
+            // Consumer
+            <g class="node consumer" transform={format!("translate({cx},{y})")}>
+                <rect x="-85" y="-48" width="170" height="96" rx="16" />
+                <text y="-6" class="node-title">{ "Consumer" }</text>
+                <text y="24" class="node-sub">{ scene::CONSUMER_TAG }</text>
+                <text y="88" class="node-caption">{ format!("received {}", m.shown_received()) }</text>
+            </g>
+            { tokens }
+        </svg>
+    }
+}

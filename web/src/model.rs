@@ -1,0 +1,1353 @@
+//! The page's view model: everything the page shows, derived from the protocol
+//! stream (the requests it sends, the frames it receives) and from wall-clock
+//! ticks for the animation. Pure and deterministic: no browser, no clock, no IO,
+//! so it is unit-tested natively (`cargo test -p web`).
+//!
+//! [`Model::apply`] takes an [`Action`] and returns the [`Request`]s the page's
+//! client (the scene's producer and consumer) must send. The browser shell sends
+//! them through its one `BrokerLink` (simulation or WebSocket) and feeds every
+//! frame back as [`Action::Frame`]. Simulation and real mode therefore run the very
+//! same code here; only the link differs.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use sim_core::protocol::{
+    AmqpError, Event, LinkState, Message, MessageId, Method, Outcome, Properties, ReplyResult,
+    Request, ServerFrame, Trace,
+};
+
+use crate::scene::{self, EXCHANGE, ROUTING_KEY};
+
+/// How long a token takes to travel one edge of the picture, in wall ms.
+pub const SEGMENT_MS: f64 = 650.0;
+/// How long the consumer "works" on a message once it arrived, before acking.
+pub const PROCESS_MS: f64 = 350.0;
+/// How long an acked or dropped token stays visible, fading.
+pub const FADE_MS: f64 = 700.0;
+/// Upper bounds, so a teacher holding the Publish button cannot grow the page without end.
+pub const MAX_LOG: usize = 50;
+pub const MAX_EVENTS: usize = 200;
+pub const MAX_TOKENS: usize = 400;
+const MAX_EARLY: usize = 256;
+
+/// Where the broker lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `sim_core::Broker` inside the page.
+    Sim,
+    /// RabbitMQ through the bridge's `/ws`.
+    Real,
+}
+
+/// The state of the link to the broker, as the header shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkStatus {
+    /// Simulation: always there.
+    Simulation,
+    /// Real mode, waiting for the bridge.
+    Connecting,
+    /// Real mode: the bridge answered; the broker's state is not reported yet.
+    BridgeConnected,
+    /// Real mode: the bridge reports its link to RabbitMQ is up.
+    Connected,
+    /// Real mode: the page cannot reach the bridge (`/healthz` or `/ws` failed).
+    BridgeUnreachable(String),
+    /// Real mode: the bridge is up but its link to RabbitMQ is not.
+    BrokerUnreachable(String),
+}
+
+impl LinkStatus {
+    /// Short text for the header.
+    pub fn label(&self) -> String {
+        match self {
+            LinkStatus::Simulation => "simulation running".into(),
+            LinkStatus::Connecting => "connecting…".into(),
+            LinkStatus::BridgeConnected => "bridge connected, waiting for broker…".into(),
+            LinkStatus::Connected => "connected to RabbitMQ".into(),
+            LinkStatus::BridgeUnreachable(why) => format!("bridge unreachable: {why}"),
+            LinkStatus::BrokerUnreachable(why) => format!("broker unreachable: {why}"),
+        }
+    }
+
+    /// A stable word for CSS classes and tests.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LinkStatus::Simulation => "simulation",
+            LinkStatus::Connecting => "connecting",
+            LinkStatus::BridgeConnected => "connecting",
+            LinkStatus::Connected => "connected",
+            LinkStatus::BridgeUnreachable(_) => "bridge-unreachable",
+            LinkStatus::BrokerUnreachable(_) => "broker-unreachable",
+        }
+    }
+}
+
+/// What a link reports besides frames.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// The link can carry requests now (simulation: at once; real: `/ws` open).
+    Open,
+    /// The link failed or closed; the text says why.
+    Failed(String),
+    /// Real mode: the bridge answers but says RabbitMQ does not (`/healthz`).
+    BrokerDown(String),
+}
+
+/// Everything that can happen to the page.
+#[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // frames pass through once; boxing buys nothing
+pub enum Action {
+    /// Wall-clock time moved on (ms, any origin; only differences matter).
+    Tick { now_ms: f64 },
+    /// The user asked to publish one order.
+    Publish,
+    /// Re-declare the scene (after a channel error or a broker restart).
+    ResetScene,
+    /// Start over in `mode`; `generation` tags the link made for it.
+    SwitchMode { mode: Mode, generation: u32 },
+    /// The link of `generation` changed state.
+    Link { generation: u32, event: LinkEvent },
+    /// A frame from the link of `generation`.
+    Frame { generation: u32, frame: ServerFrame },
+    /// Pause/play and speed of the animation (and of the simulation's clock).
+    SetClock { paused: bool, speed: f64 },
+    /// The user closed the error banner.
+    DismissError,
+}
+
+/// How far a message has come, as the protocol says (not as it is drawn).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Publish sent, on its way to the exchange.
+    Sent,
+    /// The exchange matched a binding.
+    Routed,
+    /// Ready in the queue.
+    Queued,
+    /// Delivered to the consumer, not acked yet.
+    Delivered,
+    /// Acked: gone.
+    Acked,
+    /// Dropped (unroutable, expired...): gone.
+    Dropped,
+}
+
+impl Stage {
+    /// Where on the path (0 producer, 1 exchange, 2 queue, 3 consumer) this stage is drawn.
+    pub fn target(self) -> f64 {
+        match self {
+            Stage::Sent => 1.0,
+            Stage::Routed | Stage::Queued => 2.0,
+            Stage::Delivered | Stage::Acked => 3.0,
+            Stage::Dropped => 1.0,
+        }
+    }
+}
+
+/// One message drawn on the picture.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Token {
+    /// The id of the publish request, or a negative-free local number for
+    /// messages first seen at delivery.
+    pub key: u64,
+    pub message_id: Option<MessageId>,
+    pub stage: Stage,
+    /// Drawn position along the path, 0.0 ..= 3.0; moves toward `stage.target()`.
+    pub pos: f64,
+    pub delivery_tag: Option<u64>,
+    /// Wall time the token reached the consumer (for the processing delay).
+    pub arrived_ms: Option<f64>,
+    /// Wall time it became acked/dropped (for fading out).
+    pub gone_ms: Option<f64>,
+    pub ack_sent: bool,
+    /// The stage was inferred from the scene, not reported by the broker
+    /// (real mode has no routing traces).
+    pub inferred: bool,
+    /// Short label (order number).
+    pub label: String,
+}
+
+impl Token {
+    fn new(key: u64, stage: Stage, pos: f64, label: String) -> Self {
+        Token {
+            key,
+            message_id: None,
+            stage,
+            pos,
+            delivery_tag: None,
+            arrived_ms: None,
+            gone_ms: None,
+            ack_sent: false,
+            inferred: false,
+            label,
+        }
+    }
+
+    /// Opacity for drawing (fades once gone).
+    pub fn opacity(&self, now_ms: f64) -> f64 {
+        match self.gone_ms {
+            Some(t) => (1.0 - (now_ms - t) / FADE_MS).clamp(0.0, 1.0),
+            None => 1.0,
+        }
+    }
+}
+
+/// One message the consumer received.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Received {
+    /// 1-based count.
+    pub n: u64,
+    pub delivery_tag: u64,
+    pub routing_key: String,
+    pub redelivered: bool,
+    pub body: String,
+    pub acked: bool,
+}
+
+/// One line of the protocol inspector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventLine {
+    pub at_ms: Option<u64>,
+    /// `out` (request), `reply`, `deliver`, `trace`, `error`, `status`.
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// What a pending request was for.
+#[derive(Clone, Debug, PartialEq)]
+enum Pending {
+    Setup,
+    Publish,
+    Ack { delivery_tag: u64 },
+    Other,
+}
+
+/// Facts learnt about a message before the reply to its publish told us its id
+/// (the simulation answers a publish after the routing and delivery it caused).
+#[derive(Clone, Debug, PartialEq, Default)]
+struct Early {
+    stage: Option<Stage>,
+    delivery_tag: Option<u64>,
+}
+
+/// The whole page state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    pub mode: Mode,
+    pub generation: u32,
+    pub status: LinkStatus,
+    /// The scene is declared and the consumer is consuming.
+    pub ready: bool,
+    pub published: u64,
+    pub received: u64,
+    pub log: VecDeque<Received>,
+    pub events: VecDeque<EventLine>,
+    pub tokens: Vec<Token>,
+    /// The error banner (broker errors, protocol errors), if any.
+    pub error: Option<String>,
+    /// Tracing events were seen: routing is reported, not inferred.
+    pub traced: bool,
+    /// The animation is paused (simulation: its clock too).
+    pub paused: bool,
+    /// Animation speed (simulation: clock speed), 1.0 = real time.
+    pub speed: f64,
+    /// Wall time of the last tick (None: restart timing at the next tick).
+    last_wall: Option<f64>,
+    /// Animation time: wall time scaled by `speed`, stopped while paused.
+    anim_ms: f64,
+    next_id: u64,
+    next_order: u64,
+    pending: BTreeMap<u64, Pending>,
+    setup_waiting: BTreeSet<u64>,
+    channel_closed: bool,
+    early: BTreeMap<MessageId, Early>,
+    link_open: bool,
+}
+
+impl Model {
+    pub fn new(mode: Mode, generation: u32) -> Self {
+        Model {
+            mode,
+            generation,
+            status: match mode {
+                Mode::Sim => LinkStatus::Simulation,
+                Mode::Real => LinkStatus::Connecting,
+            },
+            ready: false,
+            published: 0,
+            received: 0,
+            log: VecDeque::new(),
+            events: VecDeque::new(),
+            tokens: Vec::new(),
+            error: None,
+            traced: false,
+            paused: false,
+            speed: 1.0,
+            last_wall: None,
+            anim_ms: 0.0,
+            next_id: 1,
+            next_order: 1,
+            pending: BTreeMap::new(),
+            setup_waiting: BTreeSet::new(),
+            channel_closed: false,
+            early: BTreeMap::new(),
+            link_open: false,
+        }
+    }
+
+    /// Ready messages in the scene's queue (as far as this page knows).
+    pub fn ready_count(&self) -> usize {
+        self.tokens
+            .iter()
+            .filter(|t| matches!(t.stage, Stage::Routed | Stage::Queued))
+            .count()
+    }
+
+    /// Delivered but not yet acknowledged.
+    pub fn unacked_count(&self) -> usize {
+        self.tokens
+            .iter()
+            .filter(|t| t.stage == Stage::Delivered)
+            .count()
+    }
+
+    /// Animation time (what token timings are measured in).
+    pub fn now_ms(&self) -> f64 {
+        self.anim_ms
+    }
+
+    /// How many deliveries the consumer shows: a delivery counts once its
+    /// message has been drawn arriving at the consumer (the protocol already
+    /// said so; the picture catches up).
+    pub fn shown_received(&self) -> u64 {
+        self.received
+            .saturating_sub(self.in_flight_tags().len() as u64)
+    }
+
+    /// Delivery tags of messages still drawn on their way to the consumer.
+    pub fn in_flight_tags(&self) -> BTreeSet<u64> {
+        self.tokens
+            .iter()
+            .filter(|t| t.stage == Stage::Delivered && t.pos < Stage::Delivered.target())
+            .filter_map(|t| t.delivery_tag)
+            .collect()
+    }
+
+    /// Applies `action`; returns the requests to send, and whether anything
+    /// visible changed (a tick with nothing moving changes nothing).
+    pub fn apply(&mut self, action: Action) -> (Vec<Request>, bool) {
+        match action {
+            Action::Tick { now_ms } => self.tick(now_ms),
+            Action::Publish => (self.publish().into_iter().collect(), true),
+            Action::ResetScene => (self.reset_scene(), true),
+            Action::SwitchMode { mode, generation } => {
+                *self = Model::new(mode, generation);
+                (Vec::new(), true)
+            }
+            Action::Link { generation, event } => {
+                if generation != self.generation {
+                    return (Vec::new(), false);
+                }
+                (self.link_event(event), true)
+            }
+            Action::Frame { generation, frame } => {
+                if generation != self.generation {
+                    return (Vec::new(), false);
+                }
+                (self.frame(frame), true)
+            }
+            Action::SetClock { paused, speed } => {
+                self.paused = paused;
+                self.speed = if speed.is_finite() {
+                    speed.clamp(0.1, 10.0)
+                } else {
+                    1.0
+                };
+                (Vec::new(), true)
+            }
+            Action::DismissError => {
+                self.error = None;
+                (Vec::new(), true)
+            }
+        }
+    }
+
+    fn request(&mut self, method: Method, pending: Pending) -> Request {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(id, pending);
+        let req = Request::new(id, method);
+        self.push_event(None, "out", describe_request(&req));
+        req
+    }
+
+    fn push_event(&mut self, at_ms: Option<u64>, kind: &'static str, text: String) {
+        self.events.push_front(EventLine { at_ms, kind, text });
+        self.events.truncate(MAX_EVENTS);
+    }
+
+    fn link_event(&mut self, event: LinkEvent) -> Vec<Request> {
+        match event {
+            LinkEvent::Open => {
+                self.link_open = true;
+                if self.mode == Mode::Real {
+                    if matches!(self.status, LinkStatus::BrokerUnreachable(_)) {
+                        // Declare the scene once the bridge reports the broker up.
+                        return Vec::new();
+                    }
+                    self.status = LinkStatus::BridgeConnected;
+                }
+                self.setup_requests()
+            }
+            LinkEvent::BrokerDown(why) => {
+                self.ready = false;
+                self.push_event(None, "status", format!("broker unreachable: {why}"));
+                if self.mode == Mode::Real {
+                    self.status = LinkStatus::BrokerUnreachable(why);
+                }
+                Vec::new()
+            }
+            LinkEvent::Failed(why) => {
+                self.link_open = false;
+                self.ready = false;
+                self.pending.clear();
+                self.setup_waiting.clear();
+                if self.mode == Mode::Real {
+                    self.status = LinkStatus::BridgeUnreachable(why.clone());
+                } else {
+                    self.error = Some(format!("simulation stopped: {why}"));
+                }
+                self.push_event(None, "status", format!("link failed: {why}"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// The scene, declared through the protocol: exchange, queue, binding, consumer.
+    fn setup_requests(&mut self) -> Vec<Request> {
+        self.ready = false;
+        self.setup_waiting.clear();
+        let mut out = Vec::new();
+        if self.channel_closed {
+            out.push(self.request(Method::ChannelOpen, Pending::Setup));
+            self.channel_closed = false;
+        }
+        for method in scene::setup_methods() {
+            out.push(self.request(method, Pending::Setup));
+        }
+        self.setup_waiting = out.iter().map(|r| r.id).collect();
+        out
+    }
+
+    fn reset_scene(&mut self) -> Vec<Request> {
+        self.error = None;
+        if !self.link_open {
+            return Vec::new();
+        }
+        // Anything in flight belongs to the old scene.
+        self.tokens.clear();
+        self.early.clear();
+        self.setup_requests()
+    }
+
+    fn publish(&mut self) -> Option<Request> {
+        if !self.ready {
+            return None;
+        }
+        let order = self.next_order;
+        self.next_order += 1;
+        let method = Method::Publish {
+            exchange: EXCHANGE.into(),
+            routing_key: ROUTING_KEY.into(),
+            body: scene::order_body(order),
+            mandatory: false,
+            properties: Properties {
+                content_type: Some("application/json".into()),
+                ..Properties::default()
+            },
+        };
+        let req = self.request(method, Pending::Publish);
+        self.published += 1;
+        self.tokens
+            .push(Token::new(req.id, Stage::Sent, 0.0, format!("#{order}")));
+        self.trim_tokens();
+        Some(req)
+    }
+
+    fn trim_tokens(&mut self) {
+        if self.tokens.len() <= MAX_TOKENS {
+            return;
+        }
+        // Forget finished ones first, then the oldest.
+        self.tokens
+            .retain(|t| !matches!(t.stage, Stage::Acked | Stage::Dropped));
+        while self.tokens.len() > MAX_TOKENS {
+            self.tokens.remove(0);
+        }
+    }
+
+    fn frame(&mut self, frame: ServerFrame) -> Vec<Request> {
+        let at = Some(frame.at_ms);
+        match frame.event {
+            Event::Reply { id, result } => self.reply(at, id, result),
+            Event::Deliver {
+                consumer_tag,
+                delivery_tag,
+                redelivered,
+                exchange,
+                routing_key,
+                message,
+                message_id,
+                ..
+            } => {
+                self.push_event(
+                    at,
+                    "deliver",
+                    format!(
+                        "deliver to {consumer_tag}: tag {delivery_tag}{} from '{exchange}' key '{routing_key}'",
+                        if redelivered { " (redelivered)" } else { "" }
+                    ),
+                );
+                self.deliver(delivery_tag, redelivered, routing_key, message, message_id);
+                Vec::new()
+            }
+            Event::Trace(trace) => {
+                self.traced = true;
+                self.push_event(at, "trace", describe_trace(&trace));
+                self.trace(trace);
+                Vec::new()
+            }
+            Event::Return {
+                reply_code,
+                reply_text,
+                exchange,
+                routing_key,
+                ..
+            } => {
+                self.push_event(
+                    at,
+                    "error",
+                    format!("returned {reply_code} {reply_text}: exchange '{exchange}' key '{routing_key}'"),
+                );
+                Vec::new()
+            }
+            Event::Confirm { seq, ack, .. } => {
+                self.push_event(
+                    at,
+                    "reply",
+                    format!("confirm {} seq {seq}", if ack { "ack" } else { "nack" }),
+                );
+                Vec::new()
+            }
+            Event::ConsumerCancelled { consumer_tag, .. } => {
+                self.ready = false;
+                self.error = Some(format!(
+                    "The broker cancelled consumer '{consumer_tag}'. Press “Reset scene”."
+                ));
+                self.push_event(at, "error", format!("consumer {consumer_tag} cancelled"));
+                Vec::new()
+            }
+            Event::Closed {
+                connection,
+                channel,
+                error,
+            } => {
+                self.ready = false;
+                self.channel_closed = true;
+                let text = describe_error(&error);
+                let what = match channel {
+                    Some(ch) => format!("channel {connection}/{ch}"),
+                    None => format!("connection {connection}"),
+                };
+                self.error = Some(format!("The broker closed {what}: {text}"));
+                self.push_event(at, "error", format!("{what} closed: {text}"));
+                Vec::new()
+            }
+            Event::Status { broker, detail } => {
+                self.push_event(
+                    at,
+                    "status",
+                    format!("broker link {broker:?}{}", suffix(&detail)),
+                );
+                self.status_frame(broker, detail)
+            }
+            Event::ProtocolError { id, message } => {
+                if let Some(id) = id {
+                    self.pending.remove(&id);
+                }
+                self.error = Some(format!("Protocol error: {message}"));
+                self.push_event(at, "error", format!("protocol error: {message}"));
+                Vec::new()
+            }
+        }
+    }
+
+    fn status_frame(&mut self, broker: LinkState, detail: String) -> Vec<Request> {
+        if self.mode != Mode::Real {
+            return Vec::new();
+        }
+        match broker {
+            LinkState::Up => {
+                let was_up = self.status == LinkStatus::Connected;
+                self.status = LinkStatus::Connected;
+                // A fresh link to RabbitMQ has no consumer yet: declare the scene again,
+                // unless it is being declared or already is.
+                if !was_up && !self.ready && self.setup_waiting.is_empty() && self.link_open {
+                    self.setup_requests()
+                } else {
+                    Vec::new()
+                }
+            }
+            LinkState::Down | LinkState::Reconnecting => {
+                self.ready = false;
+                self.setup_waiting.clear();
+                let why = if detail.is_empty() {
+                    match broker {
+                        LinkState::Reconnecting => "reconnecting".to_string(),
+                        _ => "down".to_string(),
+                    }
+                } else {
+                    detail
+                };
+                self.status = LinkStatus::BrokerUnreachable(why);
+                Vec::new()
+            }
+        }
+    }
+
+    fn reply(&mut self, at: Option<u64>, id: u64, result: ReplyResult) -> Vec<Request> {
+        let pending = self.pending.remove(&id).unwrap_or(Pending::Other);
+        match result {
+            ReplyResult::Ok(outcome) => {
+                self.push_event(
+                    at,
+                    "reply",
+                    format!("#{id} ok: {}", describe_outcome(&outcome)),
+                );
+                match pending {
+                    Pending::Setup => {
+                        self.setup_waiting.remove(&id);
+                        if self.setup_waiting.is_empty() {
+                            self.ready = true;
+                            if self.mode == Mode::Real && self.status == LinkStatus::BridgeConnected
+                            {
+                                // Every declare worked: the broker is there.
+                                self.status = LinkStatus::Connected;
+                            }
+                        }
+                    }
+                    Pending::Publish => {
+                        if let Outcome::Published { message_id, .. } = outcome {
+                            self.published_ok(id, message_id);
+                        }
+                    }
+                    Pending::Ack { delivery_tag } => {
+                        self.acked(delivery_tag);
+                    }
+                    Pending::Other => {}
+                }
+            }
+            ReplyResult::Error(error) => {
+                let text = describe_error(&error);
+                self.push_event(at, "error", format!("#{id} failed: {text}"));
+                self.error = Some(format!("The broker refused request #{id}: {text}"));
+                self.ready = false;
+                self.channel_closed = true;
+                if pending == Pending::Setup {
+                    self.setup_waiting.clear();
+                }
+                if pending == Pending::Publish {
+                    if let Some(t) = self.tokens.iter_mut().find(|t| t.key == id) {
+                        t.stage = Stage::Dropped;
+                    }
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    fn published_ok(&mut self, id: u64, message_id: MessageId) {
+        let early = self.early.remove(&message_id);
+        let traced = self.traced;
+        let Some(token) = self.tokens.iter_mut().find(|t| t.key == id) else {
+            return;
+        };
+        token.message_id = Some(message_id);
+        match early {
+            Some(early) => {
+                if let Some(stage) = early.stage {
+                    token.stage = token.stage.max(stage);
+                }
+                if early.delivery_tag.is_some() {
+                    token.delivery_tag = early.delivery_tag;
+                }
+            }
+            None if !traced && token.stage == Stage::Sent => {
+                // No routing report (real mode): the scene's direct exchange routes
+                // key `new` to the queue, so that is where it went.
+                token.stage = Stage::Queued;
+                token.inferred = true;
+            }
+            None => {}
+        }
+    }
+
+    /// Is a publish waiting for its reply (so an unknown message id may be its)?
+    fn publish_in_flight(&self) -> bool {
+        self.tokens
+            .iter()
+            .any(|t| t.message_id.is_none() && t.stage < Stage::Acked)
+    }
+
+    fn remember_early(&mut self, message_id: MessageId, stage: Stage, delivery_tag: Option<u64>) {
+        if self.early.len() >= MAX_EARLY {
+            if let Some(&first) = self.early.keys().next() {
+                self.early.remove(&first);
+            }
+        }
+        let e = self.early.entry(message_id).or_default();
+        e.stage = Some(e.stage.map_or(stage, |s| s.max(stage)));
+        if delivery_tag.is_some() {
+            e.delivery_tag = delivery_tag;
+        }
+    }
+
+    fn trace(&mut self, trace: Trace) {
+        let (message_id, stage) = match trace {
+            Trace::Routed { message_id, .. } => (message_id, Stage::Routed),
+            Trace::Enqueued { message_id, .. } | Trace::Requeued { message_id, .. } => {
+                (message_id, Stage::Queued)
+            }
+            Trace::Acked { message_id, .. } => (message_id, Stage::Acked),
+            Trace::Dropped { message_id, .. } | Trace::DeadLettered { message_id, .. } => {
+                (message_id, Stage::Dropped)
+            }
+            Trace::ToAlternateExchange { .. } => return,
+        };
+        let now = Some(self.anim_ms);
+        if let Some(t) = self
+            .tokens
+            .iter_mut()
+            .find(|t| t.message_id == Some(message_id))
+        {
+            if stage == Stage::Queued && t.stage == Stage::Delivered {
+                // Requeued after a delivery: back to the queue.
+                t.stage = Stage::Queued;
+                t.arrived_ms = None;
+                t.ack_sent = false;
+            } else if stage > t.stage {
+                t.stage = stage;
+                if matches!(stage, Stage::Acked | Stage::Dropped) && t.gone_ms.is_none() {
+                    t.gone_ms = now;
+                }
+            }
+        } else if self.publish_in_flight() {
+            self.remember_early(message_id, stage, None);
+        }
+    }
+
+    fn deliver(
+        &mut self,
+        delivery_tag: u64,
+        redelivered: bool,
+        routing_key: String,
+        message: Message,
+        message_id: MessageId,
+    ) {
+        self.received += 1;
+        self.log.push_front(Received {
+            n: self.received,
+            delivery_tag,
+            routing_key,
+            redelivered,
+            body: message.body,
+            acked: false,
+        });
+        self.log.truncate(MAX_LOG);
+
+        // Find the token: by message id; else (real mode, no ids to match) the
+        // oldest inferred one in the queue; else it may be a publish whose reply is
+        // still coming; else it was in the queue before we looked.
+        let idx = self
+            .tokens
+            .iter()
+            .position(|t| t.message_id == Some(message_id))
+            .or_else(|| {
+                self.tokens
+                    .iter()
+                    .position(|t| t.inferred && t.stage == Stage::Queued && t.message_id.is_some())
+            });
+        match idx {
+            Some(i) => {
+                let t = &mut self.tokens[i];
+                t.stage = Stage::Delivered;
+                t.delivery_tag = Some(delivery_tag);
+                t.arrived_ms = None;
+                t.ack_sent = false;
+            }
+            None if self.publish_in_flight() => {
+                self.remember_early(message_id, Stage::Delivered, Some(delivery_tag));
+            }
+            None => {
+                let key = u64::MAX - self.received;
+                let mut t = Token::new(key, Stage::Delivered, 2.0, format!("tag {delivery_tag}"));
+                t.message_id = Some(message_id);
+                t.delivery_tag = Some(delivery_tag);
+                self.tokens.push(t);
+                self.trim_tokens();
+            }
+        }
+    }
+
+    fn acked(&mut self, delivery_tag: u64) {
+        if let Some(r) = self
+            .log
+            .iter_mut()
+            .find(|r| r.delivery_tag == delivery_tag && !r.acked)
+        {
+            r.acked = true;
+        }
+        let now = Some(self.anim_ms);
+        if let Some(t) = self
+            .tokens
+            .iter_mut()
+            .find(|t| t.delivery_tag == Some(delivery_tag) && t.stage == Stage::Delivered)
+        {
+            t.stage = Stage::Acked;
+            t.gone_ms = now;
+        }
+    }
+
+    fn tick(&mut self, wall_ms: f64) -> (Vec<Request>, bool) {
+        let wall_dt = match self.last_wall {
+            Some(prev) => (wall_ms - prev).clamp(0.0, 100.0),
+            None => 0.0,
+        };
+        self.last_wall = Some(wall_ms);
+        let dt = if self.paused {
+            0.0
+        } else {
+            wall_dt * self.speed
+        };
+        self.anim_ms += dt;
+        let now_ms = self.anim_ms;
+        let step = dt / SEGMENT_MS;
+        // Animation time is state: while anything is drawn, a tick changes it.
+        let mut changed = dt > 0.0 && !self.tokens.is_empty();
+        let mut acks = Vec::new();
+        for t in &mut self.tokens {
+            let target = t.stage.target();
+            if t.pos < target {
+                t.pos = (t.pos + step).min(target);
+                changed = true;
+            } else if t.pos > target {
+                // Requeued: jump back to the queue.
+                t.pos = target;
+                changed = true;
+            }
+            if t.stage == Stage::Delivered && t.pos >= 3.0 {
+                match t.arrived_ms {
+                    None => {
+                        t.arrived_ms = Some(now_ms);
+                        changed = true;
+                    }
+                    Some(arrived) if !t.ack_sent && now_ms - arrived >= PROCESS_MS => {
+                        if let Some(tag) = t.delivery_tag {
+                            t.ack_sent = true;
+                            acks.push(tag);
+                            changed = true;
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+            if matches!(t.stage, Stage::Acked | Stage::Dropped) {
+                if t.gone_ms.is_none() {
+                    t.gone_ms = Some(now_ms);
+                }
+                changed = true;
+            }
+        }
+        let before = self.tokens.len();
+        self.tokens.retain(|t| match t.gone_ms {
+            Some(g) => now_ms - g < FADE_MS || t.pos < t.stage.target(),
+            None => true,
+        });
+        changed |= self.tokens.len() != before;
+        if self.tokens.is_empty() {
+            // Nothing moves: the next token starts timing afresh.
+            self.last_wall = None;
+        }
+        let out = acks
+            .into_iter()
+            .map(|tag| {
+                self.request(
+                    Method::Ack {
+                        delivery_tag: tag,
+                        multiple: false,
+                    },
+                    Pending::Ack { delivery_tag: tag },
+                )
+            })
+            .collect();
+        (out, changed)
+    }
+}
+
+fn suffix(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(": {detail}")
+    }
+}
+
+/// `404 NOT_FOUND: no queue 'q'`
+pub fn describe_error(e: &AmqpError) -> String {
+    let mut s = format!("{} {}", e.code, e.name);
+    if !e.text.is_empty() {
+        s.push_str(": ");
+        s.push_str(&e.text);
+    }
+    s
+}
+
+/// One line for a request in the inspector.
+pub fn describe_request(req: &Request) -> String {
+    let detail = match &req.method {
+        Method::ExchangeDeclare { exchange, kind, .. } => {
+            format!(" '{exchange}' ({})", kind.as_str())
+        }
+        Method::QueueDeclare { queue, .. } | Method::QueuePurge { queue } => format!(" '{queue}'"),
+        Method::QueueBind {
+            queue,
+            exchange,
+            routing_key,
+            ..
+        } => format!(" '{queue}' to '{exchange}' with key '{routing_key}'"),
+        Method::Publish {
+            exchange,
+            routing_key,
+            body,
+            ..
+        } => format!(" to '{exchange}' key '{routing_key}': {body}"),
+        Method::Consume {
+            queue,
+            consumer_tag,
+            ..
+        } => format!(" '{queue}' as '{consumer_tag}'"),
+        Method::Ack { delivery_tag, .. } => format!(" tag {delivery_tag}"),
+        _ => String::new(),
+    };
+    format!("#{} {}{detail}", req.id, req.method.op())
+}
+
+fn describe_outcome(o: &Outcome) -> String {
+    match o {
+        Outcome::Ok => "ok".into(),
+        Outcome::QueueDeclareOk {
+            queue,
+            message_count,
+            consumer_count,
+        } => format!("queue '{queue}' ({message_count} ready, {consumer_count} consumers)"),
+        Outcome::MessageCount { message_count } => format!("{message_count} messages"),
+        Outcome::Published { message_id, .. } => format!("published (message {message_id})"),
+        Outcome::GetOk { delivery_tag, .. } => format!("got tag {delivery_tag}"),
+        Outcome::GetEmpty => "empty".into(),
+        Outcome::ConsumeOk { consumer_tag } => format!("consuming as '{consumer_tag}'"),
+    }
+}
+
+/// The inspector's explanation of a trace, e.g.
+/// "matched binding `new` on exchange `orders` → queue `orders.new`".
+pub fn describe_trace(t: &Trace) -> String {
+    match t {
+        Trace::Routed {
+            message_id,
+            exchange,
+            destination,
+            binding_key,
+            why,
+            ..
+        } => {
+            let mut s = format!(
+                "message {message_id}: matched binding `{binding_key}` on exchange `{exchange}` → `{destination}`"
+            );
+            if !why.is_empty() {
+                s.push_str(&format!(" ({why})"));
+            }
+            s
+        }
+        Trace::ToAlternateExchange {
+            message_id,
+            exchange,
+            alternate,
+        } => format!("message {message_id}: no match on `{exchange}`, to alternate `{alternate}`"),
+        Trace::Enqueued { message_id, queue } => {
+            format!("message {message_id}: ready in queue `{queue}`")
+        }
+        Trace::Requeued { message_id, queue } => {
+            format!("message {message_id}: requeued in `{queue}`")
+        }
+        Trace::Acked { message_id, queue } => {
+            format!("message {message_id}: acked, removed from `{queue}`")
+        }
+        Trace::DeadLettered {
+            message_id,
+            queue,
+            reason,
+            dead_letter_exchange,
+            ..
+        } => format!(
+            "message {message_id}: dead-lettered from `{queue}` ({}) to `{dead_letter_exchange}`",
+            reason.as_str()
+        ),
+        Trace::Dropped {
+            message_id, why, ..
+        } => format!("message {message_id}: dropped: {why}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::protocol::{DestinationKind, ErrorScope};
+
+    fn frame(event: Event) -> Action {
+        Action::Frame {
+            generation: 0,
+            frame: ServerFrame { at_ms: 0, event },
+        }
+    }
+
+    fn ok(id: u64, outcome: Outcome) -> Action {
+        frame(Event::Reply {
+            id,
+            result: ReplyResult::Ok(outcome),
+        })
+    }
+
+    /// A model whose scene is declared (every setup request answered ok).
+    fn ready(mode: Mode) -> Model {
+        let mut m = Model::new(mode, 0);
+        let (setup, _) = m.apply(Action::Link {
+            generation: 0,
+            event: LinkEvent::Open,
+        });
+        assert_eq!(
+            setup.iter().map(|r| r.method.op()).collect::<Vec<_>>(),
+            [
+                "exchange_declare",
+                "queue_declare",
+                "queue_purge",
+                "queue_bind",
+                "consume"
+            ]
+        );
+        assert!(!m.ready);
+        for r in setup {
+            m.apply(ok(r.id, Outcome::Ok));
+        }
+        assert!(m.ready);
+        m
+    }
+
+    fn deliver(tag: u64, message_id: u64, body: &str) -> Action {
+        frame(Event::Deliver {
+            connection: 1,
+            channel: 1,
+            consumer_tag: scene::CONSUMER_TAG.into(),
+            delivery_tag: tag,
+            redelivered: false,
+            exchange: EXCHANGE.into(),
+            routing_key: ROUTING_KEY.into(),
+            message: Message {
+                body: body.into(),
+                properties: Properties::default(),
+            },
+            message_id,
+        })
+    }
+
+    /// Ticks as the Yew reducer applies them: an action that reports no change
+    /// and sends nothing is thrown away (the old state is kept).
+    fn run_ticks(m: &mut Model, from: f64, to: f64) -> Vec<Request> {
+        let mut out = Vec::new();
+        let mut t = from;
+        while t <= to {
+            let mut next = m.clone();
+            let (reqs, changed) = next.apply(Action::Tick { now_ms: t });
+            if changed || !reqs.is_empty() {
+                *m = next;
+            }
+            out.extend(reqs);
+            t += 16.0;
+        }
+        out
+    }
+
+    #[test]
+    fn publish_needs_a_ready_scene() {
+        let mut m = Model::new(Mode::Sim, 0);
+        assert!(m.apply(Action::Publish).0.is_empty());
+        assert_eq!(m.published, 0);
+    }
+
+    #[test]
+    fn sim_order_events_before_reply_then_ack_after_animation() {
+        let mut m = ready(Mode::Sim);
+        let (out, _) = m.apply(Action::Publish);
+        let publish = &out[0];
+        match &publish.method {
+            Method::Publish {
+                exchange,
+                routing_key,
+                body,
+                ..
+            } => {
+                assert_eq!(exchange, "orders");
+                assert_eq!(routing_key, "new");
+                assert!(body.contains("\"order_id\":1"), "{body}");
+            }
+            other => panic!("not a publish: {other:?}"),
+        }
+        // The simulation reports routing and delivery before the publish's reply.
+        m.apply(frame(Event::Trace(Trace::Routed {
+            message_id: 7,
+            exchange: EXCHANGE.into(),
+            destination_kind: DestinationKind::Queue,
+            destination: scene::QUEUE.into(),
+            binding_key: "new".into(),
+            why: String::new(),
+        })));
+        m.apply(frame(Event::Trace(Trace::Enqueued {
+            message_id: 7,
+            queue: scene::QUEUE.into(),
+        })));
+        m.apply(deliver(1, 7, "{\"order_id\":1}"));
+        assert_eq!(m.received, 1);
+        m.apply(ok(
+            publish.id,
+            Outcome::Published {
+                seq: None,
+                message_id: 7,
+            },
+        ));
+        assert_eq!(m.tokens.len(), 1);
+        assert_eq!(m.tokens[0].stage, Stage::Delivered);
+        assert_eq!(m.unacked_count(), 1);
+        assert!(!m.tokens[0].inferred);
+        // No ack before the token has reached the consumer.
+        let early = run_ticks(&mut m, 0.0, 3.0 * SEGMENT_MS - 50.0);
+        assert!(early.is_empty());
+        let acks = run_ticks(
+            &mut m,
+            3.0 * SEGMENT_MS,
+            3.0 * SEGMENT_MS + PROCESS_MS + 100.0,
+        );
+        assert_eq!(acks.len(), 1);
+        assert_eq!(
+            acks[0].method,
+            Method::Ack {
+                delivery_tag: 1,
+                multiple: false
+            }
+        );
+        m.apply(ok(acks[0].id, Outcome::Ok));
+        assert_eq!(m.unacked_count(), 0);
+        assert!(m.log[0].acked);
+        assert_eq!(m.log[0].body, "{\"order_id\":1}");
+        // The token fades out and is forgotten.
+        run_ticks(&mut m, 4000.0, 4000.0 + FADE_MS + 100.0);
+        assert!(m.tokens.is_empty());
+    }
+
+    #[test]
+    fn real_mode_infers_queueing_without_traces() {
+        let mut m = Model::new(Mode::Real, 0);
+        assert_eq!(m.status, LinkStatus::Connecting);
+        let (setup, _) = m.apply(Action::Link {
+            generation: 0,
+            event: LinkEvent::Open,
+        });
+        assert_eq!(m.status, LinkStatus::BridgeConnected);
+        m.apply(frame(Event::Status {
+            broker: LinkState::Up,
+            detail: String::new(),
+        }));
+        assert_eq!(m.status, LinkStatus::Connected);
+        for r in setup {
+            m.apply(ok(r.id, Outcome::Ok));
+        }
+        assert!(m.ready);
+        let (out, _) = m.apply(Action::Publish);
+        m.apply(ok(
+            out[0].id,
+            Outcome::Published {
+                seq: None,
+                message_id: 1,
+            },
+        ));
+        assert_eq!(m.ready_count(), 1);
+        assert!(m.tokens[0].inferred);
+        // The bridge may not know our message id: the queued token is matched anyway.
+        m.apply(deliver(5, 999, "x"));
+        assert_eq!(m.ready_count(), 0);
+        assert_eq!(m.unacked_count(), 1);
+        assert_eq!(m.tokens.len(), 1);
+    }
+
+    #[test]
+    fn broker_down_and_up_redeclares_scene() {
+        let mut m = ready(Mode::Real);
+        m.apply(frame(Event::Status {
+            broker: LinkState::Down,
+            detail: "connection refused".into(),
+        }));
+        assert_eq!(
+            m.status,
+            LinkStatus::BrokerUnreachable("connection refused".into())
+        );
+        assert_eq!(m.status.label(), "broker unreachable: connection refused");
+        assert!(!m.ready);
+        let (out, _) = m.apply(frame(Event::Status {
+            broker: LinkState::Up,
+            detail: String::new(),
+        }));
+        assert_eq!(out.len(), 5);
+        assert_eq!(m.status, LinkStatus::Connected);
+    }
+
+    #[test]
+    fn link_failure_reports_bridge_unreachable() {
+        let mut m = Model::new(Mode::Real, 3);
+        // Frames of an older link are ignored.
+        let (_, changed) = m.apply(Action::Link {
+            generation: 2,
+            event: LinkEvent::Failed("old".into()),
+        });
+        assert!(!changed);
+        m.apply(Action::Link {
+            generation: 3,
+            event: LinkEvent::Failed("connection refused".into()),
+        });
+        assert_eq!(m.status.label(), "bridge unreachable: connection refused");
+        assert_eq!(m.status.kind(), "bridge-unreachable");
+    }
+
+    #[test]
+    fn healthz_broker_down_waits_for_status_up_before_declaring() {
+        let mut m = Model::new(Mode::Real, 0);
+        m.apply(Action::Link {
+            generation: 0,
+            event: LinkEvent::BrokerDown("connection refused".into()),
+        });
+        let (out, _) = m.apply(Action::Link {
+            generation: 0,
+            event: LinkEvent::Open,
+        });
+        assert!(out.is_empty());
+        assert_eq!(m.status.kind(), "broker-unreachable");
+        let (out, _) = m.apply(frame(Event::Status {
+            broker: LinkState::Up,
+            detail: String::new(),
+        }));
+        assert_eq!(out.len(), 5);
+        assert_eq!(m.status, LinkStatus::Connected);
+    }
+
+    #[test]
+    fn errors_show_a_banner_and_reset_reopens_the_channel() {
+        let mut m = ready(Mode::Sim);
+        let (out, _) = m.apply(Action::Publish);
+        m.apply(frame(Event::Reply {
+            id: out[0].id,
+            result: ReplyResult::Error(AmqpError {
+                scope: ErrorScope::Channel,
+                code: 404,
+                name: "NOT_FOUND".into(),
+                text: "no exchange 'orders'".into(),
+            }),
+        }));
+        let banner = m.error.clone().expect("banner");
+        assert!(banner.contains("404 NOT_FOUND"), "{banner}");
+        assert!(!m.ready);
+        let (out, _) = m.apply(Action::ResetScene);
+        assert_eq!(out[0].method, Method::ChannelOpen);
+        assert_eq!(out.len(), 6);
+        assert!(m.error.is_none());
+    }
+
+    #[test]
+    fn delivery_of_a_message_we_did_not_publish_gets_its_own_token() {
+        let mut m = ready(Mode::Sim);
+        m.apply(deliver(1, 42, "left over"));
+        assert_eq!(m.received, 1);
+        assert_eq!(m.tokens.len(), 1);
+        assert_eq!(m.tokens[0].pos, 2.0);
+        assert_eq!(m.unacked_count(), 1);
+    }
+
+    #[test]
+    fn idle_tick_changes_nothing_and_bounds_hold() {
+        let mut m = ready(Mode::Sim);
+        assert!(!m.apply(Action::Tick { now_ms: 1.0 }).1);
+        assert!(!m.apply(Action::Tick { now_ms: 2.0 }).1);
+        for _ in 0..(MAX_TOKENS + 50) {
+            m.apply(Action::Publish);
+        }
+        assert!(m.tokens.len() <= MAX_TOKENS);
+        assert!(m.events.len() <= MAX_EVENTS);
+    }
+
+    #[test]
+    fn received_shows_once_the_token_arrives_and_pause_freezes_it() {
+        let mut m = ready(Mode::Sim);
+        let (out, _) = m.apply(Action::Publish);
+        m.apply(deliver(1, 3, "{}"));
+        m.apply(ok(
+            out[0].id,
+            Outcome::Published {
+                seq: None,
+                message_id: 3,
+            },
+        ));
+        assert_eq!(m.received, 1);
+        assert_eq!(m.shown_received(), 0);
+        m.apply(Action::SetClock {
+            paused: true,
+            speed: 1.0,
+        });
+        run_ticks(&mut m, 0.0, 5000.0);
+        assert_eq!(m.tokens[0].pos, 0.0);
+        assert_eq!(m.shown_received(), 0);
+        m.apply(Action::SetClock {
+            paused: false,
+            speed: 2.0,
+        });
+        // Twice as fast: three segments in half the time.
+        run_ticks(&mut m, 6000.0, 6000.0 + 1.5 * SEGMENT_MS + 50.0);
+        assert_eq!(m.shown_received(), 1);
+        m.apply(Action::SetClock {
+            paused: false,
+            speed: f64::NAN,
+        });
+        assert_eq!(m.speed, 1.0);
+    }
+
+    #[test]
+    fn trace_text_names_binding_and_exchange() {
+        let s = describe_trace(&Trace::Routed {
+            message_id: 1,
+            exchange: "orders".into(),
+            destination_kind: DestinationKind::Queue,
+            destination: "orders.new".into(),
+            binding_key: "new".into(),
+            why: String::new(),
+        });
+        assert!(
+            s.contains("matched binding `new` on exchange `orders`"),
+            "{s}"
+        );
+    }
+}

@@ -1,0 +1,478 @@
+//! `cargo xtask e2e`: the real page in headless Chromium, driven by fantoccini
+//! through chromedriver.
+//!
+//! Builds the page and the bridge, starts the bridge on a free 127.0.0.1 port and
+//! chromedriver on another, then runs each test in a fresh page. Prints
+//! `PASS name` / `FAIL name: reason` per test and last `N passed, M failed`;
+//! exits 1 on any failure. Screenshots go to `<target dir>/e2e/*.png`.
+//! Children are killed however the run ends. Nothing is skipped: a missing
+//! Chromium, chromedriver or RabbitMQ is a failure that says how to fix it.
+
+use anyhow::{anyhow, bail, Context};
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const RABBITMQ: ([u8; 4], u16) = ([127, 0, 0, 1], 5672);
+
+/// The tests, in order.
+const TESTS: [&str; 3] = [
+    "sim-publish-is-delivered-and-acked",
+    "real-mode-publish-through-rabbitmq",
+    "sim-again-after-real",
+];
+
+/// Child processes, killed on drop (also on error and panic).
+struct Children(Vec<(&'static str, Child)>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+fn wait_for_port(
+    port: u16,
+    what: &str,
+    child: &mut Child,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("{what} exited early with {status}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{what} did not listen on 127.0.0.1:{port} within {timeout:?}")
+}
+
+fn rabbitmq_answers() -> bool {
+    let addr = SocketAddr::from(RABBITMQ);
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+pub fn main(no_build: bool) -> anyhow::Result<ExitCode> {
+    let root = crate::project_root();
+    let mut missing = Vec::new();
+    for (bin, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
+        if !Path::new(bin).exists() {
+            missing.push(format!("{bin} is missing: run `apt-get install {package}`"));
+        }
+    }
+    if !missing.is_empty() {
+        for m in &missing {
+            println!("FAIL setup: {m}");
+        }
+        println!("(install both with `apt-get install chromium chromium-driver`)");
+        println!("0 passed, {} failed", TESTS.len());
+        return Ok(ExitCode::FAILURE);
+    }
+
+    let out_dir = crate::web::target_dir(&root)?.join("e2e");
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+
+    let results = match setup_and_run(&root, &out_dir, no_build) {
+        Ok(results) => results,
+        Err(err) => {
+            println!("FAIL setup: {err:#}");
+            println!("0 passed, {} failed", TESTS.len());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let passed = results.iter().filter(|(_, r)| r.is_ok()).count();
+    let failed = results.len() - passed;
+    println!("screenshots: {}", out_dir.display());
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn setup_and_run(
+    root: &Path,
+    out_dir: &Path,
+    no_build: bool,
+) -> anyhow::Result<Vec<(&'static str, anyhow::Result<()>)>> {
+    if !no_build {
+        crate::web::build(root)?;
+        println!("e2e: cargo build -p bridge --release");
+        let status = Command::new(crate::web::cargo())
+            .args(["build", "-q", "-p", "bridge", "--release"])
+            .current_dir(root)
+            .status()
+            .context("cannot run cargo")?;
+        if !status.success() {
+            bail!("building the bridge failed");
+        }
+    }
+    if !root.join("static/pkg/web.js").is_file() {
+        bail!("static/pkg/web.js is missing: run `cargo xtask build-web`");
+    }
+    let bridge_bin = crate::web::target_dir(root)?.join("release/bridge");
+    if !bridge_bin.is_file() {
+        bail!(
+            "{} is missing: run `cargo build -p bridge --release`",
+            bridge_bin.display()
+        );
+    }
+
+    let mut children = Children(Vec::new());
+
+    let bridge_port = free_port()?;
+    let bridge_log = out_dir.join("bridge.log");
+    let log = std::fs::File::create(&bridge_log)?;
+    let bridge = Command::new(&bridge_bin)
+        .arg("--bind")
+        .arg(format!("127.0.0.1:{bridge_port}"))
+        .arg("--static-dir")
+        .arg(root.join("static"))
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("cannot start {}", bridge_bin.display()))?;
+    children.0.push(("bridge", bridge));
+    {
+        let (what, child) = children.0.last_mut().expect("just pushed");
+        wait_for_port(bridge_port, what, child, Duration::from_secs(30)).with_context(|| {
+            format!(
+                "bridge log ({}):\n{}",
+                bridge_log.display(),
+                tail(&bridge_log, 20)
+            )
+        })?;
+    }
+
+    let driver_port = free_port()?;
+    let driver_log = out_dir.join("chromedriver.log");
+    let log = std::fs::File::create(&driver_log)?;
+    let driver = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={driver_port}"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("cannot start chromedriver")?;
+    children.0.push(("chromedriver", driver));
+    {
+        let (what, child) = children.0.last_mut().expect("just pushed");
+        wait_for_port(driver_port, what, child, Duration::from_secs(30))?;
+    }
+
+    let profile = TempDir(std::env::temp_dir().join(format!(
+        "amqp-playground-e2e-{}-{driver_port}",
+        std::process::id()
+    )));
+    std::fs::create_dir_all(&profile.0)?;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start a tokio runtime")?;
+    let page = format!("http://127.0.0.1:{bridge_port}/");
+    let webdriver = format!("http://127.0.0.1:{driver_port}");
+    let results = rt.block_on(run_tests(&webdriver, &page, &profile.0, out_dir));
+    drop(children);
+    results
+}
+
+async fn connect(webdriver: &str, profile: &Path) -> anyhow::Result<Client> {
+    let args = vec![
+        "--headless=new".to_string(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-dev-shm-usage".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--window-size=1400,900".into(),
+        format!("--user-data-dir={}", profile.display()),
+    ];
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"binary": CHROMIUM, "args": args}),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = tokio::time::timeout(
+        Duration::from_secs(60),
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(webdriver),
+    )
+    .await
+    .map_err(|_| anyhow!("chromedriver did not start a Chromium session within 60 s"))?
+    .context("chromedriver refused to start a Chromium session")?;
+    Ok(client)
+}
+
+async fn run_tests(
+    webdriver: &str,
+    page: &str,
+    profile: &Path,
+    out_dir: &Path,
+) -> anyhow::Result<Vec<(&'static str, anyhow::Result<()>)>> {
+    let client = connect(webdriver, profile).await?;
+    let mut results = Vec::new();
+    for name in TESTS {
+        let result = match name {
+            "sim-publish-is-delivered-and-acked" => sim_publish(&client, page, out_dir).await,
+            "real-mode-publish-through-rabbitmq" => real_publish(&client, page, out_dir).await,
+            "sim-again-after-real" => sim_again_after_real(&client, page, out_dir).await,
+            _ => Err(anyhow!("unknown test")),
+        };
+        // Whatever happened, the panic banner must not have appeared.
+        let result = match (result, no_panic(&client).await) {
+            (Ok(()), Err(e)) => Err(e),
+            (r, _) => r,
+        };
+        if result.is_err() {
+            let _ = screenshot(&client, out_dir, &format!("{name}-failure")).await;
+        }
+        match &result {
+            Ok(()) => println!("PASS {name}"),
+            Err(e) => println!("FAIL {name}: {e:#}"),
+        }
+        results.push((name, result));
+    }
+    let _ = client.close().await;
+    Ok(results)
+}
+
+/// An error that ends a wait at once (a panic on screen, real mode failed).
+#[derive(Debug)]
+struct Fatal(String);
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Fatal {}
+
+/// Polls `probe` until it yields a value, or fails after `timeout` saying `what`.
+async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let start = Instant::now();
+    let mut last_err = None;
+    loop {
+        match probe().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) if e.is::<Fatal>() => return Err(e),
+            Err(e) => last_err = Some(e),
+        }
+        if start.elapsed() > timeout {
+            return Err(match last_err {
+                Some(e) => e.context(format!("timed out after {timeout:?} waiting for {what}")),
+                None => anyhow!("timed out after {timeout:?} waiting for {what}"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn text_of(client: &Client, testid: &str) -> anyhow::Result<String> {
+    let el = client
+        .find(Locator::Css(&format!("[data-testid=\"{testid}\"]")))
+        .await
+        .with_context(|| format!("no element [data-testid={testid}]"))?;
+    Ok(el.text().await?)
+}
+
+async fn attr_of(client: &Client, testid: &str, attr: &str) -> anyhow::Result<Option<String>> {
+    let el = client
+        .find(Locator::Css(&format!("[data-testid=\"{testid}\"]")))
+        .await
+        .with_context(|| format!("no element [data-testid={testid}]"))?;
+    Ok(el.attr(attr).await?)
+}
+
+async fn click(client: &Client, testid: &str) -> anyhow::Result<()> {
+    client
+        .find(Locator::Css(&format!("[data-testid=\"{testid}\"]")))
+        .await
+        .with_context(|| format!("no element [data-testid={testid}]"))?
+        .click()
+        .await
+        .with_context(|| format!("cannot click [data-testid={testid}]"))
+}
+
+/// The panic banner is hidden (the app did not crash).
+async fn no_panic(client: &Client) -> anyhow::Result<()> {
+    let v = client
+        .execute(
+            "const b = document.getElementById('panic-banner'); \
+             return b ? (b.hidden ? '' : (b.textContent || 'panic banner shown')) : 'no panic banner element';",
+            vec![],
+        )
+        .await
+        .context("cannot read the panic banner")?;
+    match v.as_str() {
+        Some("") => Ok(()),
+        Some(text) => Err(Fatal(format!("panic banner: {text}")).into()),
+        None => bail!("unexpected panic banner probe result {v}"),
+    }
+}
+
+async fn screenshot(client: &Client, out_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let png = client.screenshot().await.context("screenshot failed")?;
+    let path = out_dir.join(format!("{name}.png"));
+    std::fs::write(&path, png).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// Opens the page fresh and waits until the scene is declared (Publish enabled).
+async fn open_page(client: &Client, page: &str) -> anyhow::Result<()> {
+    client.goto(page).await.context("cannot open the page")?;
+    wait_for_publish_enabled(client).await
+}
+
+async fn wait_for_publish_enabled(client: &Client) -> anyhow::Result<()> {
+    wait_until(
+        "the Publish button to be enabled (scene declared)",
+        Duration::from_secs(20),
+        || async {
+            no_panic(client).await?;
+            Ok((attr_of(client, "publish", "disabled").await?.is_none()).then_some(()))
+        },
+    )
+    .await
+}
+
+/// Clicks Publish `count` times and checks the consumer got and acked them all.
+async fn publish_and_check(client: &Client, out_dir: &Path, shot: &str) -> anyhow::Result<()> {
+    click(client, "publish").await?;
+    // Mid-flight picture: the message on its way.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    screenshot(client, out_dir, &format!("{shot}-in-flight")).await?;
+    wait_until(
+        "the received counter to show 1",
+        Duration::from_secs(15),
+        || async { Ok((text_of(client, "received-count").await?.trim() == "1").then_some(())) },
+    )
+    .await?;
+    let log = text_of(client, "consumer-log").await?;
+    if !log.contains("\"order_id\":1") {
+        bail!("the consumer log does not show the body {{\"order_id\":1,...}}: {log:?}");
+    }
+    wait_until(
+        "the consumer to ack (unacked 0, log says acked)",
+        Duration::from_secs(15),
+        || async {
+            let unacked = text_of(client, "queue-unacked").await?;
+            let log = text_of(client, "consumer-log").await?;
+            Ok((unacked.trim() == "0" && log.contains("acked ✓")).then_some(()))
+        },
+    )
+    .await?;
+    let ready = text_of(client, "queue-ready").await?;
+    if ready.trim() != "0" {
+        bail!("queue shows {ready} ready messages after delivery, expected 0");
+    }
+    // Let the token fade out, then the settled picture.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    screenshot(client, out_dir, shot).await?;
+    Ok(())
+}
+
+async fn sim_publish(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    open_page(client, page).await?;
+    let status = attr_of(client, "link-status", "data-status").await?;
+    if status.as_deref() != Some("simulation") {
+        bail!("the page did not start in simulation mode (status {status:?})");
+    }
+    publish_and_check(client, out_dir, "sim").await
+}
+
+async fn real_publish(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    if !rabbitmq_answers() {
+        bail!(
+            "RabbitMQ is not answering on 127.0.0.1:5672: start it with \
+             `rabbitmq-server -detached && rabbitmqctl await_startup` (or `bash .ci/run`)"
+        );
+    }
+    open_page(client, page).await?;
+    click(client, "mode-toggle").await?;
+    let checked = attr_of(client, "mode-toggle", "aria-checked").await?;
+    if checked.as_deref() != Some("true") {
+        bail!("the toggle did not switch to Real (aria-checked {checked:?})");
+    }
+    wait_until(
+        "real mode to report connected",
+        Duration::from_secs(20),
+        || async {
+            let status = attr_of(client, "link-status", "data-status").await?;
+            match status.as_deref() {
+                Some("connected") => Ok(Some(())),
+                Some("bridge-unreachable") | Some("broker-unreachable") => {
+                    let text = text_of(client, "link-status").await?;
+                    Err(Fatal(format!("real mode failed: {text}")).into())
+                }
+                _ => Ok(None),
+            }
+        },
+    )
+    .await?;
+    wait_for_publish_enabled(client).await?;
+    if let Ok(banner) = text_of(client, "error-banner").await {
+        bail!("error banner in real mode: {banner}");
+    }
+    publish_and_check(client, out_dir, "real").await
+}
+
+/// Real, then back to Sim: the simulation works again from a clean scene.
+async fn sim_again_after_real(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    open_page(client, page).await?;
+    click(client, "mode-toggle").await?;
+    click(client, "mode-toggle").await?;
+    let status = attr_of(client, "link-status", "data-status").await?;
+    if status.as_deref() != Some("simulation") {
+        bail!("back in Sim, the status is {status:?}");
+    }
+    wait_for_publish_enabled(client).await?;
+    publish_and_check(client, out_dir, "sim-again").await
+}
