@@ -209,3 +209,19 @@ fn an_unvalidated_scenario_cannot_panic_the_engine() {
     assert!(!r.passed());
     assert!(r.errors.iter().any(|e| e.contains("404")), "{:?}", r.errors);
 }
+
+#[test]
+fn a_zero_time_loop_is_stopped() {
+    // A consumer that forwards every message to its own queue in no time.
+    let json = r#"{
+      "format": 1, "id": "spin", "title": {"en": "s", "ru": "s", "uk": "s"},
+      "topology": {"queues": [{"name": "q"}]},
+      "producers": [{"name": "p", "routing_key": "q", "count": 1}],
+      "consumers": [{"name": "c", "queue": "q", "ack": "auto",
+                     "forward": [{"exchange": "", "routing_key": "q"}]}],
+      "checks": [{"check": "processed", "at_least": 1}]
+    }"#;
+    let r = run_simulated(&parse(json).expect("valid"));
+    assert!(r.timed_out);
+    assert!(r.first_failure().expect("fails").contains("request limit"));
+}

@@ -86,7 +86,7 @@ impl Report {
         if !self.completed {
             return Some(if self.timed_out {
                 format!(
-                    "run: did not finish within its max_ms (at {} ms)",
+                    "run: did not settle within its max_ms or its request limit (at {} ms)",
                     self.elapsed_ms
                 )
             } else {

@@ -27,6 +27,9 @@ use crate::protocol::{
 
 const ADMIN: ConnectionId = 1;
 const MAX_NOTES: usize = 10_000;
+/// Requests in one run before it is stopped as a runaway loop (the finishing
+/// queries still go out).
+const MAX_REQUESTS: u64 = 250_000;
 
 /// Something a simulated client did that the protocol does not show (a worker
 /// being busy, a crash), for the lesson player's animation and log.
@@ -378,6 +381,13 @@ impl ScenarioRun {
         self.t0
     }
 
+    /// When (on this run's clock) step `index` begins, once the run started;
+    /// a player that asks a step's question pauses time before this.
+    pub fn step_at_ms(&self, index: usize) -> Option<u64> {
+        let step = self.sc.steps.get(index)?;
+        Some(self.t0?.saturating_add(step.at_ms))
+    }
+
     /// The lesson step to show now: the last one whose `at_ms` has been reached.
     pub fn active_step(&self) -> Option<usize> {
         let elapsed = self.elapsed_ms();
@@ -392,6 +402,12 @@ impl ScenarioRun {
 
     /// The next request to send to the broker, if any.
     pub fn poll_request(&mut self) -> Option<Request> {
+        if self.next_id > MAX_REQUESTS && !matches!(self.phase, Phase::Finishing | Phase::Done) {
+            // A loop that never lets time pass (e.g. a zero-time consumer
+            // forwarding to its own queue): stop it like max_ms would.
+            self.timed_out = true;
+            self.enter_finishing();
+        }
         let conn_id = self
             .conns
             .iter()
