@@ -259,7 +259,9 @@ pub struct Model {
     next_order: u64,
     pending: BTreeMap<u64, Pending>,
     setup_waiting: BTreeSet<u64>,
+    /// The broker closed channel 1 / connection 1: reopen before declaring again.
     channel_closed: bool,
+    connection_closed: bool,
     early: BTreeMap<MessageId, Early>,
     link_open: bool,
 }
@@ -290,6 +292,7 @@ impl Model {
             pending: BTreeMap::new(),
             setup_waiting: BTreeSet::new(),
             channel_closed: false,
+            connection_closed: false,
             early: BTreeMap::new(),
             link_open: false,
         }
@@ -428,10 +431,14 @@ impl Model {
         self.ready = false;
         self.setup_waiting.clear();
         let mut out = Vec::new();
-        if self.channel_closed {
+        if self.connection_closed {
+            // Opens connection 1 with channel 1.
+            out.push(self.request(Method::ConnectionOpen, Pending::Setup));
+        } else if self.channel_closed {
             out.push(self.request(Method::ChannelOpen, Pending::Setup));
-            self.channel_closed = false;
         }
+        self.connection_closed = false;
+        self.channel_closed = false;
         for method in scene::setup_methods() {
             out.push(self.request(method, Pending::Setup));
         }
@@ -553,7 +560,10 @@ impl Model {
                 error,
             } => {
                 self.ready = false;
-                self.channel_closed = true;
+                match channel {
+                    Some(_) => self.channel_closed = true,
+                    None => self.connection_closed = true,
+                }
                 let text = describe_error(&error);
                 let what = match channel {
                     Some(ch) => format!("channel {connection}/{ch}"),
@@ -593,6 +603,10 @@ impl Model {
                 // A fresh link to RabbitMQ has no consumer yet: declare the scene again,
                 // unless it is being declared or already is.
                 if !was_up && !self.ready && self.setup_waiting.is_empty() && self.link_open {
+                    // The relay reopened connection 1 (with channel 1) itself.
+                    self.connection_closed = false;
+                    self.channel_closed = false;
+                    self.error = None;
                     self.setup_requests()
                 } else {
                     Vec::new()
@@ -651,10 +665,11 @@ impl Model {
                 let text = describe_error(&error);
                 self.push_event(at, "error", format!("#{id} failed: {text}"));
                 self.error = Some(format!("The broker refused request #{id}: {text}"));
-                self.ready = false;
-                self.channel_closed = true;
+                // A broker error closed the channel or connection (a `closed` event
+                // came first); a relay refusal closed nothing.
                 if pending == Pending::Setup {
                     self.setup_waiting.clear();
+                    self.ready = false;
                 }
                 if pending == Pending::Publish {
                     if let Some(t) = self.tokens.iter_mut().find(|t| t.key == id) {
@@ -1219,6 +1234,70 @@ mod tests {
     }
 
     #[test]
+    fn broker_lost_connection_then_relay_reconnects() {
+        let mut m = ready(Mode::Real);
+        m.apply(frame(Event::Status {
+            broker: LinkState::Up,
+            detail: String::new(),
+        }));
+        m.apply(frame(Event::Closed {
+            connection: 1,
+            channel: None,
+            error: AmqpError {
+                scope: ErrorScope::Connection,
+                code: 320,
+                name: "CONNECTION_FORCED".into(),
+                text: "broker forced connection closure".into(),
+            },
+        }));
+        assert!(m.error.is_some());
+        m.apply(frame(Event::Status {
+            broker: LinkState::Reconnecting,
+            detail: String::new(),
+        }));
+        assert_eq!(m.status.kind(), "broker-unreachable");
+        let (out, _) = m.apply(frame(Event::Status {
+            broker: LinkState::Up,
+            detail: "reconnected; re-declared 1 exchanges".into(),
+        }));
+        // Connection 1 is open again (the relay did it): just the scene, consumer included.
+        assert_eq!(out.len(), 5);
+        assert_eq!(out[4].method.op(), "consume");
+        assert!(m.error.is_none());
+        // Whereas a user's reset after a connection error in simulation reopens it.
+        let mut s = ready(Mode::Sim);
+        s.apply(frame(Event::Closed {
+            connection: 1,
+            channel: None,
+            error: AmqpError {
+                scope: ErrorScope::Connection,
+                code: 504,
+                name: "CHANNEL_ERROR".into(),
+                text: String::new(),
+            },
+        }));
+        let (out, _) = s.apply(Action::ResetScene);
+        assert_eq!(out[0].method, Method::ConnectionOpen);
+    }
+
+    #[test]
+    fn relay_refusal_keeps_the_scene_ready() {
+        let mut m = ready(Mode::Real);
+        let (out, _) = m.apply(Action::Publish);
+        m.apply(frame(Event::Reply {
+            id: out[0].id,
+            result: ReplyResult::Error(AmqpError {
+                scope: ErrorScope::Channel,
+                code: 403,
+                name: "ACCESS_REFUSED".into(),
+                text: "argument not allowed".into(),
+            }),
+        }));
+        assert!(m.error.is_some());
+        assert!(m.ready);
+    }
+
+    #[test]
     fn link_failure_reports_bridge_unreachable() {
         let mut m = Model::new(Mode::Real, 3);
         // Frames of an older link are ignored.
@@ -1260,6 +1339,16 @@ mod tests {
     fn errors_show_a_banner_and_reset_reopens_the_channel() {
         let mut m = ready(Mode::Sim);
         let (out, _) = m.apply(Action::Publish);
+        m.apply(frame(Event::Closed {
+            connection: 1,
+            channel: Some(1),
+            error: AmqpError {
+                scope: ErrorScope::Channel,
+                code: 404,
+                name: "NOT_FOUND".into(),
+                text: "no exchange 'orders'".into(),
+            },
+        }));
         m.apply(frame(Event::Reply {
             id: out[0].id,
             result: ReplyResult::Error(AmqpError {
