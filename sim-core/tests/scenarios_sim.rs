@@ -225,3 +225,20 @@ fn a_zero_time_loop_is_stopped() {
     assert!(r.timed_out);
     assert!(r.first_failure().expect("fails").contains("request limit"));
 }
+
+#[test]
+fn builtin_list_matches_the_folder() {
+    let names: Vec<String> = scenario_files()
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    let builtin: Vec<String> = sim_core::scenario::BUILTIN
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert_eq!(
+        builtin, names,
+        "update sim-core/src/scenario/builtin.rs to list every file in scenarios/"
+    );
+    assert_eq!(sim_core::scenario::builtin().len(), names.len());
+}

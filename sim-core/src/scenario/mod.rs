@@ -11,6 +11,7 @@
 //! [`Request`]: crate::protocol::Request
 //! [`ServerFrame`]: crate::protocol::ServerFrame
 
+mod builtin;
 pub mod format;
 mod report;
 mod rng;
@@ -19,6 +20,7 @@ mod sim;
 pub mod template;
 mod validate;
 
+pub use builtin::{builtin, BUILTIN};
 pub use format::*;
 pub use report::{CheckResult, ConsumerReport, ProducerReport, QueueReport, Report};
 pub use run::{ClientNote, NoteKind, ScenarioRun};

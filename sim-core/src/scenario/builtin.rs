@@ -1,0 +1,123 @@
+//! The lessons shipped in `scenarios/`, compiled in (the page has no file
+//! system). `tests/scenarios_sim.rs` checks that this list matches the folder.
+
+/// `(file name, JSON text)` of every file in `scenarios/`, in name order.
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "003-timing-1-consumer.json",
+        include_str!("../../../scenarios/003-timing-1-consumer.json"),
+    ),
+    (
+        "003-timing-2-consumers.json",
+        include_str!("../../../scenarios/003-timing-2-consumers.json"),
+    ),
+    (
+        "003-timing-5-consumers.json",
+        include_str!("../../../scenarios/003-timing-5-consumers.json"),
+    ),
+    (
+        "003-timing-broker-restart.json",
+        include_str!("../../../scenarios/003-timing-broker-restart.json"),
+    ),
+    (
+        "003-timing-kill-consumer.json",
+        include_str!("../../../scenarios/003-timing-kill-consumer.json"),
+    ),
+    (
+        "010-hello-world.json",
+        include_str!("../../../scenarios/010-hello-world.json"),
+    ),
+    (
+        "011-work-queues-fair-dispatch.json",
+        include_str!("../../../scenarios/011-work-queues-fair-dispatch.json"),
+    ),
+    (
+        "012-work-queues-round-robin.json",
+        include_str!("../../../scenarios/012-work-queues-round-robin.json"),
+    ),
+    (
+        "013-pubsub-fanout.json",
+        include_str!("../../../scenarios/013-pubsub-fanout.json"),
+    ),
+    (
+        "014-routing-direct.json",
+        include_str!("../../../scenarios/014-routing-direct.json"),
+    ),
+    (
+        "015-topics.json",
+        include_str!("../../../scenarios/015-topics.json"),
+    ),
+    (
+        "016-rpc.json",
+        include_str!("../../../scenarios/016-rpc.json"),
+    ),
+    (
+        "017-publisher-confirms.json",
+        include_str!("../../../scenarios/017-publisher-confirms.json"),
+    ),
+    (
+        "018-exchange-to-exchange.json",
+        include_str!("../../../scenarios/018-exchange-to-exchange.json"),
+    ),
+    (
+        "019-headers-exchange.json",
+        include_str!("../../../scenarios/019-headers-exchange.json"),
+    ),
+    (
+        "020-marketplace-orders.json",
+        include_str!("../../../scenarios/020-marketplace-orders.json"),
+    ),
+    (
+        "030-shop-events-fanout.json",
+        include_str!("../../../scenarios/030-shop-events-fanout.json"),
+    ),
+    (
+        "031-shop-saga.json",
+        include_str!("../../../scenarios/031-shop-saga.json"),
+    ),
+    (
+        "040-quiz-bot-pipeline.json",
+        include_str!("../../../scenarios/040-quiz-bot-pipeline.json"),
+    ),
+    (
+        "041-quiz-round-timer.json",
+        include_str!("../../../scenarios/041-quiz-round-timer.json"),
+    ),
+    (
+        "050-delayed-retry.json",
+        include_str!("../../../scenarios/050-delayed-retry.json"),
+    ),
+    (
+        "051-parking-lot.json",
+        include_str!("../../../scenarios/051-parking-lot.json"),
+    ),
+    (
+        "052-priority-queue.json",
+        include_str!("../../../scenarios/052-priority-queue.json"),
+    ),
+    (
+        "053-overflow-drop-head.json",
+        include_str!("../../../scenarios/053-overflow-drop-head.json"),
+    ),
+    (
+        "054-overflow-reject-publish.json",
+        include_str!("../../../scenarios/054-overflow-reject-publish.json"),
+    ),
+    (
+        "055-alternate-exchange.json",
+        include_str!("../../../scenarios/055-alternate-exchange.json"),
+    ),
+    (
+        "056-mandatory-returns.json",
+        include_str!("../../../scenarios/056-mandatory-returns.json"),
+    ),
+];
+
+/// Every built-in lesson, parsed and validated, in file order. A file that
+/// does not parse is left out (the tests make sure none does).
+pub fn builtin() -> Vec<super::Scenario> {
+    BUILTIN
+        .iter()
+        .filter_map(|(_, json)| super::parse(json).ok())
+        .collect()
+}
