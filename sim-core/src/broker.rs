@@ -11,7 +11,6 @@
 //! then simply misses.
 
 use std::cmp::Reverse;
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
@@ -23,12 +22,13 @@ use crate::error::{rs_exchange, rs_queue, Fault, Res};
 use crate::exchange::{Dest, Exchange};
 use crate::headers;
 use crate::message::{parse_expiration, take_cc_bcc, Msg, QEntry};
+use crate::outbox::{Outbox, Pending};
 use crate::protocol::*;
 use crate::queue::{inequivalent_arg, Overflow, Queue, QueueConfig};
-use crate::rng::SplitMix64;
+use crate::rng::{Fnv, SplitMix64};
 use crate::view::*;
 
-type Map<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 const TIMER_HEAD: u8 = 0;
 const TIMER_LEASE: u8 = 1;
@@ -55,9 +55,13 @@ pub struct Broker {
     consumers: Vec<Option<Consumer>>,
     connections: BTreeMap<ConnectionId, Connection>,
     timers: BinaryHeap<Reverse<(u64, u8, u32)>>,
-    events: VecDeque<ServerFrame>,
+    events: Outbox,
     dying: VecDeque<Dying>,
     scratch: Vec<Dest>,
+    scratch_work: Vec<u32>,
+    scratch_seen: Vec<u32>,
+    scratch_targets: Vec<u32>,
+    scratch_unacked: Vec<Unacked>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -86,9 +90,13 @@ impl Broker {
             consumers: Vec::new(),
             connections: BTreeMap::new(),
             timers: BinaryHeap::new(),
-            events: VecDeque::new(),
+            events: Outbox::default(),
             dying: VecDeque::new(),
             scratch: Vec::new(),
+            scratch_work: Vec::new(),
+            scratch_seen: Vec::new(),
+            scratch_targets: Vec::new(),
+            scratch_unacked: Vec::new(),
         };
         for (name, kind) in [
             ("", ExchangeKind::Direct),
@@ -120,7 +128,7 @@ impl Broker {
     }
 
     pub fn poll_event(&mut self) -> Option<ServerFrame> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     /// The earliest virtual time at which a TTL or queue lease runs out.
@@ -181,16 +189,13 @@ impl Broker {
             }
         };
         self.prune_timers();
-        self.emit(Event::Reply { id, result });
+        self.events.reply(self.now, id, result);
     }
 
     // ------------------------------------------------------------------ plumbing
 
     fn emit(&mut self, event: Event) {
-        self.events.push_back(ServerFrame {
-            at_ms: self.now,
-            event,
-        });
+        self.events.frame(self.now, event);
     }
 
     fn trace(&mut self, f: impl FnOnce(&Self) -> Trace) {
@@ -1060,7 +1065,8 @@ impl Broker {
             ttl,
         });
 
-        let mut targets = Vec::new();
+        let mut targets = std::mem::take(&mut self.scratch_targets);
+        targets.clear();
         self.route(xid, &msg, &mut targets);
         let mut ack = true;
         if targets.is_empty() {
@@ -1089,10 +1095,12 @@ impl Broker {
                 },
             });
         } else {
-            for qid in targets {
+            for &qid in &targets {
                 ack &= self.enqueue(qid, msg.clone());
             }
         }
+        targets.clear();
+        self.scratch_targets = targets;
         if let Some(seq) = seq {
             self.drain_dying();
             self.emit(Event::Confirm {
@@ -1115,8 +1123,12 @@ impl Broker {
     fn route(&mut self, xid: u32, msg: &Msg, out: &mut Vec<u32>) {
         let headers = msg.properties.headers.as_ref();
         let mut dests = std::mem::take(&mut self.scratch);
-        let mut work = vec![xid];
-        let mut seen = vec![xid];
+        let mut work = std::mem::take(&mut self.scratch_work);
+        let mut seen = std::mem::take(&mut self.scratch_seen);
+        work.clear();
+        seen.clear();
+        work.push(xid);
+        seen.push(xid);
         while let Some(x) = work.pop() {
             let Some(ex) = self.exchange(x) else { continue };
             dests.clear();
@@ -1188,6 +1200,8 @@ impl Broker {
             }
         }
         self.scratch = dests;
+        self.scratch_work = work;
+        self.scratch_seen = seen;
         if out.len() > 1 {
             out.sort_unstable();
             out.dedup();
@@ -1398,17 +1412,20 @@ impl Broker {
     /// equal or higher priority.
     fn activate(&mut self, qid: u32, cid: u32) {
         let prio = self.consumer(cid).map_or(0, |c| c.priority);
-        let prios: Vec<i64> = match self.queue(qid) {
-            Some(q) => q
-                .active
+        let Some(q) = self.queue(qid) else { return };
+        let prio_of = |x: &u32| self.consumer(*x).map_or(0, |c| c.priority);
+        // Common case: everyone has the same priority, so this goes last.
+        let at = if q.active.back().is_none_or(|x| prio_of(x) >= prio) {
+            q.active.len()
+        } else {
+            q.active
                 .iter()
-                .map(|x| self.consumer(*x).map_or(0, |c| c.priority))
-                .collect(),
-            None => return,
+                .position(|x| prio_of(x) < prio)
+                .unwrap_or(q.active.len())
         };
-        let Some(q) = self.queue_mut(qid) else { return };
-        let at = prios.iter().position(|p| *p < prio).unwrap_or(prios.len());
-        q.active.insert(at, cid);
+        if let Some(q) = self.queue_mut(qid) {
+            q.active.insert(at, cid);
+        }
     }
 
     /// Delivers ready messages to consumers that can take them, round-robin.
@@ -1473,16 +1490,14 @@ impl Broker {
                 q.unacked += 1;
             }
         }
-        self.emit(Event::Deliver {
+        self.events.push(Pending::Deliver {
+            at_ms: self.now,
             connection: conn,
             channel: ch,
-            consumer_tag: tag.to_string(),
+            consumer_tag: tag,
             delivery_tag,
             redelivered,
-            exchange: msg.exchange.to_string(),
-            routing_key: msg.routing_key.clone(),
-            message: msg.to_message(),
-            message_id: msg.id,
+            msg,
         });
     }
 
@@ -1523,16 +1538,16 @@ impl Broker {
         } else {
             c.consumer_prefetch = prefetch;
         }
-        self.wake_channel(conn, ch, &[]);
+        let qs = std::mem::take(&mut self.scratch_targets);
+        self.wake_channel(conn, ch, qs);
         Ok(Outcome::Ok)
     }
 
     /// After acks, requeues or a qos change on a channel: give the queues its
-    /// consumers (and `extra` queues) a chance to deliver again.
-    /// The queues that settled messages came from go first: RabbitMQ's queue
-    /// hears of the ack before the channel's limiter tells the others.
-    fn wake_channel(&mut self, conn: ConnectionId, ch: ChannelId, first: &[u32]) {
-        let mut qs: Vec<u32> = first.to_vec();
+    /// consumers a chance to deliver again. The queues that settled messages
+    /// came from (`qs` on entry) go first: RabbitMQ's queue hears of the ack
+    /// before the channel's limiter tells the others.
+    fn wake_channel(&mut self, conn: ConnectionId, ch: ChannelId, mut qs: Vec<u32>) {
         if let Some(c) = self.channel(conn, ch) {
             for cid in &c.consumers {
                 if let Some(q) = self.consumer(*cid).map(|c| c.queue) {
@@ -1542,10 +1557,12 @@ impl Broker {
                 }
             }
         }
-        for q in qs {
+        for &q in &qs {
             self.unblock(q);
             self.touch(q);
         }
+        qs.clear();
+        self.scratch_targets = qs;
     }
 
     fn get(
@@ -1767,16 +1784,20 @@ impl Broker {
         multiple: bool,
         how: Settle,
     ) -> Res<Outcome> {
+        let mut done = std::mem::take(&mut self.scratch_unacked);
+        done.clear();
         let Some(chan) = self.channel_mut(conn, ch) else {
             return Ok(Outcome::Ok);
         };
-        let Some(done) = chan.take_acked(tag, multiple) else {
+        if !chan.take_acked(tag, multiple, &mut done) {
+            self.scratch_unacked = done;
             return Err(Fault::precondition_failed(format!(
                 "unknown delivery tag {tag}"
             )));
-        };
-        let mut touched = Vec::new();
-        for u in done {
+        }
+        let mut touched = std::mem::take(&mut self.scratch_targets);
+        touched.clear();
+        for u in done.drain(..) {
             if !touched.contains(&u.queue) {
                 touched.push(u.queue);
             }
@@ -1802,7 +1823,8 @@ impl Broker {
                 }
             }
         }
-        self.wake_channel(conn, ch, &touched);
+        self.scratch_unacked = done;
+        self.wake_channel(conn, ch, touched);
         Ok(Outcome::Ok)
     }
 
@@ -1823,7 +1845,7 @@ impl Broker {
                 }
             }
         }
-        self.wake_channel(conn, ch, &touched);
+        self.wake_channel(conn, ch, touched);
         Ok(Outcome::Ok)
     }
 

@@ -48,18 +48,22 @@ impl Channel {
         self.global_prefetch == 0 || self.consumer_unacked < self.global_prefetch as u32
     }
 
-    /// Removes the deliveries an ack/nack/reject names, in tag order, or `None`
-    /// if the tag is unknown (RabbitMQ: 406 "unknown delivery tag").
-    pub fn take_acked(&mut self, tag: DeliveryTag, multiple: bool) -> Option<Vec<Unacked>> {
+    /// Moves the deliveries an ack/nack/reject names into `out`, in tag order;
+    /// false if the tag is unknown (RabbitMQ: 406 "unknown delivery tag").
+    pub fn take_acked(&mut self, tag: DeliveryTag, multiple: bool, out: &mut Vec<Unacked>) -> bool {
         if multiple && tag == 0 {
-            return Some(self.unacked.drain(..).collect());
+            out.extend(self.unacked.drain(..));
+            return true;
         }
-        let idx = self.unacked.binary_search_by_key(&tag, |u| u.tag).ok()?;
+        let Ok(idx) = self.unacked.binary_search_by_key(&tag, |u| u.tag) else {
+            return false;
+        };
         if multiple {
-            Some(self.unacked.drain(..=idx).collect())
-        } else {
-            self.unacked.remove(idx).map(|u| vec![u])
+            out.extend(self.unacked.drain(..=idx));
+        } else if let Some(u) = self.unacked.remove(idx) {
+            out.push(u);
         }
+        true
     }
 }
 

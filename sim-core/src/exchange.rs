@@ -7,11 +7,15 @@
 //! the rare path and may scan.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use crate::headers;
 use crate::protocol::{ExchangeKind, FieldTable};
+use crate::rng::Fnv;
 use crate::topic::{self, TopicTrie};
+
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 /// Where a binding leads. The numbers are broker-internal ids that are never
 /// reused, so a stale id can only miss, never hit the wrong object.
@@ -38,8 +42,11 @@ pub struct Exchange {
     pub arguments: FieldTable,
     pub alternate: Option<Arc<str>>,
     pub bindings: Vec<Binding>,
-    direct: HashMap<Arc<str>, Vec<Dest>>,
+    direct: Map<Arc<str>, Vec<Dest>>,
     topic: TopicTrie,
+    /// How many bindings each (destination, key) pair has, so that checking a
+    /// new binding for a duplicate does not scan them all.
+    pairs: Map<(Dest, Arc<str>), u32>,
 }
 
 impl Exchange {
@@ -64,21 +71,25 @@ impl Exchange {
             arguments,
             alternate,
             bindings: Vec::new(),
-            direct: HashMap::new(),
+            direct: Map::default(),
             topic: TopicTrie::default(),
+            pairs: Map::default(),
         }
     }
 
     /// Adds a binding; false if an identical one exists (binding is idempotent).
     pub fn bind(&mut self, dest: Dest, key: &str, arguments: FieldTable) -> bool {
-        if self
-            .bindings
-            .iter()
-            .any(|b| b.dest == dest && &*b.key == key && b.arguments == arguments)
+        let key: Arc<str> = Arc::from(key);
+        let pair = (dest, key.clone());
+        if self.pairs.contains_key(&pair)
+            && self
+                .bindings
+                .iter()
+                .any(|b| b.dest == dest && b.key == key && b.arguments == arguments)
         {
             return false;
         }
-        let key: Arc<str> = Arc::from(key);
+        *self.pairs.entry(pair).or_insert(0) += 1;
         match self.kind {
             ExchangeKind::Direct => self.direct.entry(key.clone()).or_default().push(dest),
             ExchangeKind::Topic => self.topic.insert(&key, dest),
@@ -119,6 +130,13 @@ impl Exchange {
     }
 
     fn unindex(&mut self, b: &Binding) {
+        let pair = (b.dest, b.key.clone());
+        if let Some(n) = self.pairs.get_mut(&pair) {
+            *n -= 1;
+            if *n == 0 {
+                self.pairs.remove(&pair);
+            }
+        }
         match self.kind {
             ExchangeKind::Direct => {
                 if let Some(v) = self.direct.get_mut(&*b.key) {

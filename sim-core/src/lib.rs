@@ -23,6 +23,7 @@ mod error;
 mod exchange;
 mod headers;
 mod message;
+mod outbox;
 mod queue;
 mod rng;
 mod topic;

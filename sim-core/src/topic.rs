@@ -8,8 +8,10 @@
 //! one word and `#` is zero or more.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use crate::exchange::Dest;
+use crate::rng::Fnv;
 
 /// Splits a routing or binding key into words the way RabbitMQ does: `""` has
 /// no words, `"a."` has two (`"a"` and `""`).
@@ -20,7 +22,7 @@ pub fn words(key: &str) -> impl Iterator<Item = &str> {
 
 #[derive(Debug, Default, Clone)]
 struct Node {
-    children: HashMap<Box<str>, u32>,
+    children: HashMap<Box<str>, u32, BuildHasherDefault<Fnv>>,
     star: Option<u32>,
     hash: Option<u32>,
     /// Destinations whose binding key ends here (one entry per binding).
