@@ -180,3 +180,64 @@ async fn run_real(sc: &Scenario) -> anyhow::Result<Report> {
     session.shutdown().await;
     outcome.map(|()| run.report())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Real mode against the RabbitMQ of the machine (as CI has it): the same
+    //! scenarios give the same observations as in the simulation.
+
+    use super::*;
+
+    fn lesson(file: &str) -> Scenario {
+        let path = crate::project_root().join("scenarios").join(file);
+        load(&path).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    fn real(sc: &Scenario) -> Report {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(run_real(sc))
+            .unwrap_or_else(|e| panic!("{}: {e:#}", sc.id))
+    }
+
+    #[test]
+    fn sim_and_real_observe_the_same() {
+        for file in [
+            "014-routing-direct.json",
+            "019-headers-exchange.json",
+            "052-priority-queue.json",
+            "054-overflow-reject-publish.json",
+            "055-alternate-exchange.json",
+        ] {
+            let sc = lesson(file);
+            let sim = scenario::run_simulated(&sc);
+            let real = real(&sc);
+            assert!(real.passed(), "{}: {:?}", sc.id, real.first_failure());
+            for (s, r) in sim.consumers.iter().zip(&real.consumers) {
+                assert_eq!(s.bodies, r.bodies, "{}: consumer {}", sc.id, s.name);
+            }
+            for (s, r) in sim.producers.iter().zip(&real.producers) {
+                assert_eq!(
+                    (s.published, s.confirmed_ack, s.confirmed_nack, s.returned),
+                    (r.published, r.confirmed_ack, r.confirmed_nack, r.returned),
+                    "{}: producer {}",
+                    sc.id,
+                    s.name
+                );
+            }
+            assert_eq!(sim.queues, real.queues, "{}", sc.id);
+            assert_eq!(sim.errors, real.errors, "{}", sc.id);
+        }
+    }
+
+    #[test]
+    fn real_timing_holds_its_tolerance() {
+        let r = real(&lesson("003-timing-5-consumers.json"));
+        assert!(r.passed(), "{:?}", r.first_failure());
+        let t = r.total_time_ms.expect("a total time");
+        assert!((1900..2300).contains(&t), "{t} ms");
+    }
+}
