@@ -1880,10 +1880,13 @@ impl Broker {
         self.connections.clear();
         self.consumers.iter_mut().for_each(|c| *c = None);
 
+        // Lost: transient and exclusive queues, and auto-delete queues whose
+        // consumers went away with the connections.
         let doomed: Vec<u32> = (0..self.queues.len() as u32)
             .filter(|q| {
-                self.queue(*q)
-                    .is_some_and(|q| !q.durable || q.exclusive_owner.is_some())
+                self.queue(*q).is_some_and(|q| {
+                    !q.durable || q.exclusive_owner.is_some() || (q.auto_delete && q.had_consumers)
+                })
             })
             .collect();
         for qid in doomed {
