@@ -242,3 +242,54 @@ fn builtin_list_matches_the_folder() {
     );
     assert_eq!(sim_core::scenario::builtin().len(), names.len());
 }
+
+#[test]
+fn pacing_keeps_the_request_rate_and_the_outcome() {
+    for id in ["marketplace-orders", "timing-2-consumers", "shop-saga"] {
+        let sc = lesson(id);
+        let mut broker = Broker::new(sc.seed);
+        let mut run = ScenarioRun::new(sc.clone());
+        run.set_max_requests_per_sec(Some(20));
+        let mut sent: Vec<u64> = Vec::new();
+        // Drive by hand to see when each request goes out.
+        run.handle_timeout(0);
+        for _ in 0..1_000_000 {
+            while let Some(req) = run.poll_request() {
+                sent.push(broker.now_ms());
+                broker.handle_request(req);
+                while let Some(f) = broker.poll_event() {
+                    run.handle_frame(&f);
+                }
+            }
+            if run.is_done() {
+                break;
+            }
+            let next = [run.poll_timeout(), broker.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .expect("something to wait for")
+                .max(broker.now_ms());
+            broker.handle_timeout(next);
+            while let Some(f) = broker.poll_event() {
+                run.handle_frame(&f);
+            }
+            run.handle_timeout(next);
+        }
+        let r = run.report();
+        assert!(r.passed(), "{id}: {:?}", r.first_failure());
+        // No more than 20 (burst) + 20 per second in any window of one second.
+        for (i, t) in sent.iter().enumerate() {
+            let in_window = sent[i..].iter().take_while(|u| **u < t + 1000).count();
+            assert!(
+                in_window <= 40,
+                "{id}: {in_window} requests in 1 s from {t} ms"
+            );
+        }
+        // Same outcome as unpaced, apart from time.
+        let plain = run_simulated(&sc);
+        for (a, b) in plain.consumers.iter().zip(&r.consumers) {
+            assert_eq!(a.processed, b.processed, "{id}: {}", a.name);
+        }
+    }
+}

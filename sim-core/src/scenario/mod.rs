@@ -24,7 +24,7 @@ pub use builtin::{builtin, BUILTIN};
 pub use format::*;
 pub use report::{CheckResult, ConsumerReport, ProducerReport, QueueReport, Report};
 pub use run::{ClientNote, NoteKind, ScenarioRun};
-pub use sim::run_simulated;
+pub use sim::{drive, run_simulated};
 pub use validate::{validate, PREDECLARED_EXCHANGES};
 
 use serde::Deserialize;

@@ -243,6 +243,15 @@ pub struct ScenarioRun {
     /// A broker_restart is in flight: the closes it causes are expected.
     broker_restarting: bool,
     quiet_ms: u64,
+    pace: Option<Pace>,
+}
+
+/// A token bucket in thousandths of a request.
+#[derive(Debug, Clone)]
+struct Pace {
+    per_sec: u64,
+    milli_tokens: u64,
+    at_ms: u64,
 }
 
 impl ScenarioRun {
@@ -351,6 +360,7 @@ impl ScenarioRun {
             queues,
             broker_restarting: false,
             quiet_ms: 0,
+            pace: None,
         };
         run.quiet_ms = run
             .sc
@@ -413,6 +423,9 @@ impl ScenarioRun {
             .iter()
             .find(|(_, c)| c.in_flight.is_none() && !c.queue.is_empty())
             .map(|(id, _)| *id)?;
+        if !self.take_token() {
+            return None;
+        }
         let id = self.next_id;
         self.next_id += 1;
         let conn = self.conns.get_mut(&conn_id)?;
@@ -443,9 +456,10 @@ impl ScenarioRun {
     /// When the engine next needs [`Self::handle_timeout`] (absolute time), if
     /// ever. Frames from the broker may come before.
     pub fn poll_timeout(&self) -> Option<u64> {
+        let paced = self.next_token_at();
         if matches!(self.phase, Phase::Done | Phase::Finishing) {
-            // Only the broker's answers are awaited now.
-            return None;
+            // Only the broker's answers (and maybe a token) are awaited now.
+            return paced;
         }
         let base = self.t0.or(self.origin).unwrap_or(0);
         let mut best = base.saturating_add(self.sc.run.max_ms);
@@ -476,6 +490,9 @@ impl ScenarioRun {
             if let Some((_, done)) = &c.current {
                 consider(*done);
             }
+        }
+        if let Some(t) = paced {
+            consider(t);
         }
         Some(best.max(self.now))
     }
@@ -592,6 +609,18 @@ impl ScenarioRun {
         self.pump();
     }
 
+    /// Sends at most `per_sec` requests per second (bursts up to `per_sec`),
+    /// e.g. to stay under the bridge's WebSocket rate limit; `None` (the
+    /// default) does not pace. Pacing follows the run's clock, so it is
+    /// deterministic in simulation.
+    pub fn set_max_requests_per_sec(&mut self, per_sec: Option<u32>) {
+        self.pace = per_sec.filter(|n| *n > 0).map(|n| Pace {
+            per_sec: u64::from(n),
+            milli_tokens: u64::from(n) * 1000,
+            at_ms: self.now,
+        });
+    }
+
     /// The next client note (oldest first).
     pub fn poll_note(&mut self) -> Option<ClientNote> {
         self.notes.pop_front()
@@ -662,6 +691,42 @@ impl ScenarioRun {
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// Refills the pacing bucket to `now` and takes one token if there is one.
+    fn take_token(&mut self) -> bool {
+        let now = self.now;
+        let Some(p) = &mut self.pace else {
+            return true;
+        };
+        let cap = p.per_sec * 1000;
+        let refill = now.saturating_sub(p.at_ms).saturating_mul(p.per_sec);
+        p.milli_tokens = p.milli_tokens.saturating_add(refill).min(cap);
+        p.at_ms = now;
+        if p.milli_tokens >= 1000 {
+            p.milli_tokens -= 1000;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// When a token will be there for a request that waits only for one.
+    fn next_token_at(&self) -> Option<u64> {
+        let p = self.pace.as_ref()?;
+        let waiting = self
+            .conns
+            .values()
+            .any(|c| c.in_flight.is_none() && !c.queue.is_empty());
+        if !waiting {
+            return None;
+        }
+        let refill = self.now.saturating_sub(p.at_ms).saturating_mul(p.per_sec);
+        let have = p.milli_tokens.saturating_add(refill);
+        if have >= 1000 {
+            return Some(self.now);
+        }
+        Some(self.now + (1000 - have).div_ceil(p.per_sec))
+    }
 
     fn advance(&mut self, t: u64) {
         if self.origin.is_none() {
