@@ -30,6 +30,11 @@ use crate::view::*;
 
 type Map<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
+/// The user every simulated connection is authenticated as (the playground's
+/// real mode connects as `guest` too); a publish may only claim this
+/// `user_id`.
+pub const AUTHENTICATED_USER: &str = "guest";
+
 const TIMER_HEAD: u8 = 0;
 const TIMER_LEASE: u8 = 1;
 
@@ -1040,6 +1045,13 @@ impl Broker {
             )));
         }
         let xname = x.name.clone();
+        if let Some(u) = properties.user_id.as_deref() {
+            if u != AUTHENTICATED_USER {
+                return Err(Fault::precondition_failed(format!(
+                    "user_id property set to '{u}' but authenticated user was '{AUTHENTICATED_USER}'"
+                )));
+            }
+        }
         let ttl = parse_expiration(&properties).map_err(Fault::precondition_failed)?;
         let extra_keys = take_cc_bcc(&mut properties);
         let seq = match self.channel_mut(conn, ch) {
