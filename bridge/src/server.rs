@@ -114,6 +114,7 @@ impl Server {
             .with_graceful_shutdown(stop)
             .await
             .map_err(ServerError::Serve);
+        debug!("http server stopped");
         // The router (and its state's sender) is gone; wait for the sessions'
         // cleanup (they were told to stop), bounded.
         if tokio::time::timeout(Duration::from_secs(30), sessions_done.recv())
@@ -122,6 +123,7 @@ impl Server {
         {
             warn!("some sessions did not finish their cleanup in time");
         }
+        debug!("sessions finished");
         served
     }
 }

@@ -588,3 +588,41 @@ async fn shutdown_cleans_up_open_sessions() {
     assert!(!queues.iter().any(|n| n.ends_with(&suffix)), "{queues:?}");
     drop(ws);
 }
+
+#[tokio::test]
+async fn dropping_a_session_cleans_up() {
+    use bridge::relay::{RelayConfig, Session};
+    use sim_core::protocol::{Method, Request};
+    let (session, mut frames) = Session::start(RelayConfig::default());
+    let q = unique("dropped");
+    session.send(Request::new(
+        1,
+        Method::QueueDeclare {
+            queue: q.clone(),
+            passive: false,
+            durable: false,
+            exclusive: false,
+            auto_delete: false,
+            arguments: Default::default(),
+        },
+    ));
+    loop {
+        let f = tokio::time::timeout(Duration::from_secs(10), frames.recv())
+            .await
+            .expect("reply in time")
+            .expect("session alive");
+        if matches!(f.event, sim_core::protocol::Event::Reply { .. }) {
+            break;
+        }
+    }
+    drop(session);
+    // The engine notices, cleans up, and closes the frame stream.
+    tokio::time::timeout(Duration::from_secs(15), async {
+        while frames.recv().await.is_some() {}
+    })
+    .await
+    .expect("frame stream ends");
+    let suffix = format!(".{q}");
+    let queues = rabbitmqctl_list("list_queues");
+    assert!(!queues.iter().any(|n| n.ends_with(&suffix)), "{queues:?}");
+}

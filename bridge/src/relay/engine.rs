@@ -166,7 +166,8 @@ pub(crate) struct Engine {
     cfg: RelayConfig,
     ns: Namespace,
     em: Emitter,
-    commands: mpsc::UnboundedSender<Command>,
+    /// Weak, so dropping the `Session` ends the engine (and cleans up).
+    commands: mpsc::WeakUnboundedSender<Command>,
     conns: HashMap<ConnectionId, Conn>,
     /// Broker-side names of everything declared, for cleanup.
     queues: BTreeSet<String>,
@@ -183,7 +184,7 @@ impl Engine {
         cfg: RelayConfig,
         ns: Namespace,
         em: Emitter,
-        commands: mpsc::UnboundedSender<Command>,
+        commands: mpsc::WeakUnboundedSender<Command>,
     ) -> Self {
         Engine {
             cfg,
@@ -299,6 +300,18 @@ impl Engine {
     async fn handle(&mut self, req: Request) {
         let (c, ch) = (req.connection, req.channel);
         debug!(op = req.method.op(), id = req.id, "request");
+        // Connection 1 is being re-established in the background: try now
+        // rather than fail the request.
+        if c == 1
+            && self.retry.is_some()
+            && !self.conns.contains_key(&1)
+            && !matches!(req.method, Method::ConnectionOpen | Method::BrokerRestart)
+        {
+            if let Some(r) = self.retry.as_mut() {
+                r.at = tokio::time::Instant::now();
+            }
+            self.reconnect().await;
+        }
         if let Some(conn) = self.conns.get_mut(&c) {
             while conn.soft_errors.try_recv().is_ok() {}
         }
@@ -562,15 +575,18 @@ impl Engine {
                         if matches!(e.kind(), AMQPErrorKind::Soft(_)));
                     if soft {
                         let _ = soft_tx.send(error);
-                    } else if commands
-                        .send(Command::ConnectionLost {
+                    } else {
+                        let Some(commands) = commands.upgrade() else {
+                            break;
+                        };
+                        let lost = Command::ConnectionLost {
                             connection: c,
                             generation,
                             error,
-                        })
-                        .is_err()
-                    {
-                        break;
+                        };
+                        if commands.send(lost).is_err() {
+                            break;
+                        }
                     }
                 }
             }

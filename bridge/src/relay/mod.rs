@@ -120,7 +120,7 @@ impl Session {
         };
         let prefix = ns.prefix().to_string();
         let (commands, rx) = mpsc::unbounded_channel();
-        let engine = engine::Engine::new(config, ns, emitter.clone(), commands.clone());
+        let engine = engine::Engine::new(config, ns, emitter.clone(), commands.downgrade());
         tokio::spawn(engine.run(rx));
         (
             Session {

@@ -252,6 +252,24 @@ impl Driver for RealDriver {
         }
         self.held.clear();
         self.consumers.clear();
+        // Someone else may be restarting the shared broker: wait for it.
+        let url = self.cfg.amqp_url.clone();
+        let up = self.rt.block_on(async {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                let h = bridge::health::probe(&url, Duration::from_secs(2)).await;
+                if h.broker == "up" || tokio::time::Instant::now() > deadline {
+                    return h;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        });
+        if up.broker != "up" {
+            anyhow::bail!(
+                "RabbitMQ is not reachable: {}",
+                up.detail.unwrap_or_default()
+            );
+        }
         let _guard = self.rt.enter();
         let (session, frames) = Session::start(self.cfg.clone());
         self.session = Some(Live { session, frames });
