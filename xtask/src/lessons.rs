@@ -80,7 +80,15 @@ pub fn main(real: bool, verbose: bool, paths: Vec<PathBuf>) -> anyhow::Result<Ex
                         failed += 1;
                         println!("FAIL {}: {why}", sc.id);
                         if !r.errors.is_empty() {
-                            println!("   broker errors: {}", r.errors.join("; "));
+                            let shown: Vec<&str> =
+                                r.errors.iter().take(3).map(String::as_str).collect();
+                            let more = r.errors.len().saturating_sub(shown.len());
+                            let more = if more > 0 {
+                                format!(" (and {more} more)")
+                            } else {
+                                String::new()
+                            };
+                            println!("   broker errors: {}{more}", shown.join("; "));
                         }
                     }
                 }
