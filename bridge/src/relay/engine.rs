@@ -374,8 +374,16 @@ impl Engine {
     }
 
     fn connection_lost(&mut self, c: ConnectionId, generation: u64, error: &lapin::Error) {
-        let current = self.conns.get(&c).map(|conn| conn.generation);
-        if current != Some(generation) {
+        let Some(conn) = self.conns.get(&c) else {
+            return;
+        };
+        if conn.generation != generation {
+            return;
+        }
+        if conn.conn.status().connected() {
+            // lapin reports some channel-level trouble on the connection's
+            // event stream too; the connection itself is fine.
+            debug!(connection = c, %error, "error event on a live connection");
             return;
         }
         self.conns.remove(&c);
@@ -1145,7 +1153,18 @@ impl Engine {
         let x = short("exchange", &self.ns.exchange(exchange)).map_err(invalid)?;
         let key =
             short("routing_key", &self.ns.routing_key(exchange, routing_key)).map_err(invalid)?;
-        let props = convert::to_properties(properties, message_id).map_err(invalid)?;
+        let props = if exchange.is_empty() {
+            // Sender-selected distribution through the default exchange: the
+            // CC/BCC routing keys are queue names too.
+            let mut p = properties.clone();
+            if let Some(h) = p.headers.as_mut() {
+                self.ns.cc_headers(h);
+            }
+            convert::to_properties(&p, message_id)
+        } else {
+            convert::to_properties(properties, message_id)
+        }
+        .map_err(invalid)?;
         let chan = self.chan(c, n)?;
         let ch = chan.ch.clone();
         let confirm_mode = chan.confirm;

@@ -125,6 +125,20 @@ impl Namespace {
         }
     }
 
+    /// Maps the `CC`/`BCC` routing keys of a publish to the default exchange
+    /// (they are queue names there).
+    pub fn cc_headers(&self, headers: &mut FieldTable) {
+        for key in ["CC", "BCC"] {
+            if let Some(serde_json::Value::Array(keys)) = headers.get_mut(key) {
+                for k in keys.iter_mut() {
+                    if let serde_json::Value::String(name) = k {
+                        *name = self.queue(name);
+                    }
+                }
+            }
+        }
+    }
+
     /// Strips the prefix from a broker-side name.
     pub fn back<'a>(&self, name: &'a str) -> &'a str {
         name.strip_prefix(&*self.prefix).unwrap_or(name)
@@ -260,6 +274,17 @@ mod tests {
         assert_eq!(
             v,
             json!({"x-death": [{"queue": "q", "routing-keys": ["q"]}]})
+        );
+    }
+
+    #[test]
+    fn cc_keys_are_queue_names_on_the_default_exchange() {
+        let ns = Namespace::with_prefix("P.");
+        let mut h = table(json!({"CC": ["q2", "q3"], "BCC": ["q4"], "other": ["x"]}));
+        ns.cc_headers(&mut h);
+        assert_eq!(
+            serde_json::Value::Object(h),
+            json!({"CC": ["P.q2", "P.q3"], "BCC": ["P.q4"], "other": ["x"]})
         );
     }
 
