@@ -293,3 +293,46 @@ fn pacing_keeps_the_request_rate_and_the_outcome() {
         }
     }
 }
+
+#[test]
+fn timeline_actions_do_what_they_say() {
+    let json = r#"{
+      "format": 1, "id": "timeline", "title": {"en": "t", "ru": "t", "uk": "t"},
+      "topology": {"queues": [{"name": "a"}, {"name": "b"}]},
+      "producers": [{"name": "p", "routing_key": "a", "count": 10, "interval_ms": 100}],
+      "consumers": [
+        {"name": "ca", "queue": "a", "prefetch": 1, "processing_ms": 10},
+        {"name": "cb", "queue": "b", "ack": "auto"}
+      ],
+      "timeline": [
+        {"at_ms": 250, "action": "kill_consumer", "consumer": "ca"},
+        {"at_ms": 550, "action": "restart_consumer", "consumer": "ca"},
+        {"at_ms": 750, "action": "cancel_consumer", "consumer": "ca"},
+        {"at_ms": 1200, "action": "purge_queue", "queue": "a"},
+        {"at_ms": 1300, "action": "declare_exchange", "exchange": {"name": "x", "type": "fanout"}},
+        {"at_ms": 1310, "action": "bind", "binding": {"source": "x", "queue": "b"}},
+        {"at_ms": 1320, "action": "publish", "exchange": "x", "body": "via x {n}"},
+        {"at_ms": 1330, "action": "publish", "producer": "p", "exchange": "x", "body": "from p"},
+        {"at_ms": 1400, "action": "delete_exchange", "exchange": "x"},
+        {"at_ms": 1500, "action": "declare_queue", "queue": {"name": "c"}},
+        {"at_ms": 1510, "action": "publish", "routing_key": "c", "body": "stays"}
+      ],
+      "checks": [
+        {"check": "errors", "expect": 0},
+        {"check": "received", "consumer": "ca", "expect": 8},
+        {"check": "queue_depth", "queue": "a", "expect": 0},
+        {"check": "queue_depth", "queue": "c", "expect": 1},
+        {"check": "order", "consumer": "cb", "expect": ["via x 1", "from p"]},
+        {"check": "published", "expect": 13},
+        {"check": "published", "producer": "p", "expect": 11}
+      ]
+    }"#;
+    let r = run_simulated(&parse(json).expect("valid"));
+    assert!(
+        r.passed(),
+        "{:?}\n{}",
+        r.first_failure(),
+        serde_json::to_string_pretty(&r).unwrap_or_default()
+    );
+    assert_eq!(r.consumers[0].crashes, 1);
+}
