@@ -11,7 +11,8 @@ use yew::prelude::*;
 
 use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
 use crate::model::{Action, LinkStatus, Mode, Model, Stage};
-use crate::scene::{self, HEIGHT, LANE_Y, NODE_X, QUEUE_H, QUEUE_SLOTS, QUEUE_W, WIDTH};
+use crate::scene::{self, Scene, NODE_X, QUEUE_H, QUEUE_SLOTS, QUEUE_W, WIDTH};
+use sim_core::protocol::ExchangeKind;
 
 /// The link the reducer sends through (shared, replaced on a mode switch).
 #[derive(Default)]
@@ -63,7 +64,7 @@ impl Reducible for AppState {
 }
 
 /// Makes the link for `mode` and points the reducer at it.
-fn switch_mode(state: &UseReducerHandle<AppState>, mode: Mode) {
+fn switch_mode(state: &UseReducerHandle<AppState>, mode: Mode, scene: &'static Scene) {
     let slot = state.link.clone();
     let generation = slot.generation.get().wrapping_add(1);
     slot.generation.set(generation);
@@ -71,7 +72,11 @@ fn switch_mode(state: &UseReducerHandle<AppState>, mode: Mode) {
     if let Ok(mut l) = slot.link.try_borrow_mut() {
         *l = None;
     }
-    state.dispatch(Action::SwitchMode { mode, generation });
+    state.dispatch(Action::SwitchMode {
+        mode,
+        generation,
+        scene,
+    });
     let dispatcher = state.dispatcher();
     let sink: crate::link::Sink = Rc::new(move |msg: LinkMsg| {
         dispatcher.dispatch(match msg {
@@ -99,7 +104,7 @@ fn now_ms() -> f64 {
 #[function_component(App)]
 pub fn app() -> Html {
     let state = use_reducer(|| AppState {
-        model: Model::new(Mode::Sim, 0),
+        model: Model::new(Mode::Sim, 0, &scene::DIRECT),
         link: Rc::new(LinkSlot::default()),
     });
 
@@ -107,7 +112,7 @@ pub fn app() -> Html {
     {
         let state = state.clone();
         use_effect_with((), move |_| {
-            switch_mode(&state, Mode::Sim);
+            switch_mode(&state, Mode::Sim, &scene::DIRECT);
             let dispatcher = state.dispatcher();
             let ticker = Interval::new(16, move || {
                 dispatcher.dispatch(Action::Tick { now_ms: now_ms() })
@@ -123,16 +128,16 @@ pub fn app() -> Html {
                 Mode::Sim => Mode::Real,
                 Mode::Real => Mode::Sim,
             };
-            switch_mode(&state, next);
+            switch_mode(&state, next, state.model.scene);
         })
     };
     let on_retry = {
         let state = state.clone();
-        Callback::from(move |_: MouseEvent| switch_mode(&state, Mode::Real))
+        Callback::from(move |_: MouseEvent| switch_mode(&state, Mode::Real, state.model.scene))
     };
     let on_use_sim = {
         let state = state.clone();
-        Callback::from(move |_: MouseEvent| switch_mode(&state, Mode::Sim))
+        Callback::from(move |_: MouseEvent| switch_mode(&state, Mode::Sim, state.model.scene))
     };
     let on_publish = {
         let state = state.clone();
@@ -164,6 +169,21 @@ pub fn app() -> Html {
             <button class={classes!("small", "speed", active.then_some("active"))}
                     aria-pressed={ if active { "true" } else { "false" } }
                     aria-label={format!("Speed {label}")} onclick={onclick}>{ label }</button>
+        }
+    };
+    let scene_button = |sc: &'static Scene| {
+        let state = state.clone();
+        let active = state.model.scene.id == sc.id;
+        let onclick = Callback::from(move |_: MouseEvent| {
+            if state.model.scene.id != sc.id {
+                switch_mode(&state, state.model.mode, sc);
+            }
+        });
+        html! {
+            <button class={classes!("scene-choice", active.then_some("active"))}
+                    data-testid={format!("scene-{}", sc.id)}
+                    aria-pressed={ if active { "true" } else { "false" } }
+                    onclick={onclick}>{ sc.title }</button>
         }
     };
     let on_dismiss = {
@@ -214,13 +234,17 @@ pub fn app() -> Html {
             </div>
         }
         <main>
+            <nav class="scenes" aria-label="Scene">
+                <span class="scenes-label">{ "Scene" }</span>
+                { for scene::SCENES.iter().map(|sc| scene_button(sc)) }
+            </nav>
             <section class="stage" aria-label="Message flow">
                 { topology(m) }
             </section>
             <section class="controls" aria-label="Controls">
                 <button class="publish" data-testid="publish" onclick={on_publish}
                         disabled={!m.ready}
-                        aria-label="Publish one order with routing key new">
+                        aria-label={format!("Publish one message to exchange {}", m.scene.exchange)}>
                     { "Publish" }
                 </button>
                 <div class="clock" role="group" aria-label="Animation clock">
@@ -291,43 +315,53 @@ pub fn app() -> Html {
 }
 
 /// A label above an edge: a caption and, if any, the key in large monospace.
-fn edge_label(x: f64, caption: &str, key: Option<&str>, testid: &str) -> Html {
+fn edge_label(x: f64, y: f64, caption: &str, key: Option<&str>, testid: String) -> Html {
     let x = format!("{x:.1}");
     html! {
-        <g class="edge-label" data-testid={testid.to_string()}>
-            <text x={x.clone()} y={(LANE_Y - 40.0).to_string()} class="edge-caption">{ caption }</text>
+        <g class="edge-label" data-testid={testid}>
+            <text x={x.clone()} y={format!("{:.1}", y - 40.0)} class="edge-caption">{ caption }</text>
             if let Some(key) = key {
-                <text x={x} y={(LANE_Y - 12.0).to_string()} class="key">{ key }</text>
+                <text x={x} y={format!("{:.1}", y - 12.0)} class="key">{ key }</text>
             }
         </g>
     }
 }
 
+fn line(class: &'static str, x1: f64, y1: f64, x2: f64, y2: f64) -> Html {
+    html! {
+        <line class={class} x1={format!("{x1:.1}")} y1={format!("{y1:.1}")}
+              x2={format!("{x2:.1}")} y2={format!("{y2:.1}")} marker-end="url(#arrow)" />
+    }
+}
+
 /// The scene as SVG, with the messages on their way.
 fn topology(m: &Model) -> Html {
+    let sc = m.scene;
     let now = m.now_ms();
-    let view_box = format!("0 0 {WIDTH} {HEIGHT}");
-    let y = LANE_Y;
+    let view_box = format!("0 0 {WIDTH} {:.0}", sc.height());
+    let cy = sc.center_y();
     let [px, ex, qx, cx] = NODE_X;
+    let fanout = sc.kind == ExchangeKind::Fanout;
 
-    // Ready messages sit in the queue box, oldest (head) at the right.
-    let mut slot = 0usize;
+    // Ready messages sit in their queue box, oldest (head) at the right.
+    let mut slots = vec![0usize; sc.queues.len()];
     let tokens: Vec<Html> = m
         .tokens
         .iter()
         .filter_map(|t| {
             let in_queue = matches!(t.stage, Stage::Routed | Stage::Queued) && t.pos >= 2.0;
-            let queue_slot = if in_queue {
-                let s = slot;
-                slot += 1;
-                if s >= QUEUE_SLOTS {
-                    return None;
+            let queue_slot = match (in_queue, t.lane) {
+                (true, Some(lane)) if lane < slots.len() => {
+                    let s = slots[lane];
+                    slots[lane] += 1;
+                    if s >= QUEUE_SLOTS {
+                        return None;
+                    }
+                    Some(s)
                 }
-                Some(s)
-            } else {
-                None
+                _ => None,
             };
-            let (x, y) = scene::token_xy(t.pos, queue_slot);
+            let (x, y) = sc.token_xy(t.pos, t.lane, queue_slot);
             let class = match t.stage {
                 Stage::Acked => "token acked",
                 Stage::Dropped => "token dropped",
@@ -343,65 +377,90 @@ fn topology(m: &Model) -> Html {
             })
         })
         .collect();
-    let overflow = slot.saturating_sub(QUEUE_SLOTS);
+
+    let lanes = sc.queues.iter().enumerate().map(|(i, q)| {
+        let y = sc.lane_y(i);
+        let (ready, unacked) = m.lane_counts(i);
+        let overflow = slots.get(i).copied().unwrap_or(0).saturating_sub(QUEUE_SLOTS);
+        let received = m.shown_received_in(i);
+        let (bx1, by1, bx2) = (ex + 62.0, cy, qx - QUEUE_W / 2.0 - 4.0);
+        let label_x = (bx1 + bx2) / 2.0 + 10.0;
+        // On a slanted edge the label sits where the edge is at label_x.
+        let label_y = by1 + (y - by1) * ((label_x - bx1) / (bx2 - bx1)) + if y < cy { -4.0 } else if y > cy { 58.0 } else { 0.0 };
+        html! {
+            <g class="lane" key={q.name}>
+                { line("edge binding", bx1, by1, bx2, y) }
+                if fanout {
+                    { edge_label(label_x, label_y, "bound", None, format!("binding-{}", q.name)) }
+                } else {
+                    { edge_label(label_x, label_y, "binding key", Some(q.binding_key), format!("binding-{}", q.name)) }
+                }
+                { line("edge", qx + QUEUE_W / 2.0, y, cx - 87.0, y) }
+                { edge_label((qx + QUEUE_W / 2.0 + cx - 85.0) / 2.0, y, "deliver", None, format!("deliver-{}", q.name)) }
+                <g class="node queue" transform={format!("translate({qx},{y})")}>
+                    <rect x={(-QUEUE_W / 2.0).to_string()} y={(-QUEUE_H / 2.0).to_string()}
+                          width={QUEUE_W.to_string()} height={QUEUE_H.to_string()} rx="10" />
+                    { for (1..QUEUE_SLOTS).map(|i| {
+                        let x = QUEUE_W / 2.0 - 7.0 - 30.0 * i as f64;
+                        html! { <line class="slot" x1={x.to_string()} x2={x.to_string()}
+                                      y1={(-QUEUE_H / 2.0 + 10.0).to_string()} y2={(QUEUE_H / 2.0 - 10.0).to_string()} /> }
+                    }) }
+                    <text y={(-QUEUE_H / 2.0 - 14.0).to_string()} class="node-title">{ q.name }</text>
+                    <text y={(QUEUE_H / 2.0 + 30.0).to_string()} class="node-caption"
+                          data-testid={format!("counts-{}", q.name)}>
+                        { format!("ready {ready} · unacked {unacked}") }
+                    </text>
+                    if overflow > 0 {
+                        <text x={(-QUEUE_W / 2.0 + 24.0).to_string()} y="8" class="overflow">{ format!("+{overflow}") }</text>
+                    }
+                </g>
+                <g class="node consumer" transform={format!("translate({cx},{y})")}>
+                    <rect x="-85" y="-48" width="170" height="96" rx="16" />
+                    <text y="-6" class="node-title">{ "Consumer" }</text>
+                    <text y="24" class="node-sub">{ q.consumer_tag }</text>
+                    <text y="80" class="node-caption">{ format!("received {received}") }</text>
+                </g>
+            </g>
+        }
+    });
+
+    let aria = format!(
+        "Producer publishes to {} exchange {}, which routes to {}",
+        sc.kind.as_str(),
+        sc.exchange,
+        sc.queues
+            .iter()
+            .map(|q| format!("queue {} consumed by {}", q.name, q.consumer_tag))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    );
 
     html! {
-        <svg viewBox={view_box} class="topology" role="img"
-             aria-label="Producer publishes to direct exchange orders, bound with key new to queue orders.new, consumed by consumer-1">
+        <svg viewBox={view_box} class="topology" role="img" aria-label={aria}>
             <defs>
                 <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5"
                         markerWidth="7" markerHeight="7" orient="auto-start-reverse">
                     <path d="M 0 0 L 10 5 L 0 10 z" class="arrowhead" />
                 </marker>
             </defs>
-            // Edges, each with its label above it: what travels, and the key.
-            <line class="edge" x1={(px + 85.0).to_string()} y1={y.to_string()}
-                  x2={(ex - 64.0).to_string()} y2={y.to_string()} marker-end="url(#arrow)" />
-            { edge_label((px + 85.0 + ex - 62.0) / 2.0, "routing key", Some(scene::ROUTING_KEY), "routing-key") }
-            <line class="edge binding" x1={(ex + 62.0).to_string()} y1={y.to_string()}
-                  x2={(qx - QUEUE_W / 2.0 - 4.0).to_string()} y2={y.to_string()} marker-end="url(#arrow)" />
-            { edge_label((ex + 62.0 + qx - QUEUE_W / 2.0) / 2.0, "binding key", Some(scene::BINDING_KEY), "binding-key") }
-            <line class="edge" x1={(qx + QUEUE_W / 2.0).to_string()} y1={y.to_string()}
-                  x2={(cx - 87.0).to_string()} y2={y.to_string()} marker-end="url(#arrow)" />
-            { edge_label((qx + QUEUE_W / 2.0 + cx - 85.0) / 2.0, "deliver", None, "deliver") }
-
-            // Producer
-            <g class="node producer" transform={format!("translate({px},{y})")}>
+            { line("edge", px + 85.0, cy, ex - 64.0, cy) }
+            if fanout {
+                { edge_label((px + 85.0 + ex - 62.0) / 2.0, cy, "publish", None, "routing-key".to_string()) }
+            } else {
+                { edge_label((px + 85.0 + ex - 62.0) / 2.0, cy, "routing key", Some(sc.routing_key), "routing-key".to_string()) }
+            }
+            <g class="node producer" transform={format!("translate({px},{cy})")}>
                 <rect x="-85" y="-48" width="170" height="96" rx="16" />
                 <text y="-6" class="node-title">{ "Producer" }</text>
-                <text y="24" class="node-sub">{ "orders app" }</text>
+                <text y="24" class="node-sub">{ sc.producer }</text>
             </g>
-            // Exchange
-            <g class="node exchange" transform={format!("translate({ex},{y})")}>
+            <g class="node exchange" transform={format!("translate({ex},{cy})")}>
                 <polygon points="-62,0 -31,-54 31,-54 62,0 31,54 -31,54" />
-                <text y="-4" class="node-title">{ scene::EXCHANGE }</text>
-                <text y="24" class="node-sub">{ "direct" }</text>
-                <text y="88" class="node-caption">{ "exchange" }</text>
+                <text y="-4" class={classes!("node-title", (sc.exchange.len() > 8).then_some("long"))}>{ sc.exchange }</text>
+                <text y="24" class="node-sub">{ sc.kind.as_str() }</text>
+                <text y="84" class="node-caption">{ "exchange" }</text>
             </g>
-            // Queue
-            <g class="node queue" transform={format!("translate({qx},{y})")}>
-                <rect x={(-QUEUE_W / 2.0).to_string()} y={(-QUEUE_H / 2.0).to_string()}
-                      width={QUEUE_W.to_string()} height={QUEUE_H.to_string()} rx="10" />
-                { for (1..QUEUE_SLOTS).map(|i| {
-                    let x = QUEUE_W / 2.0 - 7.0 - 30.0 * i as f64;
-                    html! { <line class="slot" x1={x.to_string()} x2={x.to_string()}
-                                  y1={(-QUEUE_H / 2.0 + 10.0).to_string()} y2={(QUEUE_H / 2.0 - 10.0).to_string()} /> }
-                }) }
-                <text y={(-QUEUE_H / 2.0 - 14.0).to_string()} class="node-title">{ scene::QUEUE }</text>
-                <text y={(QUEUE_H / 2.0 + 36.0).to_string()} class="node-caption">
-                    { format!("ready {} · unacked {}", m.ready_count(), m.unacked_count()) }
-                </text>
-                if overflow > 0 {
-                    <text x={(-QUEUE_W / 2.0 + 24.0).to_string()} y="8" class="overflow">{ format!("+{overflow}") }</text>
-                }
-            </g>
-            // Consumer
-            <g class="node consumer" transform={format!("translate({cx},{y})")}>
-                <rect x="-85" y="-48" width="170" height="96" rx="16" />
-                <text y="-6" class="node-title">{ "Consumer" }</text>
-                <text y="24" class="node-sub">{ scene::CONSUMER_TAG }</text>
-                <text y="88" class="node-caption">{ format!("received {}", m.shown_received()) }</text>
-            </g>
+            { for lanes }
             { tokens }
         </svg>
     }

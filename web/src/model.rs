@@ -12,11 +12,11 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use sim_core::protocol::{
-    AmqpError, Event, LinkState, Message, MessageId, Method, Outcome, Properties, ReplyResult,
-    Request, ServerFrame, Trace,
+    AmqpError, DestinationKind, Event, LinkState, Message, MessageId, Method, Outcome, Properties,
+    ReplyResult, Request, ServerFrame, Trace,
 };
 
-use crate::scene::{self, EXCHANGE, ROUTING_KEY};
+use crate::scene::Scene;
 
 /// How long a token takes to travel one edge of the picture, in wall ms.
 pub const SEGMENT_MS: f64 = 650.0;
@@ -103,8 +103,12 @@ pub enum Action {
     Publish,
     /// Re-declare the scene (after a channel error or a broker restart).
     ResetScene,
-    /// Start over in `mode`; `generation` tags the link made for it.
-    SwitchMode { mode: Mode, generation: u32 },
+    /// Start over in `mode` with `scene`; `generation` tags the link made for it.
+    SwitchMode {
+        mode: Mode,
+        generation: u32,
+        scene: &'static Scene,
+    },
     /// The link of `generation` changed state.
     Link { generation: u32, event: LinkEvent },
     /// A frame from the link of `generation`.
@@ -147,10 +151,13 @@ impl Stage {
 /// One message drawn on the picture.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Token {
-    /// The id of the publish request, or a negative-free local number for
-    /// messages first seen at delivery.
+    /// Unique among the tokens (for drawing).
     pub key: u64,
+    /// The publish request it came from (None: first seen at delivery, or a copy).
+    pub req_id: Option<u64>,
     pub message_id: Option<MessageId>,
+    /// The queue (index in the scene) it went to; None before routing.
+    pub lane: Option<usize>,
     pub stage: Stage,
     /// Drawn position along the path, 0.0 ..= 3.0; moves toward `stage.target()`.
     pub pos: f64,
@@ -171,7 +178,9 @@ impl Token {
     fn new(key: u64, stage: Stage, pos: f64, label: String) -> Self {
         Token {
             key,
+            req_id: None,
             message_id: None,
+            lane: None,
             stage,
             pos,
             delivery_tag: None,
@@ -197,6 +206,7 @@ impl Token {
 pub struct Received {
     /// 1-based count.
     pub n: u64,
+    pub consumer_tag: String,
     pub delivery_tag: u64,
     pub routing_key: String,
     pub redelivered: bool,
@@ -224,15 +234,17 @@ enum Pending {
 
 /// Facts learnt about a message before the reply to its publish told us its id
 /// (the simulation answers a publish after the routing and delivery it caused).
-#[derive(Clone, Debug, PartialEq, Default)]
-struct Early {
-    stage: Option<Stage>,
+#[derive(Clone, Debug, PartialEq)]
+struct Fact {
+    lane: Option<usize>,
+    stage: Stage,
     delivery_tag: Option<u64>,
 }
 
 /// The whole page state.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {
+    pub scene: &'static Scene,
     pub mode: Mode,
     pub generation: u32,
     pub status: LinkStatus,
@@ -240,6 +252,8 @@ pub struct Model {
     pub ready: bool,
     pub published: u64,
     pub received: u64,
+    /// Deliveries per queue of the scene.
+    received_per_lane: Vec<u64>,
     pub log: VecDeque<Received>,
     pub events: VecDeque<EventLine>,
     pub tokens: Vec<Token>,
@@ -262,13 +276,15 @@ pub struct Model {
     /// The broker closed channel 1 / connection 1: reopen before declaring again.
     channel_closed: bool,
     connection_closed: bool,
-    early: BTreeMap<MessageId, Early>,
+    early: BTreeMap<MessageId, Vec<Fact>>,
+    next_key: u64,
     link_open: bool,
 }
 
 impl Model {
-    pub fn new(mode: Mode, generation: u32) -> Self {
+    pub fn new(mode: Mode, generation: u32, scene: &'static Scene) -> Self {
         Model {
+            scene,
             mode,
             generation,
             status: match mode {
@@ -278,6 +294,7 @@ impl Model {
             ready: false,
             published: 0,
             received: 0,
+            received_per_lane: vec![0; scene.queues.len()],
             log: VecDeque::new(),
             events: VecDeque::new(),
             tokens: Vec::new(),
@@ -294,24 +311,36 @@ impl Model {
             channel_closed: false,
             connection_closed: false,
             early: BTreeMap::new(),
+            next_key: 1,
             link_open: false,
         }
     }
 
-    /// Ready messages in the scene's queue (as far as this page knows).
+    /// Ready messages in the scene's queues (as far as this page knows).
     pub fn ready_count(&self) -> usize {
-        self.tokens
-            .iter()
-            .filter(|t| matches!(t.stage, Stage::Routed | Stage::Queued))
-            .count()
+        (0..self.scene.queues.len())
+            .map(|l| self.lane_counts(l).0)
+            .sum()
     }
 
     /// Delivered but not yet acknowledged.
     pub fn unacked_count(&self) -> usize {
-        self.tokens
-            .iter()
-            .filter(|t| t.stage == Stage::Delivered)
-            .count()
+        (0..self.scene.queues.len())
+            .map(|l| self.lane_counts(l).1)
+            .sum()
+    }
+
+    /// (ready, unacked) of queue `lane`.
+    pub fn lane_counts(&self, lane: usize) -> (usize, usize) {
+        let mut counts = (0, 0);
+        for t in self.tokens.iter().filter(|t| t.lane == Some(lane)) {
+            match t.stage {
+                Stage::Routed | Stage::Queued => counts.0 += 1,
+                Stage::Delivered => counts.1 += 1,
+                _ => {}
+            }
+        }
+        counts
     }
 
     /// Animation time (what token timings are measured in).
@@ -325,6 +354,25 @@ impl Model {
     pub fn shown_received(&self) -> u64 {
         self.received
             .saturating_sub(self.in_flight_tags().len() as u64)
+    }
+
+    /// Like [`Model::shown_received`], for the consumer of queue `lane`.
+    pub fn shown_received_in(&self, lane: usize) -> u64 {
+        let in_flight = self
+            .tokens
+            .iter()
+            .filter(|t| {
+                t.lane == Some(lane)
+                    && t.stage == Stage::Delivered
+                    && t.pos < Stage::Delivered.target()
+                    && t.delivery_tag.is_some()
+            })
+            .count() as u64;
+        self.received_per_lane
+            .get(lane)
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(in_flight)
     }
 
     /// Delivery tags of messages still drawn on their way to the consumer.
@@ -343,8 +391,15 @@ impl Model {
             Action::Tick { now_ms } => self.tick(now_ms),
             Action::Publish => (self.publish().into_iter().collect(), true),
             Action::ResetScene => (self.reset_scene(), true),
-            Action::SwitchMode { mode, generation } => {
-                *self = Model::new(mode, generation);
+            Action::SwitchMode {
+                mode,
+                generation,
+                scene,
+            } => {
+                let (paused, speed) = (self.paused, self.speed);
+                *self = Model::new(mode, generation, scene);
+                self.paused = paused;
+                self.speed = speed;
                 (Vec::new(), true)
             }
             Action::Link { generation, event } => {
@@ -439,7 +494,7 @@ impl Model {
         }
         self.connection_closed = false;
         self.channel_closed = false;
-        for method in scene::setup_methods() {
+        for method in self.scene.setup_methods() {
             out.push(self.request(method, Pending::Setup));
         }
         self.setup_waiting = out.iter().map(|r| r.id).collect();
@@ -461,12 +516,12 @@ impl Model {
         if !self.ready {
             return None;
         }
-        let order = self.next_order;
+        let n = self.next_order;
         self.next_order += 1;
         let method = Method::Publish {
-            exchange: EXCHANGE.into(),
-            routing_key: ROUTING_KEY.into(),
-            body: scene::order_body(order),
+            exchange: self.scene.exchange.into(),
+            routing_key: self.scene.routing_key.into(),
+            body: self.scene.body(n),
             mandatory: false,
             properties: Properties {
                 content_type: Some("application/json".into()),
@@ -475,10 +530,17 @@ impl Model {
         };
         let req = self.request(method, Pending::Publish);
         self.published += 1;
-        self.tokens
-            .push(Token::new(req.id, Stage::Sent, 0.0, format!("#{order}")));
+        let mut token = self.new_token(Stage::Sent, 0.0, format!("#{n}"));
+        token.req_id = Some(req.id);
+        self.tokens.push(token);
         self.trim_tokens();
         Some(req)
+    }
+
+    fn new_token(&mut self, stage: Stage, pos: f64, label: String) -> Token {
+        let key = self.next_key;
+        self.next_key += 1;
+        Token::new(key, stage, pos, label)
     }
 
     fn trim_tokens(&mut self) {
@@ -515,7 +577,14 @@ impl Model {
                         if redelivered { " (redelivered)" } else { "" }
                     ),
                 );
-                self.deliver(delivery_tag, redelivered, routing_key, message, message_id);
+                self.deliver(
+                    consumer_tag,
+                    delivery_tag,
+                    redelivered,
+                    routing_key,
+                    message,
+                    message_id,
+                );
                 Vec::new()
             }
             Event::Trace(trace) => {
@@ -672,7 +741,7 @@ impl Model {
                     self.ready = false;
                 }
                 if pending == Pending::Publish {
-                    if let Some(t) = self.tokens.iter_mut().find(|t| t.key == id) {
+                    if let Some(t) = self.tokens.iter_mut().find(|t| t.req_id == Some(id)) {
                         t.stage = Stage::Dropped;
                     }
                 }
@@ -682,28 +751,40 @@ impl Model {
     }
 
     fn published_ok(&mut self, id: u64, message_id: MessageId) {
-        let early = self.early.remove(&message_id);
-        let traced = self.traced;
-        let Some(token) = self.tokens.iter_mut().find(|t| t.key == id) else {
+        let Some(token) = self.tokens.iter_mut().find(|t| t.req_id == Some(id)) else {
             return;
         };
         token.message_id = Some(message_id);
-        match early {
-            Some(early) => {
-                if let Some(stage) = early.stage {
-                    token.stage = token.stage.max(stage);
-                }
-                if early.delivery_tag.is_some() {
-                    token.delivery_tag = early.delivery_tag;
+        let facts = self.early.remove(&message_id).unwrap_or_default();
+        if !facts.is_empty() {
+            for f in facts {
+                self.fact(message_id, f.lane, f.stage, f.delivery_tag);
+            }
+            return;
+        }
+        if self.traced {
+            return;
+        }
+        // No routing report (real mode): route by the scene's own bindings.
+        let lanes = self
+            .scene
+            .routes_to(self.scene.exchange, self.scene.routing_key);
+        if lanes.is_empty() {
+            if let Some(t) = self.tokens.iter_mut().find(|t| t.req_id == Some(id)) {
+                t.stage = Stage::Dropped;
+                t.inferred = true;
+            }
+        }
+        for lane in lanes {
+            if self.fact(message_id, Some(lane), Stage::Queued, None) {
+                if let Some(t) = self
+                    .tokens
+                    .iter_mut()
+                    .find(|t| t.message_id == Some(message_id) && t.lane == Some(lane))
+                {
+                    t.inferred = true;
                 }
             }
-            None if !traced && token.stage == Stage::Sent => {
-                // No routing report (real mode): the scene's direct exchange routes
-                // key `new` to the queue, so that is where it went.
-                token.stage = Stage::Queued;
-                token.inferred = true;
-            }
-            None => {}
         }
     }
 
@@ -711,58 +792,137 @@ impl Model {
     fn publish_in_flight(&self) -> bool {
         self.tokens
             .iter()
-            .any(|t| t.message_id.is_none() && t.stage < Stage::Acked)
+            .any(|t| t.req_id.is_some() && t.message_id.is_none() && t.stage < Stage::Acked)
     }
 
-    fn remember_early(&mut self, message_id: MessageId, stage: Stage, delivery_tag: Option<u64>) {
-        if self.early.len() >= MAX_EARLY {
+    fn remember_early(&mut self, message_id: MessageId, fact: Fact) {
+        if self.early.len() >= MAX_EARLY && !self.early.contains_key(&message_id) {
             if let Some(&first) = self.early.keys().next() {
                 self.early.remove(&first);
             }
         }
-        let e = self.early.entry(message_id).or_default();
-        e.stage = Some(e.stage.map_or(stage, |s| s.max(stage)));
-        if delivery_tag.is_some() {
-            e.delivery_tag = delivery_tag;
+        let facts = self.early.entry(message_id).or_default();
+        if facts.len() < 32 {
+            facts.push(fact);
         }
     }
 
-    fn trace(&mut self, trace: Trace) {
-        let (message_id, stage) = match trace {
-            Trace::Routed { message_id, .. } => (message_id, Stage::Routed),
-            Trace::Enqueued { message_id, .. } | Trace::Requeued { message_id, .. } => {
-                (message_id, Stage::Queued)
-            }
-            Trace::Acked { message_id, .. } => (message_id, Stage::Acked),
-            Trace::Dropped { message_id, .. } | Trace::DeadLettered { message_id, .. } => {
-                (message_id, Stage::Dropped)
-            }
-            Trace::ToAlternateExchange { .. } => return,
-        };
+    /// Applies "message `message_id` reached `stage` in queue `lane`" to its
+    /// token: the token of that lane, or the not yet routed one, or a copy of
+    /// another lane's (a fanout copies a message into every bound queue).
+    /// Returns false if no token has that message id.
+    fn fact(
+        &mut self,
+        message_id: MessageId,
+        lane: Option<usize>,
+        stage: Stage,
+        delivery_tag: Option<u64>,
+    ) -> bool {
         let now = Some(self.anim_ms);
-        if let Some(t) = self
+        let same = |t: &Token| t.message_id == Some(message_id);
+        let idx = self
             .tokens
-            .iter_mut()
-            .find(|t| t.message_id == Some(message_id))
-        {
-            if stage == Stage::Queued && t.stage == Stage::Delivered {
+            .iter()
+            .position(|t| same(t) && t.lane == lane)
+            .or_else(|| {
+                lane.and_then(|_| self.tokens.iter().position(|t| same(t) && t.lane.is_none()))
+            });
+        let idx = match idx {
+            Some(i) => i,
+            None => {
+                let Some(orig) = lane.and_then(|_| self.tokens.iter().position(same)) else {
+                    return false;
+                };
+                let mut copy = self.tokens[orig].clone();
+                copy.key = self.next_key;
+                self.next_key += 1;
+                copy.req_id = None;
+                copy.lane = lane;
+                copy.stage = Stage::Sent;
+                copy.pos = copy.pos.min(1.0);
+                copy.delivery_tag = None;
+                copy.arrived_ms = None;
+                copy.gone_ms = None;
+                copy.ack_sent = false;
+                self.tokens.push(copy);
+                self.tokens.len() - 1
+            }
+        };
+        let t = &mut self.tokens[idx];
+        if t.lane.is_none() {
+            t.lane = lane;
+        }
+        match stage {
+            Stage::Queued if t.stage == Stage::Delivered => {
                 // Requeued after a delivery: back to the queue.
                 t.stage = Stage::Queued;
                 t.arrived_ms = None;
                 t.ack_sent = false;
-            } else if stage > t.stage {
+                t.delivery_tag = None;
+            }
+            Stage::Delivered => {
+                // (Re)delivered: a new delivery tag, to be acked anew.
+                t.stage = Stage::Delivered;
+                t.delivery_tag = delivery_tag;
+                t.arrived_ms = None;
+                t.ack_sent = false;
+            }
+            _ if stage > t.stage => {
                 t.stage = stage;
                 if matches!(stage, Stage::Acked | Stage::Dropped) && t.gone_ms.is_none() {
                     t.gone_ms = now;
                 }
             }
-        } else if self.publish_in_flight() {
-            self.remember_early(message_id, stage, None);
+            _ => {}
+        }
+        true
+    }
+
+    fn trace(&mut self, trace: Trace) {
+        let scene = self.scene;
+        let lane_of = |q: &str| scene.lane_of_queue(q);
+        let (message_id, lane, stage) = match trace {
+            Trace::Routed {
+                message_id,
+                destination_kind: DestinationKind::Queue,
+                destination,
+                ..
+            } => match lane_of(&destination) {
+                Some(l) => (message_id, Some(l), Stage::Routed),
+                None => return,
+            },
+            Trace::Enqueued { message_id, queue } | Trace::Requeued { message_id, queue } => {
+                (message_id, lane_of(&queue), Stage::Queued)
+            }
+            Trace::Acked { message_id, queue } => (message_id, lane_of(&queue), Stage::Acked),
+            Trace::DeadLettered {
+                message_id, queue, ..
+            } => (message_id, lane_of(&queue), Stage::Dropped),
+            Trace::Dropped {
+                message_id, queue, ..
+            } => (
+                message_id,
+                queue.as_deref().and_then(lane_of),
+                Stage::Dropped,
+            ),
+            Trace::Routed { .. } | Trace::ToAlternateExchange { .. } => return,
+        };
+        if !self.fact(message_id, lane, stage, None) && self.publish_in_flight() {
+            self.remember_early(
+                message_id,
+                Fact {
+                    lane,
+                    stage,
+                    delivery_tag: None,
+                },
+            );
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn deliver(
         &mut self,
+        consumer_tag: String,
         delivery_tag: u64,
         redelivered: bool,
         routing_key: String,
@@ -770,8 +930,13 @@ impl Model {
         message_id: MessageId,
     ) {
         self.received += 1;
+        let lane = self.scene.lane_of_consumer(&consumer_tag);
+        if let Some(n) = lane.and_then(|l| self.received_per_lane.get_mut(l)) {
+            *n += 1;
+        }
         self.log.push_front(Received {
             n: self.received,
+            consumer_tag,
             delivery_tag,
             routing_key,
             redelivered,
@@ -780,38 +945,38 @@ impl Model {
         });
         self.log.truncate(MAX_LOG);
 
-        // Find the token: by message id; else (real mode, no ids to match) the
-        // oldest inferred one in the queue; else it may be a publish whose reply is
+        // The token: by message id; else (real mode, ids that do not match) the
+        // oldest inferred one ready in that queue; else a publish whose reply is
         // still coming; else it was in the queue before we looked.
-        let idx = self
-            .tokens
-            .iter()
-            .position(|t| t.message_id == Some(message_id))
-            .or_else(|| {
-                self.tokens
-                    .iter()
-                    .position(|t| t.inferred && t.stage == Stage::Queued && t.message_id.is_some())
-            });
-        match idx {
-            Some(i) => {
-                let t = &mut self.tokens[i];
-                t.stage = Stage::Delivered;
-                t.delivery_tag = Some(delivery_tag);
-                t.arrived_ms = None;
-                t.ack_sent = false;
-            }
-            None if self.publish_in_flight() => {
-                self.remember_early(message_id, Stage::Delivered, Some(delivery_tag));
-            }
-            None => {
-                let key = u64::MAX - self.received;
-                let mut t = Token::new(key, Stage::Delivered, 2.0, format!("tag {delivery_tag}"));
-                t.message_id = Some(message_id);
-                t.delivery_tag = Some(delivery_tag);
-                self.tokens.push(t);
-                self.trim_tokens();
-            }
+        if self.fact(message_id, lane, Stage::Delivered, Some(delivery_tag)) {
+            return;
         }
+        if let Some(t) = self.tokens.iter_mut().find(|t| {
+            t.inferred && t.lane == lane && t.stage == Stage::Queued && t.message_id.is_some()
+        }) {
+            t.stage = Stage::Delivered;
+            t.delivery_tag = Some(delivery_tag);
+            t.arrived_ms = None;
+            t.ack_sent = false;
+            return;
+        }
+        if self.publish_in_flight() {
+            self.remember_early(
+                message_id,
+                Fact {
+                    lane,
+                    stage: Stage::Delivered,
+                    delivery_tag: Some(delivery_tag),
+                },
+            );
+            return;
+        }
+        let mut t = self.new_token(Stage::Delivered, 2.0, format!("tag {delivery_tag}"));
+        t.message_id = Some(message_id);
+        t.lane = lane;
+        t.delivery_tag = Some(delivery_tag);
+        self.tokens.push(t);
+        self.trim_tokens();
     }
 
     fn acked(&mut self, delivery_tag: u64) {
@@ -1026,7 +1191,8 @@ pub fn describe_trace(t: &Trace) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sim_core::protocol::{DestinationKind, ErrorScope};
+    use crate::scene::{DIRECT, FANOUT};
+    use sim_core::protocol::ErrorScope;
 
     fn frame(event: Event) -> Action {
         Action::Frame {
@@ -1044,7 +1210,7 @@ mod tests {
 
     /// A model whose scene is declared (every setup request answered ok).
     fn ready(mode: Mode) -> Model {
-        let mut m = Model::new(mode, 0);
+        let mut m = Model::new(mode, 0, &DIRECT);
         let (setup, _) = m.apply(Action::Link {
             generation: 0,
             event: LinkEvent::Open,
@@ -1071,11 +1237,11 @@ mod tests {
         frame(Event::Deliver {
             connection: 1,
             channel: 1,
-            consumer_tag: scene::CONSUMER_TAG.into(),
+            consumer_tag: "consumer-1".into(),
             delivery_tag: tag,
             redelivered: false,
-            exchange: EXCHANGE.into(),
-            routing_key: ROUTING_KEY.into(),
+            exchange: "orders".into(),
+            routing_key: "new".into(),
             message: Message {
                 body: body.into(),
                 properties: Properties::default(),
@@ -1103,7 +1269,7 @@ mod tests {
 
     #[test]
     fn publish_needs_a_ready_scene() {
-        let mut m = Model::new(Mode::Sim, 0);
+        let mut m = Model::new(Mode::Sim, 0, &DIRECT);
         assert!(m.apply(Action::Publish).0.is_empty());
         assert_eq!(m.published, 0);
     }
@@ -1129,15 +1295,15 @@ mod tests {
         // The simulation reports routing and delivery before the publish's reply.
         m.apply(frame(Event::Trace(Trace::Routed {
             message_id: 7,
-            exchange: EXCHANGE.into(),
+            exchange: "orders".into(),
             destination_kind: DestinationKind::Queue,
-            destination: scene::QUEUE.into(),
+            destination: "orders.new".into(),
             binding_key: "new".into(),
             why: String::new(),
         })));
         m.apply(frame(Event::Trace(Trace::Enqueued {
             message_id: 7,
-            queue: scene::QUEUE.into(),
+            queue: "orders.new".into(),
         })));
         m.apply(deliver(1, 7, "{\"order_id\":1}"));
         assert_eq!(m.received, 1);
@@ -1179,7 +1345,7 @@ mod tests {
 
     #[test]
     fn real_mode_infers_queueing_without_traces() {
-        let mut m = Model::new(Mode::Real, 0);
+        let mut m = Model::new(Mode::Real, 0, &DIRECT);
         assert_eq!(m.status, LinkStatus::Connecting);
         let (setup, _) = m.apply(Action::Link {
             generation: 0,
@@ -1299,7 +1465,7 @@ mod tests {
 
     #[test]
     fn link_failure_reports_bridge_unreachable() {
-        let mut m = Model::new(Mode::Real, 3);
+        let mut m = Model::new(Mode::Real, 3, &DIRECT);
         // Frames of an older link are ignored.
         let (_, changed) = m.apply(Action::Link {
             generation: 2,
@@ -1316,7 +1482,7 @@ mod tests {
 
     #[test]
     fn healthz_broker_down_waits_for_status_up_before_declaring() {
-        let mut m = Model::new(Mode::Real, 0);
+        let mut m = Model::new(Mode::Real, 0, &DIRECT);
         m.apply(Action::Link {
             generation: 0,
             event: LinkEvent::BrokerDown("connection refused".into()),
@@ -1422,6 +1588,128 @@ mod tests {
             speed: f64::NAN,
         });
         assert_eq!(m.speed, 1.0);
+    }
+
+    fn deliver_to(consumer: &str, queue_tag: u64, message_id: u64) -> Action {
+        frame(Event::Deliver {
+            connection: 1,
+            channel: 1,
+            consumer_tag: consumer.into(),
+            delivery_tag: queue_tag,
+            redelivered: false,
+            exchange: "alerts".into(),
+            routing_key: String::new(),
+            message: Message {
+                body: "{}".into(),
+                properties: Properties::default(),
+            },
+            message_id,
+        })
+    }
+
+    fn ready_fanout(mode: Mode) -> Model {
+        let mut m = Model::new(mode, 0, &FANOUT);
+        let (setup, _) = m.apply(Action::Link {
+            generation: 0,
+            event: LinkEvent::Open,
+        });
+        assert_eq!(setup.len(), 9);
+        for r in setup {
+            m.apply(ok(r.id, Outcome::Ok));
+        }
+        assert!(m.ready);
+        m
+    }
+
+    #[test]
+    fn fanout_in_simulation_copies_the_token_into_both_queues() {
+        let mut m = ready_fanout(Mode::Sim);
+        let (out, _) = m.apply(Action::Publish);
+        match &out[0].method {
+            Method::Publish { exchange, body, .. } => {
+                assert_eq!(exchange, "alerts");
+                assert!(body.contains("alert_id"));
+            }
+            other => panic!("{other:?}"),
+        }
+        for (queue, _) in [("email", 0), ("sms", 1)] {
+            m.apply(frame(Event::Trace(Trace::Routed {
+                message_id: 4,
+                exchange: "alerts".into(),
+                destination_kind: DestinationKind::Queue,
+                destination: queue.into(),
+                binding_key: String::new(),
+                why: String::new(),
+            })));
+            m.apply(frame(Event::Trace(Trace::Enqueued {
+                message_id: 4,
+                queue: queue.into(),
+            })));
+        }
+        m.apply(deliver_to("email-worker", 1, 4));
+        m.apply(deliver_to("sms-worker", 2, 4));
+        m.apply(ok(
+            out[0].id,
+            Outcome::Published {
+                seq: None,
+                message_id: 4,
+            },
+        ));
+        assert_eq!(m.tokens.len(), 2);
+        assert_eq!(m.lane_counts(0), (0, 1));
+        assert_eq!(m.lane_counts(1), (0, 1));
+        let acks = run_ticks(&mut m, 0.0, 3.0 * SEGMENT_MS + PROCESS_MS + 200.0);
+        let mut tags: Vec<_> = acks
+            .iter()
+            .map(|r| match r.method {
+                Method::Ack { delivery_tag, .. } => delivery_tag,
+                _ => 0,
+            })
+            .collect();
+        tags.sort();
+        assert_eq!(tags, [1, 2]);
+        assert_eq!(m.shown_received(), 2);
+        assert_eq!((m.shown_received_in(0), m.shown_received_in(1)), (1, 1));
+    }
+
+    #[test]
+    fn fanout_in_real_mode_is_inferred_from_the_scene() {
+        let mut m = ready_fanout(Mode::Real);
+        let (out, _) = m.apply(Action::Publish);
+        m.apply(ok(
+            out[0].id,
+            Outcome::Published {
+                seq: None,
+                message_id: 9,
+            },
+        ));
+        assert_eq!(m.lane_counts(0), (1, 0));
+        assert_eq!(m.lane_counts(1), (1, 0));
+        m.apply(deliver_to("sms-worker", 1, 9));
+        assert_eq!(m.lane_counts(0), (1, 0));
+        assert_eq!(m.lane_counts(1), (0, 1));
+        m.apply(deliver_to("email-worker", 2, 9));
+        assert_eq!(m.ready_count(), 0);
+        assert_eq!(m.unacked_count(), 2);
+        assert_eq!(m.tokens.len(), 2);
+    }
+
+    #[test]
+    fn switching_scene_keeps_the_clock_settings() {
+        let mut m = ready(Mode::Sim);
+        m.apply(Action::SetClock {
+            paused: true,
+            speed: 2.0,
+        });
+        m.apply(Action::SwitchMode {
+            mode: Mode::Sim,
+            generation: 1,
+            scene: &FANOUT,
+        });
+        assert_eq!(m.scene.id, "fanout");
+        assert!(m.paused);
+        assert_eq!(m.speed, 2.0);
+        assert!(!m.ready);
     }
 
     #[test]

@@ -21,10 +21,12 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const RABBITMQ: ([u8; 4], u16) = ([127, 0, 0, 1], 5672);
 
 /// The tests, in order.
-const TESTS: [&str; 3] = [
+const TESTS: [&str; 5] = [
     "sim-publish-is-delivered-and-acked",
     "real-mode-publish-through-rabbitmq",
     "sim-again-after-real",
+    "sim-fanout-reaches-both-queues",
+    "real-fanout-reaches-both-queues",
 ];
 
 /// Child processes, killed on drop (also on error and panic).
@@ -258,6 +260,8 @@ async fn run_tests(
             "sim-publish-is-delivered-and-acked" => sim_publish(&client, page, out_dir).await,
             "real-mode-publish-through-rabbitmq" => real_publish(&client, page, out_dir).await,
             "sim-again-after-real" => sim_again_after_real(&client, page, out_dir).await,
+            "sim-fanout-reaches-both-queues" => fanout(&client, page, out_dir, false).await,
+            "real-fanout-reaches-both-queues" => fanout(&client, page, out_dir, true).await,
             _ => Err(anyhow!("unknown test")),
         };
         // Whatever happened, the panic banner must not have appeared.
@@ -383,59 +387,58 @@ async fn wait_for_publish_enabled(client: &Client) -> anyhow::Result<()> {
     .await
 }
 
-/// Clicks Publish `count` times and checks the consumer got and acked them all.
-async fn publish_and_check(client: &Client, out_dir: &Path, shot: &str) -> anyhow::Result<()> {
+/// Clicks Publish once and checks the consumer(s) got and acked `copies` messages
+/// whose body contains `marker`.
+async fn publish_and_check(
+    client: &Client,
+    out_dir: &Path,
+    shot: &str,
+    copies: usize,
+    marker: &str,
+) -> anyhow::Result<()> {
     click(client, "publish").await?;
     // Mid-flight picture: the message on its way.
     tokio::time::sleep(Duration::from_millis(700)).await;
     screenshot(client, out_dir, &format!("{shot}-in-flight")).await?;
+    let expect = copies.to_string();
     wait_until(
-        "the received counter to show 1",
+        &format!("the received counter to show {copies}"),
         Duration::from_secs(15),
-        || async { Ok((text_of(client, "received-count").await?.trim() == "1").then_some(())) },
+        || async { Ok((text_of(client, "received-count").await?.trim() == expect).then_some(())) },
     )
     .await?;
     let log = text_of(client, "consumer-log").await?;
-    if !log.contains("\"order_id\":1") {
-        bail!("the consumer log does not show the body {{\"order_id\":1,...}}: {log:?}");
+    if log.matches(marker).count() != copies {
+        bail!("the consumer log does not show {copies} × {marker}: {log:?}");
     }
     wait_until(
-        "the consumer to ack (unacked 0, log says acked)",
+        "the consumers to ack (unacked 0, log says acked)",
         Duration::from_secs(15),
         || async {
             let unacked = text_of(client, "queue-unacked").await?;
             let log = text_of(client, "consumer-log").await?;
-            Ok((unacked.trim() == "0" && log.contains("acked ✓")).then_some(()))
+            Ok((unacked.trim() == "0" && log.matches("acked ✓").count() == copies).then_some(()))
         },
     )
     .await?;
     let ready = text_of(client, "queue-ready").await?;
     if ready.trim() != "0" {
-        bail!("queue shows {ready} ready messages after delivery, expected 0");
+        bail!("queues show {ready} ready messages after delivery, expected 0");
     }
-    // Let the token fade out, then the settled picture.
+    // Let the tokens fade out, then the settled picture.
     tokio::time::sleep(Duration::from_millis(900)).await;
     screenshot(client, out_dir, shot).await?;
     Ok(())
 }
 
-async fn sim_publish(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
-    open_page(client, page).await?;
-    let status = attr_of(client, "link-status", "data-status").await?;
-    if status.as_deref() != Some("simulation") {
-        bail!("the page did not start in simulation mode (status {status:?})");
-    }
-    publish_and_check(client, out_dir, "sim").await
-}
-
-async fn real_publish(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+/// Switches the page to Real and waits until it reports connected.
+async fn go_real(client: &Client) -> anyhow::Result<()> {
     if !rabbitmq_answers() {
         bail!(
             "RabbitMQ is not answering on 127.0.0.1:5672: start it with \
              `rabbitmq-server -detached && rabbitmqctl await_startup` (or `bash .ci/run`)"
         );
     }
-    open_page(client, page).await?;
     click(client, "mode-toggle").await?;
     let checked = attr_of(client, "mode-toggle", "aria-checked").await?;
     if checked.as_deref() != Some("true") {
@@ -461,7 +464,44 @@ async fn real_publish(client: &Client, page: &str, out_dir: &Path) -> anyhow::Re
     if let Ok(banner) = text_of(client, "error-banner").await {
         bail!("error banner in real mode: {banner}");
     }
-    publish_and_check(client, out_dir, "real").await
+    Ok(())
+}
+
+/// The fanout scene: one publish, a copy in each of the two queues, both consumed.
+async fn fanout(client: &Client, page: &str, out_dir: &Path, real: bool) -> anyhow::Result<()> {
+    open_page(client, page).await?;
+    if real {
+        go_real(client).await?;
+    }
+    click(client, "scene-fanout").await?;
+    let pressed = attr_of(client, "scene-fanout", "aria-pressed").await?;
+    if pressed.as_deref() != Some("true") {
+        bail!("the fanout scene was not selected (aria-pressed {pressed:?})");
+    }
+    wait_for_publish_enabled(client).await?;
+    if real {
+        let status = attr_of(client, "link-status", "data-status").await?;
+        if status.as_deref() != Some("connected") {
+            bail!("after switching scene the page is not connected (status {status:?})");
+        }
+    }
+    let shot = if real { "real-fanout" } else { "sim-fanout" };
+    publish_and_check(client, out_dir, shot, 2, "\"alert_id\":1").await
+}
+
+async fn sim_publish(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    open_page(client, page).await?;
+    let status = attr_of(client, "link-status", "data-status").await?;
+    if status.as_deref() != Some("simulation") {
+        bail!("the page did not start in simulation mode (status {status:?})");
+    }
+    publish_and_check(client, out_dir, "sim", 1, "\"order_id\":1").await
+}
+
+async fn real_publish(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    open_page(client, page).await?;
+    go_real(client).await?;
+    publish_and_check(client, out_dir, "real", 1, "\"order_id\":1").await
 }
 
 /// Real, then back to Sim: the simulation works again from a clean scene.
@@ -474,5 +514,5 @@ async fn sim_again_after_real(client: &Client, page: &str, out_dir: &Path) -> an
         bail!("back in Sim, the status is {status:?}");
     }
     wait_for_publish_enabled(client).await?;
-    publish_and_check(client, out_dir, "sim-again").await
+    publish_and_check(client, out_dir, "sim-again", 1, "\"order_id\":1").await
 }
