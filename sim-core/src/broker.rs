@@ -21,7 +21,7 @@ use crate::dead_letter;
 use crate::error::{rs_exchange, rs_queue, Fault, Res};
 use crate::exchange::{Dest, Exchange};
 use crate::headers;
-use crate::message::{parse_expiration, take_cc_bcc, Msg, QEntry};
+use crate::message::{boxed, parse_expiration, take_cc_bcc, Msg, QEntry};
 use crate::outbox::{Outbox, Pending};
 use crate::protocol::*;
 use crate::queue::{inequivalent_arg, Overflow, Queue, QueueConfig};
@@ -1073,7 +1073,7 @@ impl Broker {
             routing_key,
             extra_keys,
             body,
-            properties,
+            properties: boxed(properties),
             ttl,
         });
 
@@ -1133,7 +1133,7 @@ impl Broker {
     /// exchange-to-exchange bindings and alternate exchanges, each queue once,
     /// sorted by name (as `rabbit_exchange:route` returns them).
     fn route(&mut self, xid: u32, msg: &Msg, out: &mut Vec<u32>) {
-        let headers = msg.properties.headers.as_ref();
+        let headers = msg.props().headers.as_ref();
         let mut dests = std::mem::take(&mut self.scratch);
         let mut work = std::mem::take(&mut self.scratch_work);
         let mut seen = std::mem::take(&mut self.scratch_seen);
@@ -2009,7 +2009,7 @@ impl Broker {
                         exchange: e.msg.exchange.to_string(),
                         routing_key: e.msg.routing_key.clone(),
                         redelivered: e.redelivered,
-                        priority: e.msg.properties.priority,
+                        priority: e.msg.props().priority,
                         expires_at_ms: e.expires_at,
                     })
                     .collect(),

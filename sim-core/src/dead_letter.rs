@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::message::Msg;
+use crate::message::{boxed, Msg};
 use crate::protocol::{DeathReason, FieldTable};
 
 /// The message as the dead-letter exchange receives it.
@@ -22,7 +22,7 @@ pub fn rewrite(
     dlx: &Arc<str>,
     dlrk: Option<&str>,
 ) -> Msg {
-    let mut props = msg.properties.clone();
+    let mut props = msg.props().clone();
     let mut headers = props.headers.take().unwrap_or_default();
 
     // The first routing key is the publish key; the rest come from CC (BCC was
@@ -82,7 +82,7 @@ pub fn rewrite(
         routing_key,
         extra_keys,
         body: msg.body.clone(),
-        properties: props,
+        properties: boxed(props),
         ttl: None,
     }
 }
@@ -93,11 +93,7 @@ pub fn is_cycle(msg: &Msg, reason: DeathReason, queue: &str) -> bool {
     if reason == DeathReason::Rejected {
         return false;
     }
-    let Some(Value::Array(deaths)) = msg
-        .properties
-        .headers
-        .as_ref()
-        .and_then(|h| h.get("x-death"))
+    let Some(Value::Array(deaths)) = msg.props().headers.as_ref().and_then(|h| h.get("x-death"))
     else {
         return false;
     };

@@ -5,7 +5,7 @@
 //! redelivered flag), so a fanout to many queues copies no body and a queued
 //! message costs a few dozen bytes beyond its content.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::protocol::{Message, MessageId, Properties};
 
@@ -21,7 +21,9 @@ pub struct Msg {
     /// CC and BCC keys (sender-selected distribution), routed like the key.
     pub extra_keys: Vec<String>,
     pub body: String,
-    pub properties: Properties,
+    /// `None` when no property is set (most messages): saves ~270 bytes per
+    /// message. Read through [`Msg::props`].
+    pub properties: Option<Box<Properties>>,
     /// Per-message TTL parsed from `expiration`.
     pub ttl: Option<u64>,
 }
@@ -32,8 +34,16 @@ impl Msg {
         std::iter::once(self.routing_key.as_str()).chain(self.extra_keys.iter().map(String::as_str))
     }
 
+    pub fn props(&self) -> &Properties {
+        static NONE: OnceLock<Properties> = OnceLock::new();
+        match &self.properties {
+            Some(p) => p,
+            None => NONE.get_or_init(Properties::default),
+        }
+    }
+
     pub fn persistent(&self) -> bool {
-        self.properties.delivery_mode == Some(2)
+        self.props().delivery_mode == Some(2)
     }
 
     pub fn body_len(&self) -> u64 {
@@ -43,7 +53,7 @@ impl Msg {
     pub fn to_message(&self) -> Message {
         Message {
             body: self.body.clone(),
-            properties: self.properties.clone(),
+            properties: self.props().clone(),
         }
     }
 }
@@ -91,4 +101,13 @@ pub fn take_cc_bcc(props: &mut Properties) -> Vec<String> {
     }
     h.remove("BCC");
     keys
+}
+
+/// Boxes properties unless none is set.
+pub fn boxed(props: Properties) -> Option<Box<Properties>> {
+    if props == Properties::default() {
+        None
+    } else {
+        Some(Box::new(props))
+    }
 }

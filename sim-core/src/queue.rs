@@ -219,7 +219,7 @@ impl Queue {
     fn level_of(&self, e: &QEntry) -> usize {
         match self.cfg.max_priority {
             None => 0,
-            Some(max) => e.msg.properties.priority.unwrap_or(0).min(max) as usize,
+            Some(max) => e.msg.props().priority.unwrap_or(0).min(max) as usize,
         }
     }
 
