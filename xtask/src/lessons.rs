@@ -61,7 +61,9 @@ pub fn main(real: bool, verbose: bool, paths: Vec<PathBuf>) -> anyhow::Result<Ex
             None => Ok(scenario::run_simulated(&sc)),
             Some(rt) => rt.block_on(run_real(&sc)),
         };
-        let secs = t.elapsed().as_secs_f64();
+        if real {
+            eprintln!("   ({} took {:.1} s)", sc.id, t.elapsed().as_secs_f64());
+        }
         match report {
             Ok(r) => {
                 if verbose {
@@ -70,11 +72,7 @@ pub fn main(real: bool, verbose: bool, paths: Vec<PathBuf>) -> anyhow::Result<Ex
                 match r.first_failure() {
                     None => {
                         passed += 1;
-                        if real {
-                            println!("PASS {} ({secs:.1} s)", sc.id);
-                        } else {
-                            println!("PASS {}", sc.id);
-                        }
+                        println!("PASS {}", sc.id);
                     }
                     Some(why) => {
                         failed += 1;
