@@ -110,6 +110,12 @@ pub fn main() -> anyhow::Result<ExitCode> {
             cargo,
             &["xtask", "conformance", "--real"],
         ),
+        stage("lessons (simulation)", cargo, &["xtask", "lessons"]),
+        stage(
+            "lessons (real RabbitMQ)",
+            cargo,
+            &["xtask", "lessons", "--real"],
+        ),
         stage("browser end-to-end", cargo, &["xtask", "e2e"]),
     ];
 
