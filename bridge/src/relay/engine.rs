@@ -848,7 +848,10 @@ impl Engine {
                 arguments,
             } => {
                 let ch = self.channel(c, n)?;
-                let args = self.ns.binding_arguments(arguments).map_err(not_allowed)?;
+                let args = self
+                    .ns
+                    .binding_arguments(arguments, self.cfg.lenient_arguments)
+                    .map_err(not_allowed)?;
                 let args = convert::to_table(&args).map_err(invalid)?;
                 let dest_name = self.ns.exchange(destination);
                 let src_name = self.ns.exchange(source);
@@ -927,7 +930,10 @@ impl Engine {
                 arguments,
             } => {
                 let ch = self.channel(c, n)?;
-                let args = self.ns.binding_arguments(arguments).map_err(not_allowed)?;
+                let args = self
+                    .ns
+                    .binding_arguments(arguments, self.cfg.lenient_arguments)
+                    .map_err(not_allowed)?;
                 let args = convert::to_table(&args).map_err(invalid)?;
                 let q_name = self.ns.queue(queue);
                 let x_name = self.ns.exchange(exchange);

@@ -213,10 +213,23 @@ impl Namespace {
         Ok(out)
     }
 
-    /// Binding arguments are header-match criteria (and `x-match`) for
-    /// headers exchanges and ignored by the others: they cannot affect anything
-    /// outside the binding, so every key is accepted.
-    pub fn binding_arguments(&self, args: &FieldTable) -> Result<FieldTable, String> {
+    /// Binding arguments: `x-match` and header-match criteria (keys not
+    /// starting with `x-`); other `x-` keys only with `lenient`.
+    pub fn binding_arguments(
+        &self,
+        args: &FieldTable,
+        lenient: bool,
+    ) -> Result<FieldTable, String> {
+        if !lenient {
+            for key in args.keys() {
+                if key.starts_with("x-") && key != "x-match" {
+                    return Err(format!(
+                        "binding argument {key:?} is not allowed in the playground \
+                         (allowed: x-match and header names not starting with \"x-\")"
+                    ));
+                }
+            }
+        }
         Ok(args.clone())
     }
 
@@ -333,10 +346,13 @@ mod tests {
             .exchange_arguments(&table(json!({"x-foo": 1})), true)
             .is_ok());
         assert!(ns
-            .binding_arguments(&table(json!({"x-match": "any", "h": "v"})))
+            .binding_arguments(&table(json!({"x-match": "any", "h": "v"})), false)
             .is_ok());
         assert!(ns
-            .binding_arguments(&table(json!({"x-match": "any-with-x", "x-h": 1})))
+            .binding_arguments(&table(json!({"x-match": "any-with-x", "x-h": 1})), false)
+            .is_err());
+        assert!(ns
+            .binding_arguments(&table(json!({"x-match": "any-with-x", "x-h": 1})), true)
             .is_ok());
         let out = ns
             .exchange_arguments(&table(json!({"alternate-exchange": "ae"})), false)
