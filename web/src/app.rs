@@ -221,8 +221,8 @@ pub fn app() -> Html {
                     { m.status.label() }
                 </span>
                 if real && failed {
-                    <button class="small" onclick={on_retry} aria-label="Retry real mode">{ "Retry" }</button>
-                    <button class="small" onclick={on_use_sim} aria-label="Back to the simulation">{ "Use simulation" }</button>
+                    <button class="small" data-testid="retry-real" onclick={on_retry} aria-label="Retry real mode">{ "Retry" }</button>
+                    <button class="small" data-testid="use-sim" onclick={on_use_sim} aria-label="Back to the simulation">{ "Use simulation" }</button>
                 }
             </div>
         </header>

@@ -21,12 +21,14 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const RABBITMQ: ([u8; 4], u16) = ([127, 0, 0, 1], 5672);
 
 /// The tests, in order.
-const TESTS: [&str; 5] = [
+const TESTS: [&str; 6] = [
     "sim-publish-is-delivered-and-acked",
     "real-mode-publish-through-rabbitmq",
     "sim-again-after-real",
     "sim-fanout-reaches-both-queues",
     "real-fanout-reaches-both-queues",
+    // Last: it stops the bridge.
+    "bridge-gone-says-why-and-sim-still-works",
 ];
 
 /// Child processes, killed on drop (also on error and panic).
@@ -210,7 +212,8 @@ fn setup_and_run(
         .context("cannot start a tokio runtime")?;
     let page = format!("http://127.0.0.1:{bridge_port}/");
     let webdriver = format!("http://127.0.0.1:{driver_port}");
-    let results = rt.block_on(run_tests(&webdriver, &page, &profile.0, out_dir));
+    let bridge = &mut children.0[0].1;
+    let results = rt.block_on(run_tests(&webdriver, &page, &profile.0, out_dir, bridge));
     drop(children);
     results
 }
@@ -252,6 +255,7 @@ async fn run_tests(
     page: &str,
     profile: &Path,
     out_dir: &Path,
+    bridge: &mut Child,
 ) -> anyhow::Result<Vec<(&'static str, anyhow::Result<()>)>> {
     let client = connect(webdriver, profile).await?;
     let mut results = Vec::new();
@@ -262,6 +266,9 @@ async fn run_tests(
             "sim-again-after-real" => sim_again_after_real(&client, page, out_dir).await,
             "sim-fanout-reaches-both-queues" => fanout(&client, page, out_dir, false).await,
             "real-fanout-reaches-both-queues" => fanout(&client, page, out_dir, true).await,
+            "bridge-gone-says-why-and-sim-still-works" => {
+                bridge_gone(&client, page, out_dir, bridge).await
+            }
             _ => Err(anyhow!("unknown test")),
         };
         // Whatever happened, the panic banner must not have appeared.
@@ -271,6 +278,10 @@ async fn run_tests(
         };
         if result.is_err() {
             let _ = screenshot(&client, out_dir, &format!("{name}-failure")).await;
+            // The page's protocol log, for the post-mortem.
+            if let Ok(events) = text_of(&client, "event-log").await {
+                let _ = std::fs::write(out_dir.join(format!("{name}-failure.txt")), events);
+            }
         }
         match &result {
             Ok(()) => println!("PASS {name}"),
@@ -515,4 +526,42 @@ async fn sim_again_after_real(client: &Client, page: &str, out_dir: &Path) -> an
     }
     wait_for_publish_enabled(client).await?;
     publish_and_check(client, out_dir, "sim-again", 1, "\"order_id\":1").await
+}
+
+/// Real mode, then the bridge goes away: the header says why, and one click
+/// brings back a working simulation.
+async fn bridge_gone(
+    client: &Client,
+    page: &str,
+    out_dir: &Path,
+    bridge: &mut Child,
+) -> anyhow::Result<()> {
+    open_page(client, page).await?;
+    go_real(client).await?;
+    bridge.kill().context("cannot stop the bridge")?;
+    let _ = bridge.wait();
+    wait_until(
+        "the header to say the bridge is unreachable",
+        Duration::from_secs(15),
+        || async {
+            let status = attr_of(client, "link-status", "data-status").await?;
+            Ok((status.as_deref() == Some("bridge-unreachable")).then_some(()))
+        },
+    )
+    .await?;
+    let text = text_of(client, "link-status").await?;
+    if !text.starts_with("bridge unreachable: ") {
+        bail!("the status does not say why: {text:?}");
+    }
+    screenshot(client, out_dir, "bridge-gone").await?;
+    click(client, "use-sim").await?;
+    wait_for_publish_enabled(client).await?;
+    publish_and_check(
+        client,
+        out_dir,
+        "sim-after-bridge-gone",
+        1,
+        "\"order_id\":1",
+    )
+    .await
 }
