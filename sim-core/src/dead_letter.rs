@@ -52,7 +52,7 @@ pub fn rewrite(
                     let mut old = deaths.remove(i);
                     if let Some(obj) = old.as_object_mut() {
                         let n = obj.get("count").and_then(Value::as_i64).unwrap_or(0);
-                        obj.insert("count".into(), json!(n + 1));
+                        obj.insert("count".into(), json!(n.saturating_add(1)));
                     }
                     old
                 }

@@ -47,6 +47,9 @@ impl Fault {
     pub fn precondition_failed(text: impl Into<String>) -> Fault {
         Fault::channel(406, "PRECONDITION_FAILED", text.into())
     }
+    pub fn syntax_error(text: impl Into<String>) -> Fault {
+        Fault::connection(502, "SYNTAX_ERROR", text.into())
+    }
     pub fn channel_error(text: impl Into<String>) -> Fault {
         Fault::connection(504, "CHANNEL_ERROR", text.into())
     }

@@ -96,7 +96,14 @@ pub fn take_cc_bcc(props: &mut Properties) -> Vec<String> {
     let mut keys = Vec::new();
     for name in ["CC", "BCC"] {
         if let Some(serde_json::Value::Array(a)) = h.get(name) {
-            keys.extend(a.iter().filter_map(|v| v.as_str().map(str::to_string)));
+            // Keys longer than a short string are not routed (RabbitMQ would
+            // route them; here they could make topic matching recurse too deep).
+            keys.extend(
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .filter(|k| k.len() <= 255)
+                    .map(str::to_string),
+            );
         }
     }
     h.remove("BCC");

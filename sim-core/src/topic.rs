@@ -20,6 +20,10 @@ pub fn words(key: &str) -> impl Iterator<Item = &str> {
     key.split('.').filter(move |_| !empty)
 }
 
+/// The most words a routing key may have to be matched (see
+/// [`TopicTrie::matches`]).
+pub const MAX_WORDS: usize = 256;
+
 #[derive(Debug, Default, Clone)]
 struct Node {
     children: HashMap<Box<str>, u32, BuildHasherDefault<Fnv>>,
@@ -98,39 +102,54 @@ impl TopicTrie {
 
     /// Appends every destination whose binding key matches `key` (possibly
     /// several times; the caller deduplicates).
+    ///
+    /// Keys of more than [`MAX_WORDS`] words match nothing: AMQP keys are at
+    /// most 255 bytes (128 words), and the walk recurses once per word.
     pub fn matches(&self, key: &str, out: &mut Vec<Dest>) {
         let mut buf: [&str; 16] = [""; 16];
         let n = words(key).count();
+        if n > MAX_WORDS {
+            return;
+        }
+        let mut walk = Walk {
+            out,
+            hash_visits: 0,
+            memo: None,
+        };
         if n <= buf.len() {
             for (slot, w) in buf.iter_mut().zip(words(key)) {
                 *slot = w;
             }
-            self.walk(0, &buf[..n], out);
+            self.walk(0, &buf[..n], &mut walk);
         } else {
             let v: Vec<&str> = words(key).collect();
-            self.walk(0, &v, out);
+            self.walk(0, &v, &mut walk);
         }
     }
 
-    fn walk(&self, at: usize, ws: &[&str], out: &mut Vec<Dest>) {
+    fn walk(&self, at: usize, ws: &[&str], st: &mut Walk<'_>) {
         let node = &self.nodes[at];
         match ws.split_first() {
             None => {
-                out.extend_from_slice(&node.leaves);
+                st.out.extend_from_slice(&node.leaves);
                 if let Some(h) = node.hash {
-                    self.walk(h as usize, ws, out);
+                    if st.first_visit(h, 0) {
+                        self.walk(h as usize, ws, st);
+                    }
                 }
             }
             Some((w, rest)) => {
                 if let Some(&c) = node.children.get(*w) {
-                    self.walk(c as usize, rest, out);
+                    self.walk(c as usize, rest, st);
                 }
                 if let Some(c) = node.star {
-                    self.walk(c as usize, rest, out);
+                    self.walk(c as usize, rest, st);
                 }
                 if let Some(h) = node.hash {
                     for i in 0..=ws.len() {
-                        self.walk(h as usize, &ws[i..], out);
+                        if st.first_visit(h, ws.len() - i) {
+                            self.walk(h as usize, &ws[i..], st);
+                        }
                     }
                 }
             }
@@ -138,19 +157,49 @@ impl TopicTrie {
     }
 }
 
-/// Whether a single binding key matches a routing key (used to explain routing).
+/// State of one match. Patterns like `#.a.#.a.#` can reach the same `#` node
+/// with the same remaining words along exponentially many paths; after a few
+/// dozen `#` visits the walk starts remembering them, so adversarial keys cost
+/// polynomial time while ordinary ones allocate nothing.
+struct Walk<'a> {
+    out: &'a mut Vec<Dest>,
+    hash_visits: u32,
+    memo: Option<std::collections::HashSet<(u32, usize), BuildHasherDefault<Fnv>>>,
+}
+
+impl Walk<'_> {
+    fn first_visit(&mut self, node: u32, remaining: usize) -> bool {
+        self.hash_visits += 1;
+        if self.memo.is_none() && self.hash_visits > 64 {
+            self.memo = Some(Default::default());
+        }
+        match &mut self.memo {
+            Some(m) => m.insert((node, remaining)),
+            None => true,
+        }
+    }
+}
+
+/// Whether a single binding key matches a routing key (used to explain
+/// routing): dynamic programming over (pattern words, key words).
 pub fn key_matches(binding: &str, key: &str) -> bool {
     let b: Vec<&str> = words(binding).collect();
     let k: Vec<&str> = words(key).collect();
-    fn go(b: &[&str], k: &[&str]) -> bool {
-        match b.split_first() {
-            None => k.is_empty(),
-            Some((&"#", rest)) => (0..=k.len()).any(|i| go(rest, &k[i..])),
-            Some((&"*", rest)) => !k.is_empty() && go(rest, &k[1..]),
-            Some((w, rest)) => k.first() == Some(w) && go(rest, &k[1..]),
+    // m[j] = the first i pattern words match the first j key words.
+    let mut m = vec![false; k.len() + 1];
+    m[0] = true;
+    for p in &b {
+        let mut next = vec![false; k.len() + 1];
+        for j in 0..=k.len() {
+            next[j] = match *p {
+                "#" => m[j] || (j > 0 && next[j - 1]),
+                "*" => j > 0 && m[j - 1],
+                w => j > 0 && m[j - 1] && k[j - 1] == w,
+            };
         }
+        m = next;
     }
-    go(&b, &k)
+    m[k.len()]
 }
 
 #[cfg(test)]
@@ -203,6 +252,21 @@ mod tests {
                 .collect();
             assert_eq!(route(&bindings, k), want, "key {k:?}");
         }
+    }
+
+    #[test]
+    fn adversarial_patterns_stay_fast() {
+        let mut t = TopicTrie::default();
+        let pattern = ["#", "a"].repeat(12).join(".");
+        t.insert(&pattern, Dest::Queue(1));
+        let key = ["a"; 120].join(".");
+        let mut out = Vec::new();
+        t.matches(&key, &mut out);
+        assert!(out.contains(&Dest::Queue(1)));
+        assert!(key_matches(&pattern, &key));
+        out.clear();
+        t.matches(&["b"; 120].join("."), &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

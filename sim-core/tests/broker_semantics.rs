@@ -691,3 +691,46 @@ fn view_serializes() {
     let back: sim_core::BrokerView = serde_json::from_str(&s).expect("parses");
     assert_eq!(back, v);
 }
+
+#[test]
+fn hostile_inputs_get_errors_or_are_survived() {
+    let mut h = H::new();
+    // A routing key longer than an AMQP short string.
+    let long = "a.".repeat(200);
+    let (_, e) = h.err(1, 1, publish("", &long, "x", Properties::default()));
+    assert_eq!((e.scope, e.code), (ErrorScope::Connection, 502));
+    h.ok(1, 1, Method::ConnectionOpen);
+    // A client-made x-death header with a huge count, dead-lettered again.
+    h.declare("dead", json!({}));
+    h.declare(
+        "q",
+        json!({"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "dead"}),
+    );
+    let mut headers = FieldTable::new();
+    headers.insert(
+        "x-death".into(),
+        json!([{"queue": "q", "reason": "rejected", "count": i64::MAX}, 7, "junk"]),
+    );
+    let props = Properties {
+        headers: Some(headers),
+        ..Properties::default()
+    };
+    h.ok(1, 1, publish("", "q", "m", props));
+    h.ok(
+        1,
+        1,
+        Method::Get {
+            queue: "q".into(),
+            no_ack: false,
+        },
+    );
+    h.ok(
+        1,
+        1,
+        Method::Reject {
+            delivery_tag: 1,
+            requeue: false,
+        },
+    );
+    assert_eq!(h.count("dead"), 1);
+}
