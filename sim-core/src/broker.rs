@@ -39,6 +39,7 @@ const TIMER_HEAD: u8 = 0;
 const TIMER_LEASE: u8 = 1;
 
 /// A message on its way to a dead-letter exchange.
+#[derive(Clone)]
 struct Dying {
     msg: Arc<Msg>,
     reason: DeathReason,
@@ -48,6 +49,9 @@ struct Dying {
 }
 
 /// A deterministic model of one RabbitMQ 3.10 node with one vhost (`/`).
+///
+/// `Clone` gives an independent copy (the page can keep snapshots to rewind).
+#[derive(Clone)]
 pub struct Broker {
     now: u64,
     rng: SplitMix64,

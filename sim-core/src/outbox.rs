@@ -14,6 +14,7 @@ use crate::protocol::{
     ChannelId, ConnectionId, DeliveryTag, Event, MessageId, Outcome, ReplyResult, ServerFrame,
 };
 
+#[derive(Clone)]
 pub enum Pending {
     Frame(Box<ServerFrame>),
     Deliver {
@@ -86,7 +87,7 @@ impl Pending {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Outbox {
     queue: VecDeque<Pending>,
 }

@@ -152,7 +152,7 @@ pub fn inequivalent_arg(old: &FieldTable, new: &FieldTable) -> Option<&'static s
         .copied()
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Queue {
     pub name: Arc<str>,
     pub durable: bool,

@@ -734,3 +734,14 @@ fn hostile_inputs_get_errors_or_are_survived() {
     );
     assert_eq!(h.count("dead"), 1);
 }
+
+#[test]
+fn clones_are_independent_snapshots() {
+    let mut h = H::new();
+    h.declare("q", json!({}));
+    h.publish("", "q", "m1");
+    let snapshot = h.b.clone();
+    h.get("q");
+    assert_eq!(h.b.view().queues[0].ready, 0);
+    assert_eq!(snapshot.view().queues[0].ready, 1);
+}
