@@ -68,6 +68,9 @@ struct Chan {
     /// consumer tag → "the client ended it" flag (so the consumer task does not
     /// report a broker cancel).
     consumers: HashMap<String, Arc<AtomicBool>>,
+    /// The queue last declared on the channel (client name): AMQP's
+    /// empty-queue-name shortcut.
+    last_queue: Option<String>,
 }
 
 impl Chan {
@@ -77,6 +80,7 @@ impl Chan {
             confirm: false,
             seq: 0,
             consumers: HashMap::new(),
+            last_queue: None,
         }
     }
 
@@ -911,8 +915,10 @@ impl Engine {
                     }
                     self.queues.insert(real);
                 }
+                let client_name = self.ns.back(q.name().as_str()).to_string();
+                self.chan(c, n)?.last_queue = Some(client_name.clone());
                 Ok(Outcome::QueueDeclareOk {
-                    queue: self.ns.back(q.name().as_str()).to_string(),
+                    queue: client_name,
                     message_count: q.message_count(),
                     consumer_count: q.consumer_count(),
                 })
@@ -935,11 +941,23 @@ impl Engine {
                     .binding_arguments(arguments, self.cfg.lenient_arguments)
                     .map_err(not_allowed)?;
                 let args = convert::to_table(&args).map_err(invalid)?;
-                let q_name = self.ns.queue(queue);
+                // Empty queue name: the queue last declared on the channel; if
+                // the routing key is empty too, it is that queue's name.
+                let mut queue = queue.clone();
+                let mut routing_key = routing_key.clone();
+                if queue.is_empty() {
+                    if let Some(last) = self.chan(c, n)?.last_queue.clone() {
+                        if routing_key.is_empty() {
+                            routing_key = last.clone();
+                        }
+                        queue = last;
+                    }
+                }
+                let q_name = self.ns.queue(&queue);
                 let x_name = self.ns.exchange(exchange);
                 let q = short("queue", &q_name).map_err(invalid)?;
                 let x = short("exchange", &x_name).map_err(invalid)?;
-                let key = short("routing_key", routing_key).map_err(invalid)?;
+                let key = short("routing_key", &routing_key).map_err(invalid)?;
                 let bind = matches!(req.method, Method::QueueBind { .. });
                 let r = if bind {
                     let opts = QueueBindOptions::default();
@@ -948,7 +966,7 @@ impl Engine {
                     ch.queue_unbind(q, x, key, args.clone()).await
                 };
                 r.map_err(|e| self.failure(&e))?;
-                let b = (false, q_name, x_name, routing_key.clone(), args);
+                let b = (false, q_name, x_name, routing_key, args);
                 self.record_binding(bind, b);
                 Ok(Outcome::Ok)
             }
