@@ -212,7 +212,11 @@ fn run(seed: u64, cmds: &[Cmd]) -> Result<Vec<ServerFrame>, TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+    // PROPTEST_CASES overrides the default of 256 cases.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn random_sessions_keep_the_invariants(seed in any::<u64>(), cmds in proptest::collection::vec(cmd(), 1..80)) {
