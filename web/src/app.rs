@@ -218,7 +218,7 @@ pub fn app() -> Html {
                 <span class={classes!("status", m.status.kind())}
                       data-testid="link-status" data-status={m.status.kind()}
                       role="status" aria-live="polite">
-                    { m.status.label() }
+                    { if m.mode == Mode::Sim && m.paused { "simulation paused".to_string() } else { m.status.label() } }
                 </span>
                 if real && failed {
                     <button class="small" data-testid="retry-real" onclick={on_retry} aria-label="Retry real mode">{ "Retry" }</button>
@@ -241,6 +241,10 @@ pub fn app() -> Html {
             <section class="stage" aria-label="Message flow">
                 { topology(m) }
             </section>
+            <p class="why" data-testid="why" aria-live="polite">
+                <span class="why-label">{ "Why? " }</span>
+                { m.why.clone().unwrap_or_else(|| "Press Publish: the exchange's routing decision is explained here.".to_string()) }
+            </p>
             <section class="controls" aria-label="Controls">
                 <button class="publish" data-testid="publish" onclick={on_publish}
                         disabled={!m.ready}
@@ -301,7 +305,7 @@ pub fn app() -> Html {
                     <h2 id="events-title">{ "Broker events" }</h2>
                     <ol class="events" data-testid="event-log">
                         { for m.events.iter().take(40).map(|e| html! {
-                            <li class={classes!("ev", e.kind)}>
+                            <li class={classes!("ev", format!("ev-{}", e.kind))}>
                                 <span class="ev-kind">{ e.kind }</span>
                                 <span class="ev-text">{ &e.text }</span>
                             </li>

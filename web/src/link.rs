@@ -380,10 +380,12 @@ fn open_socket(inner: &Rc<RefCell<WsInner>>, alive: &Rc<Cell<bool>>, sink: Sink)
                 i.closed = true;
             }
             let reason = ev.reason();
-            let why = if reason.is_empty() {
-                format!("WebSocket closed (code {})", ev.code())
-            } else {
-                format!("WebSocket closed: {reason} (code {})", ev.code())
+            let why = match (ev.code(), reason.is_empty()) {
+                (1006, true) => "connection to the bridge lost (WebSocket code 1006)".to_string(),
+                (code, true) => format!("the bridge closed the connection (WebSocket code {code})"),
+                (code, false) => {
+                    format!("the bridge closed the connection: {reason} (WebSocket code {code})")
+                }
             };
             sink(LinkMsg::Link(LinkEvent::Failed(why)));
         })

@@ -261,6 +261,8 @@ pub struct Model {
     pub error: Option<String>,
     /// Tracing events were seen: routing is reported, not inferred.
     pub traced: bool,
+    /// The last routing decision, explained (what the exchange did and why).
+    pub why: Option<String>,
     /// The animation is paused (simulation: its clock too).
     pub paused: bool,
     /// Animation speed (simulation: clock speed), 1.0 = real time.
@@ -300,6 +302,7 @@ impl Model {
             tokens: Vec::new(),
             error: None,
             traced: false,
+            why: None,
             paused: false,
             speed: 1.0,
             last_wall: None,
@@ -589,7 +592,17 @@ impl Model {
             }
             Event::Trace(trace) => {
                 self.traced = true;
-                self.push_event(at, "trace", describe_trace(&trace));
+                let text = describe_trace(&trace);
+                if matches!(
+                    trace,
+                    Trace::Routed { .. }
+                        | Trace::ToAlternateExchange { .. }
+                        | Trace::Dropped { .. }
+                        | Trace::DeadLettered { .. }
+                ) {
+                    self.why = Some(text.clone());
+                }
+                self.push_event(at, "trace", text);
                 self.trace(trace);
                 Vec::new()
             }
@@ -769,6 +782,17 @@ impl Model {
         let lanes = self
             .scene
             .routes_to(self.scene.exchange, self.scene.routing_key);
+        self.why = Some(format!(
+            "message {message_id}: RabbitMQ does not say how it routed; by the scene's bindings it went to {}",
+            match lanes.len() {
+                0 => "no queue".to_string(),
+                _ => lanes
+                    .iter()
+                    .map(|&l| format!("`{}`", self.scene.queues[l].name))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+            }
+        ));
         if lanes.is_empty() {
             if let Some(t) = self.tokens.iter_mut().find(|t| t.req_id == Some(id)) {
                 t.stage = Stage::Dropped;
@@ -1316,6 +1340,11 @@ mod tests {
         ));
         assert_eq!(m.tokens.len(), 1);
         assert_eq!(m.tokens[0].stage, Stage::Delivered);
+        let why = m.why.clone().unwrap();
+        assert!(
+            why.contains("matched binding `new` on exchange `orders`"),
+            "{why}"
+        );
         assert_eq!(m.unacked_count(), 1);
         assert!(!m.tokens[0].inferred);
         // No ack before the token has reached the consumer.
@@ -1371,6 +1400,7 @@ mod tests {
         ));
         assert_eq!(m.ready_count(), 1);
         assert!(m.tokens[0].inferred);
+        assert!(m.why.as_deref().unwrap().contains("`orders.new`"));
         // The bridge may not know our message id: the queued token is matched anyway.
         m.apply(deliver(5, 999, "x"));
         assert_eq!(m.ready_count(), 0);

@@ -506,7 +506,12 @@ async fn sim_publish(client: &Client, page: &str, out_dir: &Path) -> anyhow::Res
     if status.as_deref() != Some("simulation") {
         bail!("the page did not start in simulation mode (status {status:?})");
     }
-    publish_and_check(client, out_dir, "sim", 1, "\"order_id\":1").await
+    publish_and_check(client, out_dir, "sim", 1, "\"order_id\":1").await?;
+    let why = text_of(client, "why").await?;
+    if !why.contains("matched binding `new` on exchange `orders`") {
+        bail!("the routing explanation is missing: {why:?}");
+    }
+    Ok(())
 }
 
 async fn real_publish(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
