@@ -1276,12 +1276,7 @@ impl Broker {
             (a, b) => a.or(b),
         };
         let id = msg.id;
-        q.push(QEntry {
-            msg,
-            seq: 0,
-            expires_at: ttl.map(|t| now.saturating_add(t)),
-            redelivered: false,
-        });
+        q.push(QEntry::new(msg, ttl.map(|t| now.saturating_add(t))));
         self.trace(|b| Trace::Enqueued {
             message_id: id,
             queue: b.queue_name(qid).to_string(),
@@ -1491,7 +1486,7 @@ impl Broker {
         let delivery_tag = chan.next_tag;
         chan.next_tag += 1;
         let msg = entry.msg.clone();
-        let redelivered = entry.redelivered;
+        let redelivered = entry.redelivered();
         if !no_ack {
             chan.consumer_unacked += 1;
             chan.unacked.push_back(Unacked {
@@ -1602,7 +1597,7 @@ impl Broker {
         let delivery_tag = chan.next_tag;
         chan.next_tag += 1;
         let msg = e.msg.clone();
-        let redelivered = e.redelivered;
+        let redelivered = e.redelivered();
         if !no_ack {
             chan.unacked.push_back(Unacked {
                 tag: delivery_tag,
@@ -1776,7 +1771,7 @@ impl Broker {
             return None;
         };
         q.unacked = q.unacked.saturating_sub(1);
-        u.entry.redelivered = true;
+        u.entry.set_redelivered();
         let id = u.entry.msg.id;
         q.requeue(u.entry);
         if let Some(cid) = u.consumer {
@@ -2013,9 +2008,9 @@ impl Broker {
                         body: e.msg.body.clone(),
                         exchange: e.msg.exchange.to_string(),
                         routing_key: e.msg.routing_key.clone(),
-                        redelivered: e.redelivered,
+                        redelivered: e.redelivered(),
                         priority: e.msg.props().priority,
-                        expires_at_ms: e.expires_at,
+                        expires_at_ms: e.expires_at(),
                     })
                     .collect(),
             })

@@ -58,15 +58,47 @@ impl Msg {
     }
 }
 
-/// A message's place in one queue.
+/// A message's place in one queue: 24 bytes.
 #[derive(Debug, Clone)]
 pub struct QEntry {
     pub msg: Arc<Msg>,
-    /// Position in the queue: requeued messages go back where they were.
-    pub seq: u64,
-    /// Virtual time at which it expires (queue TTL or per-message expiration).
-    pub expires_at: Option<u64>,
-    pub redelivered: bool,
+    /// Position in the queue (requeued messages go back where they were); the
+    /// top bit is the redelivered flag.
+    seq: u64,
+    /// Virtual time at which it expires; `u64::MAX` for never.
+    expires_at: u64,
+}
+
+const REDELIVERED: u64 = 1 << 63;
+
+impl QEntry {
+    pub fn new(msg: Arc<Msg>, expires_at: Option<u64>) -> QEntry {
+        QEntry {
+            msg,
+            seq: 0,
+            expires_at: expires_at.unwrap_or(u64::MAX),
+        }
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq & !REDELIVERED
+    }
+
+    pub fn set_seq(&mut self, seq: u64) {
+        self.seq = (self.seq & REDELIVERED) | (seq & !REDELIVERED);
+    }
+
+    pub fn redelivered(&self) -> bool {
+        self.seq & REDELIVERED != 0
+    }
+
+    pub fn set_redelivered(&mut self) {
+        self.seq |= REDELIVERED;
+    }
+
+    pub fn expires_at(&self) -> Option<u64> {
+        (self.expires_at != u64::MAX).then_some(self.expires_at)
+    }
 }
 
 /// Parses the `expiration` property (milliseconds as a decimal string).
@@ -116,5 +148,35 @@ pub fn boxed(props: Properties) -> Option<Box<Properties>> {
         None
     } else {
         Some(Box::new(props))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_entry_is_three_words() {
+        assert_eq!(std::mem::size_of::<QEntry>(), 24);
+    }
+
+    #[test]
+    fn flags_and_position_do_not_interfere() {
+        let msg = Arc::new(Msg {
+            id: 1,
+            exchange: Arc::from(""),
+            routing_key: String::new(),
+            extra_keys: Vec::new(),
+            body: String::new(),
+            properties: None,
+            ttl: None,
+        });
+        let mut e = QEntry::new(msg, None);
+        e.set_seq(41);
+        assert!(!e.redelivered());
+        e.set_redelivered();
+        assert_eq!((e.seq(), e.redelivered(), e.expires_at()), (41, true, None));
+        e.set_seq(7);
+        assert_eq!((e.seq(), e.redelivered()), (7, true));
     }
 }

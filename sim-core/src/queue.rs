@@ -225,7 +225,7 @@ impl Queue {
 
     /// Appends a newly arrived message.
     pub fn push(&mut self, mut e: QEntry) {
-        e.seq = self.next_seq;
+        e.set_seq(self.next_seq);
         self.next_seq += 1;
         let l = self.level_of(&e);
         self.ready_len += 1;
@@ -239,7 +239,7 @@ impl Queue {
         self.ready_len += 1;
         self.ready_bytes += e.msg.body_len();
         let level = &mut self.levels[l];
-        let at = level.partition_point(|x| x.seq < e.seq);
+        let at = level.partition_point(|x| x.seq() < e.seq());
         level.insert(at, e);
     }
 
@@ -257,7 +257,7 @@ impl Queue {
         for level in self.levels.iter_mut().rev() {
             while level
                 .front()
-                .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
+                .is_some_and(|e| e.expires_at().is_some_and(|t| t <= now))
             {
                 if let Some(e) = level.pop_front() {
                     self.ready_len -= 1;
@@ -272,7 +272,7 @@ impl Queue {
     pub fn head_expiry(&self) -> Option<u64> {
         self.levels
             .iter()
-            .filter_map(|l| l.front().and_then(|e| e.expires_at))
+            .filter_map(|l| l.front().and_then(|e| e.expires_at()))
             .min()
     }
 
