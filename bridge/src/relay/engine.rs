@@ -634,8 +634,9 @@ impl Engine {
             }
         };
         let mut ok = true;
-        for (name, kind) in AMQ_EXCHANGES {
-            let real = self.ns.exchange(name);
+        let default = ("", "direct");
+        for (name, kind) in std::iter::once(default).chain(AMQ_EXCHANGES) {
+            let real = self.ns.publish_exchange(name);
             let Ok(real_short) = short("exchange", &real) else {
                 ok = false;
                 continue;
@@ -917,6 +918,29 @@ impl Engine {
                 }
                 let client_name = self.ns.back(q.name().as_str()).to_string();
                 self.chan(c, n)?.last_queue = Some(client_name.clone());
+                if !passive && q.name().as_str().starts_with(self.ns.prefix()) {
+                    // Reachable through the session's default exchange by name.
+                    let dx = self.ns.default_exchange();
+                    ch.queue_bind(
+                        q.name().clone(),
+                        short("exchange", &dx).map_err(invalid)?,
+                        short("routing_key", &client_name).map_err(invalid)?,
+                        QueueBindOptions::default(),
+                        AmqpTable::default(),
+                    )
+                    .await
+                    .map_err(|e| self.failure(&e))?;
+                    if !exclusive {
+                        let b = (
+                            false,
+                            q.name().as_str().to_string(),
+                            dx,
+                            client_name.clone(),
+                            AmqpTable::default(),
+                        );
+                        self.record_binding(true, b);
+                    }
+                }
                 Ok(Outcome::QueueDeclareOk {
                     queue: client_name,
                     message_count: q.message_count(),
@@ -1174,21 +1198,9 @@ impl Engine {
     ) -> Result<Outcome, Failure> {
         let message_id = self.next_message_id;
         self.next_message_id += 1;
-        let x = short("exchange", &self.ns.exchange(exchange)).map_err(invalid)?;
-        let key =
-            short("routing_key", &self.ns.routing_key(exchange, routing_key)).map_err(invalid)?;
-        let props = if exchange.is_empty() {
-            // Sender-selected distribution through the default exchange: the
-            // CC/BCC routing keys are queue names too.
-            let mut p = properties.clone();
-            if let Some(h) = p.headers.as_mut() {
-                self.ns.cc_headers(h);
-            }
-            convert::to_properties(&p, message_id)
-        } else {
-            convert::to_properties(properties, message_id)
-        }
-        .map_err(invalid)?;
+        let x = short("exchange", &self.ns.publish_exchange(exchange)).map_err(invalid)?;
+        let key = short("routing_key", routing_key).map_err(invalid)?;
+        let props = convert::to_properties(properties, message_id).map_err(invalid)?;
         let chan = self.chan(c, n)?;
         let ch = chan.ch.clone();
         let confirm_mode = chan.confirm;
@@ -1356,6 +1368,7 @@ impl Engine {
         let copies: Vec<String> = AMQ_EXCHANGES
             .iter()
             .map(|(name, _)| self.ns.exchange(name))
+            .chain(std::iter::once(self.ns.default_exchange()))
             .collect();
         self.topology.keep_durable(&copies);
         let mut last = None;

@@ -115,27 +115,24 @@ impl Namespace {
         }
     }
 
-    /// A routing key for a publish to `exchange` (client name): on the default
-    /// exchange the key is a queue name and is mapped.
-    pub fn routing_key(&self, exchange: &str, key: &str) -> String {
-        if exchange.is_empty() && !key.is_empty() {
-            self.queue(key)
-        } else {
-            key.to_string()
-        }
+    /// The session's stand-in for the default exchange: a durable direct
+    /// exchange named exactly the prefix, to which every queue the session
+    /// declares is bound with its (client) name. Publishing and
+    /// dead-lettering through `""` go there, so routing keys stay the client's
+    /// own (a dead-lettered message keeps the key the client published with),
+    /// and its name maps back to `""`.
+    pub fn default_exchange(&self) -> String {
+        self.prefix.to_string()
     }
 
-    /// Maps the `CC`/`BCC` routing keys of a publish to the default exchange
-    /// (they are queue names there).
-    pub fn cc_headers(&self, headers: &mut FieldTable) {
-        for key in ["CC", "BCC"] {
-            if let Some(serde_json::Value::Array(keys)) = headers.get_mut(key) {
-                for k in keys.iter_mut() {
-                    if let serde_json::Value::String(name) = k {
-                        *name = self.queue(name);
-                    }
-                }
-            }
+    /// The exchange a publish (or a dead-letter exchange argument) names:
+    /// like [`Namespace::exchange`], but `""` is the session's default
+    /// exchange.
+    pub fn publish_exchange(&self, name: &str) -> String {
+        if name.is_empty() {
+            self.default_exchange()
+        } else {
+            self.exchange(name)
         }
     }
 
@@ -165,28 +162,16 @@ impl Namespace {
             check_allowed(args, QUEUE_ARGS, "queue")?;
         }
         let mut out = args.clone();
-        let dlx = match args.get("x-dead-letter-exchange") {
-            None => None,
-            Some(serde_json::Value::String(x)) => Some(x.clone()),
-            Some(_) => return Err("x-dead-letter-exchange must be a string".into()),
-        };
-        if let Some(x) = &dlx {
-            out.insert(
-                "x-dead-letter-exchange".into(),
-                serde_json::Value::String(self.exchange(x)),
-            );
-        }
-        if let Some(rk) = args.get("x-dead-letter-routing-key") {
-            let serde_json::Value::String(rk) = rk else {
-                return Err("x-dead-letter-routing-key must be a string".into());
-            };
-            // Through the default exchange the routing key is a queue name.
-            if dlx.as_deref() == Some("") {
+        match args.get("x-dead-letter-exchange") {
+            None => {}
+            Some(serde_json::Value::String(x)) => {
                 out.insert(
-                    "x-dead-letter-routing-key".into(),
-                    serde_json::Value::String(self.queue(rk)),
+                    "x-dead-letter-exchange".into(),
+                    serde_json::Value::String(self.publish_exchange(x)),
                 );
             }
+            Some(_) if !lenient => return Err("x-dead-letter-exchange must be a string".into()),
+            Some(_) => {}
         }
         Ok(out)
     }
@@ -277,8 +262,9 @@ mod tests {
         assert_eq!(ns.queue(""), "");
         assert_eq!(ns.exchange(""), "");
         assert_eq!(ns.exchange("amq.direct"), "pg.0000abcd.amq.direct");
-        assert_eq!(ns.routing_key("", "q1"), "pg.0000abcd.q1");
-        assert_eq!(ns.routing_key("x", "q1"), "q1");
+        assert_eq!(ns.publish_exchange(""), "pg.0000abcd.");
+        assert_eq!(ns.back(&ns.publish_exchange("")), "");
+        assert_eq!(ns.publish_exchange("x"), "pg.0000abcd.x");
         assert_eq!(ns.back("pg.0000abcd.q1"), "q1");
         assert_eq!(ns.back("other"), "other");
         let mut v =
@@ -287,17 +273,6 @@ mod tests {
         assert_eq!(
             v,
             json!({"x-death": [{"queue": "q", "routing-keys": ["q"]}]})
-        );
-    }
-
-    #[test]
-    fn cc_keys_are_queue_names_on_the_default_exchange() {
-        let ns = Namespace::with_prefix("P.");
-        let mut h = table(json!({"CC": ["q2", "q3"], "BCC": ["q4"], "other": ["x"]}));
-        ns.cc_headers(&mut h);
-        assert_eq!(
-            serde_json::Value::Object(h),
-            json!({"CC": ["P.q2", "P.q3"], "BCC": ["P.q4"], "other": ["x"]})
         );
     }
 
@@ -317,8 +292,8 @@ mod tests {
         let out = ns
             .queue_arguments(&table(json!({"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "q2", "x-message-ttl": 5})), false)
             .expect("allowed");
-        assert_eq!(out["x-dead-letter-exchange"], json!(""));
-        assert_eq!(out["x-dead-letter-routing-key"], json!("P.q2"));
+        assert_eq!(out["x-dead-letter-exchange"], json!("P."));
+        assert_eq!(out["x-dead-letter-routing-key"], json!("q2"));
         let out = ns
             .queue_arguments(
                 &table(json!({"x-dead-letter-exchange": "dlx", "x-dead-letter-routing-key": "k"})),
