@@ -291,7 +291,7 @@ pub fn app() -> Html {
                                 <span class="tag">{ format!("#{}", r.n) }</span>
                                 <code class="body">{ &r.body }</code>
                                 <span class="meta">
-                                    { format!("tag {}{}", r.delivery_tag, if r.redelivered { " · redelivered" } else { "" }) }
+                                    { format!("{} · tag {}{}", r.consumer_tag, r.delivery_tag, if r.redelivered { " · redelivered" } else { "" }) }
                                     { if r.acked { " · acked ✓" } else { " · unacked" } }
                                 </span>
                             </li>
@@ -390,7 +390,7 @@ fn topology(m: &Model) -> Html {
         let (bx1, by1, bx2) = (ex + 62.0, cy, qx - QUEUE_W / 2.0 - 4.0);
         let label_x = (bx1 + bx2) / 2.0 + 10.0;
         // On a slanted edge the label sits where the edge is at label_x.
-        let label_y = by1 + (y - by1) * ((label_x - bx1) / (bx2 - bx1)) + if y < cy { -4.0 } else if y > cy { 58.0 } else { 0.0 };
+        let label_y = by1 + (y - by1) * ((label_x - bx1) / (bx2 - bx1)) + if y < cy { -4.0 } else if y > cy { 66.0 } else { 0.0 };
         html! {
             <g class="lane" key={q.name}>
                 { line("edge binding", bx1, by1, bx2, y) }

@@ -263,6 +263,8 @@ pub struct Model {
     pub traced: bool,
     /// The last routing decision, explained (what the exchange did and why).
     pub why: Option<String>,
+    /// The routes of the message `why` is about: (message, exchange, queues, rule).
+    why_routes: Option<(MessageId, String, Vec<String>, String)>,
     /// The animation is paused (simulation: its clock too).
     pub paused: bool,
     /// Animation speed (simulation: clock speed), 1.0 = real time.
@@ -303,6 +305,7 @@ impl Model {
             error: None,
             traced: false,
             why: None,
+            why_routes: None,
             paused: false,
             speed: 1.0,
             last_wall: None,
@@ -593,14 +596,52 @@ impl Model {
             Event::Trace(trace) => {
                 self.traced = true;
                 let text = describe_trace(&trace);
-                if matches!(
-                    trace,
-                    Trace::Routed { .. }
-                        | Trace::ToAlternateExchange { .. }
-                        | Trace::Dropped { .. }
-                        | Trace::DeadLettered { .. }
-                ) {
-                    self.why = Some(text.clone());
+                match &trace {
+                    Trace::Routed {
+                        message_id,
+                        exchange,
+                        destination,
+                        why,
+                        ..
+                    } => {
+                        // Several routes of one message read as one sentence.
+                        match &mut self.why_routes {
+                            Some((m, e, dests, _)) if m == message_id && e == exchange => {
+                                dests.push(destination.clone());
+                            }
+                            slot => {
+                                *slot = Some((
+                                    *message_id,
+                                    exchange.clone(),
+                                    vec![destination.clone()],
+                                    why.clone(),
+                                ));
+                            }
+                        }
+                        self.why = match &self.why_routes {
+                            Some((m, e, dests, why)) if dests.len() > 1 => Some(format!(
+                                "message {m}: exchange `{e}` sent a copy to {}{}",
+                                dests
+                                    .iter()
+                                    .map(|d| format!("`{d}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(" and "),
+                                if why.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" ({why})")
+                                }
+                            )),
+                            _ => Some(text.clone()),
+                        };
+                    }
+                    Trace::ToAlternateExchange { .. }
+                    | Trace::Dropped { .. }
+                    | Trace::DeadLettered { .. } => {
+                        self.why_routes = None;
+                        self.why = Some(text.clone());
+                    }
+                    _ => {}
                 }
                 self.push_event(at, "trace", text);
                 self.trace(trace);
@@ -1174,9 +1215,13 @@ pub fn describe_trace(t: &Trace) -> String {
             why,
             ..
         } => {
-            let mut s = format!(
-                "message {message_id}: matched binding `{binding_key}` on exchange `{exchange}` → `{destination}`"
-            );
+            let mut s = if binding_key.is_empty() {
+                format!("message {message_id}: exchange `{exchange}` → `{destination}`")
+            } else {
+                format!(
+                    "message {message_id}: matched binding `{binding_key}` on exchange `{exchange}` → `{destination}`"
+                )
+            };
             if !why.is_empty() {
                 s.push_str(&format!(" ({why})"));
             }
@@ -1676,6 +1721,8 @@ mod tests {
                 queue: queue.into(),
             })));
         }
+        let why = m.why.clone().unwrap();
+        assert!(why.contains("sent a copy to `email` and `sms`"), "{why}");
         m.apply(deliver_to("email-worker", 1, 4));
         m.apply(deliver_to("sms-worker", 2, 4));
         m.apply(ok(

@@ -78,7 +78,7 @@ const ALERTS: [&str; 4] = ["disk 91% full", "new login", "backup done", "price d
 /// SVG user units of the picture.
 pub const WIDTH: f64 = 1200.0;
 /// The first lane's y; lanes are `LANE_GAP` apart.
-pub const LANE_Y: f64 = 140.0;
+pub const LANE_Y: f64 = 125.0;
 pub const LANE_GAP: f64 = 170.0;
 /// x of producer, exchange, queue, consumer (path positions 0, 1, 2, 3).
 pub const NODE_X: [f64; 4] = [115.0, 425.0, 760.0, 1080.0];
@@ -169,7 +169,7 @@ impl Scene {
 
     /// Height of the picture.
     pub fn height(&self) -> f64 {
-        255.0 + LANE_GAP * (self.queues.len().max(1) - 1) as f64
+        235.0 + LANE_GAP * (self.queues.len().max(1) - 1) as f64
     }
 
     /// y of the producer and the exchange (centred on the lanes).
