@@ -73,10 +73,11 @@ async fn send(ws: &mut Ws, v: Value) {
 /// Next frame matching `pred` (others are skipped), within 10 s.
 async fn next_matching(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut last: Vec<String> = Vec::new();
     loop {
         let msg = tokio::time::timeout_at(deadline, ws.next())
             .await
-            .expect("a frame in time")
+            .unwrap_or_else(|_| panic!("no matching frame within 10 s; last seen: {last:?}"))
             .expect("socket open")
             .expect("no socket error");
         if let Message::Text(t) = msg {
@@ -85,6 +86,7 @@ async fn next_matching(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value {
             if pred(&v) {
                 return v;
             }
+            last.push(v.to_string());
         }
     }
 }

@@ -456,6 +456,14 @@ impl Engine {
 
     /// Re-declares the session's exchanges, queues and bindings on connection 1.
     async fn restore_topology(&mut self) -> String {
+        self.redeclare(false).await
+    }
+
+    /// Re-declares the recorded topology on connection 1; with
+    /// `bindings_only`, just the bindings (after a broker restart, the
+    /// surviving durable queues' bindings to the session's transient copies of
+    /// the broker's durable exchanges).
+    async fn redeclare(&mut self, bindings_only: bool) -> String {
         let Some(conn) = self.conns.get(&1) else {
             return String::new();
         };
@@ -464,7 +472,9 @@ impl Engine {
         };
         let mut failed = 0;
         let t = &self.topology;
-        for (name, kind, opts, args) in &t.exchanges {
+        let none = Topology::default();
+        let objects = if bindings_only { &none } else { t };
+        for (name, kind, opts, args) in &objects.exchanges {
             let Ok(n) = short("exchange", name) else {
                 continue;
             };
@@ -480,7 +490,7 @@ impl Engine {
                 ch = c;
             }
         }
-        for (name, opts, args) in &t.queues {
+        for (name, opts, args) in &objects.queues {
             let Ok(n) = short("queue", name) else {
                 continue;
             };
@@ -651,12 +661,11 @@ impl Engine {
                 .exchange_declare(
                     real_short,
                     kind,
-                    // Durable like the broker's own amq.* exchanges, so bindings
-                    // of durable queues to them survive a broker restart.
-                    ExchangeDeclareOptions {
-                        durable: true,
-                        ..ExchangeDeclareOptions::default()
-                    },
+                    // Transient, so that a bridge killed before its cleanup
+                    // leaves nothing behind a broker restart; bindings of
+                    // durable queues to them are re-made after `broker_restart`
+                    // (the originals are durable).
+                    ExchangeDeclareOptions::default(),
                     AmqpTable::default(),
                 )
                 .await
@@ -1387,6 +1396,10 @@ impl Engine {
         if let Some(e) = last {
             return Err(e);
         }
+        // What survives a restart: durable queues, durable exchanges and the
+        // bindings between them, the broker's amq.* (and default) exchanges
+        // included, which the session's copies stand in for.
+        self.redeclare(true).await;
         self.em.emit(Event::Status {
             broker: LinkState::Up,
             detail: String::new(),
