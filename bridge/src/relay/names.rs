@@ -115,7 +115,7 @@ impl Namespace {
         }
     }
 
-    /// The session's stand-in for the default exchange: a durable direct
+    /// The session's stand-in for the default exchange: a (transient) direct
     /// exchange named exactly the prefix, to which every queue the session
     /// declares is bound with its (client) name. Publishing and
     /// dead-lettering through `""` go there, so routing keys stay the client's
