@@ -297,7 +297,7 @@ pub fn app() -> Html {
                             </li>
                         }) }
                         if m.shown_received() == 0 {
-                            <li class="empty">{ "Nothing yet. Press Publish." }</li>
+                            <li class="empty">{ "Nothing received yet." }</li>
                         }
                     </ol>
                 </section>

@@ -1287,6 +1287,7 @@ mod tests {
         assert_eq!(
             setup.iter().map(|r| r.method.op()).collect::<Vec<_>>(),
             [
+                "basic_qos",
                 "exchange_declare",
                 "queue_declare",
                 "queue_purge",
@@ -1470,7 +1471,7 @@ mod tests {
             broker: LinkState::Up,
             detail: String::new(),
         }));
-        assert_eq!(out.len(), 5);
+        assert_eq!(out.len(), 6);
         assert_eq!(m.status, LinkStatus::Connected);
     }
 
@@ -1502,8 +1503,8 @@ mod tests {
             detail: "reconnected; re-declared 1 exchanges".into(),
         }));
         // Connection 1 is open again (the relay did it): just the scene, consumer included.
-        assert_eq!(out.len(), 5);
-        assert_eq!(out[4].method.op(), "consume");
+        assert_eq!(out.len(), 6);
+        assert_eq!(out[5].method.op(), "consume");
         assert!(m.error.is_none());
         // Whereas a user's reset after a connection error in simulation reopens it.
         let mut s = ready(Mode::Sim);
@@ -1572,7 +1573,7 @@ mod tests {
             broker: LinkState::Up,
             detail: String::new(),
         }));
-        assert_eq!(out.len(), 5);
+        assert_eq!(out.len(), 6);
         assert_eq!(m.status, LinkStatus::Connected);
     }
 
@@ -1604,7 +1605,7 @@ mod tests {
         assert!(!m.ready);
         let (out, _) = m.apply(Action::ResetScene);
         assert_eq!(out[0].method, Method::ChannelOpen);
-        assert_eq!(out.len(), 6);
+        assert_eq!(out.len(), 7);
         assert!(m.error.is_none());
     }
 
@@ -1688,7 +1689,7 @@ mod tests {
             generation: 0,
             event: LinkEvent::Open,
         });
-        assert_eq!(setup.len(), 9);
+        assert_eq!(setup.len(), 10);
         for r in setup {
             m.apply(ok(r.id, Outcome::Ok));
         }

@@ -75,6 +75,9 @@ pub fn by_id(id: &str) -> Option<&'static Scene> {
 const ITEMS: [&str; 6] = ["coffee", "bagel", "tea", "croissant", "juice", "muffin"];
 const ALERTS: [&str; 4] = ["disk 91% full", "new login", "backup done", "price drop"];
 
+/// Unacked messages a consumer may hold.
+pub const PREFETCH: u16 = 1;
+
 /// SVG user units of the picture.
 pub const WIDTH: f64 = 1200.0;
 /// The first lane's y; lanes are `LANE_GAP` apart.
@@ -91,8 +94,14 @@ pub const QUEUE_SLOTS: usize = 7;
 impl Scene {
     /// The requests that declare the scene, in order. Queues are purged so every
     /// scene starts empty (real mode may hold messages from an earlier visit).
+    /// Each consumer takes one message at a time (prefetch 1), so a burst of
+    /// publishes visibly waits in the queue.
     pub fn setup_methods(&self) -> Vec<Method> {
-        let mut out = vec![Method::ExchangeDeclare {
+        let mut out = vec![Method::BasicQos {
+            prefetch_count: PREFETCH,
+            global: false,
+        }];
+        out.push(Method::ExchangeDeclare {
             exchange: self.exchange.into(),
             kind: self.kind,
             passive: false,
@@ -100,7 +109,7 @@ impl Scene {
             auto_delete: false,
             internal: false,
             arguments: FieldTable::new(),
-        }];
+        });
         for q in self.queues {
             out.push(Method::QueueDeclare {
                 queue: q.name.into(),
@@ -230,7 +239,8 @@ mod tests {
     #[test]
     fn setup_declares_binds_and_consumes_every_queue() {
         let ops: Vec<_> = FANOUT.setup_methods().iter().map(|m| m.op()).collect();
-        assert_eq!(ops.len(), 1 + 4 * 2);
+        assert_eq!(ops.len(), 2 + 4 * 2);
+        assert_eq!(ops[0], "basic_qos");
         assert_eq!(ops.iter().filter(|o| **o == "consume").count(), 2);
     }
 

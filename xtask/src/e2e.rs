@@ -21,12 +21,13 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const RABBITMQ: ([u8; 4], u16) = ([127, 0, 0, 1], 5672);
 
 /// The tests, in order.
-const TESTS: [&str; 6] = [
+const TESTS: [&str; 7] = [
     "sim-publish-is-delivered-and-acked",
     "real-mode-publish-through-rabbitmq",
     "sim-again-after-real",
     "sim-fanout-reaches-both-queues",
     "real-fanout-reaches-both-queues",
+    "sim-burst-waits-in-the-queue-then-drains",
     // Last: it stops the bridge.
     "bridge-gone-says-why-and-sim-still-works",
 ];
@@ -266,6 +267,7 @@ async fn run_tests(
             "sim-again-after-real" => sim_again_after_real(&client, page, out_dir).await,
             "sim-fanout-reaches-both-queues" => fanout(&client, page, out_dir, false).await,
             "real-fanout-reaches-both-queues" => fanout(&client, page, out_dir, true).await,
+            "sim-burst-waits-in-the-queue-then-drains" => burst(&client, page, out_dir).await,
             "bridge-gone-says-why-and-sim-still-works" => {
                 bridge_gone(&client, page, out_dir, bridge).await
             }
@@ -569,4 +571,46 @@ async fn bridge_gone(
         "\"order_id\":1",
     )
     .await
+}
+
+/// Five quick publishes: with prefetch 1 the consumer takes one at a time, so
+/// the others wait (ready) in the queue, then all are delivered and acked.
+async fn burst(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    const N: usize = 5;
+    open_page(client, page).await?;
+    for _ in 0..N {
+        click(client, "publish").await?;
+    }
+    wait_until(
+        "messages waiting in the queue (ready > 0)",
+        Duration::from_secs(5),
+        || async {
+            let ready: usize = text_of(client, "queue-ready").await?.trim().parse()?;
+            Ok((ready > 0).then_some(()))
+        },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    screenshot(client, out_dir, "sim-burst-queued").await?;
+    wait_until(
+        &format!("all {N} messages received and acked"),
+        Duration::from_secs(40),
+        || async {
+            let received = text_of(client, "received-count").await?;
+            let ready = text_of(client, "queue-ready").await?;
+            let unacked = text_of(client, "queue-unacked").await?;
+            Ok(
+                (received.trim() == N.to_string() && ready.trim() == "0" && unacked.trim() == "0")
+                    .then_some(()),
+            )
+        },
+    )
+    .await?;
+    let log = text_of(client, "consumer-log").await?;
+    for n in 1..=N {
+        if !log.contains(&format!("\"order_id\":{n},")) {
+            bail!("order {n} missing from the consumer log: {log:?}");
+        }
+    }
+    Ok(())
 }
