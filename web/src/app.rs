@@ -94,6 +94,46 @@ fn switch_mode(state: &UseReducerHandle<AppState>, mode: Mode, scene: &'static S
     };
 }
 
+/// Listens for the "p" key on the document while it lives.
+struct KeyListener {
+    closure: Option<wasm_bindgen::closure::Closure<dyn FnMut(web_sys::KeyboardEvent)>>,
+}
+
+impl Drop for KeyListener {
+    fn drop(&mut self) {
+        use wasm_bindgen::JsCast;
+        if let (Some(closure), Some(doc)) = (
+            self.closure.take(),
+            web_sys::window().and_then(|w| w.document()),
+        ) {
+            let _ = doc
+                .remove_event_listener_with_callback("keydown", closure.as_ref().unchecked_ref());
+        }
+    }
+}
+
+fn publish_key_listener(dispatcher: UseReducerDispatcher<AppState>) -> KeyListener {
+    use wasm_bindgen::JsCast;
+    let closure = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::KeyboardEvent)>::new(
+        move |ev: web_sys::KeyboardEvent| {
+            let plain = !(ev.ctrl_key() || ev.alt_key() || ev.meta_key() || ev.repeat());
+            if plain && ev.key().eq_ignore_ascii_case("p") {
+                dispatcher.dispatch(Action::Publish);
+            }
+        },
+    );
+    let added = web_sys::window()
+        .and_then(|w| w.document())
+        .map(|doc| {
+            doc.add_event_listener_with_callback("keydown", closure.as_ref().unchecked_ref())
+                .is_ok()
+        })
+        .unwrap_or(false);
+    KeyListener {
+        closure: added.then_some(closure),
+    }
+}
+
 fn now_ms() -> f64 {
     web_sys::window()
         .and_then(|w| w.performance())
@@ -117,7 +157,12 @@ pub fn app() -> Html {
             let ticker = Interval::new(16, move || {
                 dispatcher.dispatch(Action::Tick { now_ms: now_ms() })
             });
-            move || drop(ticker)
+            // "P" publishes too (a presenter's clicker or a keyboard on the desk).
+            let keys = publish_key_listener(state.dispatcher());
+            move || {
+                drop(ticker);
+                drop(keys);
+            }
         });
     }
 
@@ -248,7 +293,8 @@ pub fn app() -> Html {
             <section class="controls" aria-label="Controls">
                 <button class="publish" data-testid="publish" onclick={on_publish}
                         disabled={!m.ready}
-                        aria-label={format!("Publish one message to exchange {}", m.scene.exchange)}>
+                        aria-keyshortcuts="P" title="Publish (key P)"
+                    aria-label={format!("Publish one message to exchange {}", m.scene.exchange)}>
                     { "Publish" }
                 </button>
                 <div class="clock" role="group" aria-label="Animation clock">
