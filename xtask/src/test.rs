@@ -100,11 +100,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
             ],
         ),
         stage("unit, property and real-broker tests", cargo, &["test"]),
-        stage(
-            "conformance (simulation)",
-            cargo,
-            &["xtask", "conformance"],
-        ),
+        stage("conformance (simulation)", cargo, &["xtask", "conformance"]),
         stage(
             "conformance (real RabbitMQ)",
             cargo,
@@ -124,8 +120,8 @@ pub fn main() -> anyhow::Result<ExitCode> {
     for st in &stages {
         let started = Instant::now();
         println!("\n==> {}: {} {}", st.name, st.program, st.args.join(" "));
-        let ok = run_stage(&root, st, &mut tally)
-            .with_context(|| format!("stage `{}`", st.name))?;
+        let ok =
+            run_stage(&root, st, &mut tally).with_context(|| format!("stage `{}`", st.name))?;
         let secs = started.elapsed().as_secs_f64();
         if ok {
             println!("==> {}: ok ({secs:.0} s)", st.name);
@@ -221,7 +217,12 @@ fn preflight(root: &Path) -> anyhow::Result<()> {
 
 fn wasm_target_installed() -> bool {
     Command::new("rustc")
-        .args(["--print", "target-libdir", "--target", "wasm32-unknown-unknown"])
+        .args([
+            "--print",
+            "target-libdir",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
         .output()
         .ok()
         .filter(|o| o.status.success())
