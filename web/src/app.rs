@@ -9,6 +9,9 @@ use std::rc::Rc;
 use gloo_timers::callback::Interval;
 use yew::prelude::*;
 
+use crate::i18n::{t, Ui, UiAction, LANGS};
+use crate::lesson::LessonAction;
+use crate::lesson_view::{self, LessonSlot};
 use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
 use crate::model::{Action, LinkStatus, Mode, Model, Stage};
 use crate::scene::{self, Scene, NODE_X, QUEUE_H, QUEUE_SLOTS, QUEUE_W, WIDTH};
@@ -17,19 +20,110 @@ use sim_core::protocol::ExchangeKind;
 /// The link the reducer sends through (shared, replaced on a mode switch).
 #[derive(Default)]
 pub struct LinkSlot {
-    link: RefCell<Option<BrokerLink>>,
-    generation: Cell<u32>,
+    pub(crate) link: RefCell<Option<BrokerLink>>,
+    pub(crate) generation: Cell<u32>,
 }
 
 pub struct AppState {
-    pub model: Model,
+    pub model: Rc<Model>,
     link: Rc<LinkSlot>,
+    /// The open lesson (if any); its link is the one in `link`.
+    pub lesson: LessonSlot,
+    pub ui: Ui,
+}
+
+impl AppState {
+    pub fn link_slot(&self) -> Rc<LinkSlot> {
+        self.link.clone()
+    }
+
+    pub fn lesson_open(&self) -> bool {
+        self.lesson
+            .try_borrow()
+            .map(|l| l.is_some())
+            .unwrap_or(false)
+    }
+
+    fn send_all(&self, out: Vec<sim_core::protocol::Request>) {
+        if out.is_empty() {
+            return;
+        }
+        if let Ok(slot) = self.link.link.try_borrow() {
+            if let Some(link) = slot.as_ref() {
+                for req in out {
+                    link.send(req);
+                }
+            }
+        }
+    }
+
+    fn redrawn(&self, ui: Ui) -> Rc<Self> {
+        Rc::new(AppState {
+            model: self.model.clone(),
+            link: self.link.clone(),
+            lesson: self.lesson.clone(),
+            ui,
+        })
+    }
+
+    /// A tick while a lesson is open: its clock moves, its requests go out.
+    fn lesson_tick(self: &Rc<Self>) -> Option<Rc<Self>> {
+        let mut guard = self.lesson.try_borrow_mut().ok()?;
+        let open = guard.as_mut()?;
+        let slot = self.link.link.try_borrow().ok()?;
+        let link = slot.as_ref()?;
+        let now = match link.sim_now_ms() {
+            Some(v) => v,
+            None => (lesson_view::wall_ms() - open.started_wall).max(0.0) as u64,
+        };
+        let before = lesson_view::fingerprint(&open.player);
+        let moving = !open.player.tokens.is_empty();
+        let out = open.player.tick(now);
+        link.set_cap(open.player.hold_ms());
+        for req in out {
+            link.send(req);
+        }
+        let after = lesson_view::fingerprint(&open.player);
+        drop(slot);
+        drop(guard);
+        Some(if before != after || moving {
+            self.redrawn(self.ui)
+        } else {
+            self.clone()
+        })
+    }
 }
 
 impl Reducible for AppState {
     type Action = Action;
 
     fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let action = match action {
+            Action::TogglePause => Action::SetClock {
+                paused: !self.model.paused,
+                speed: self.model.speed,
+            },
+            Action::Ui(a) => {
+                let mut ui = self.ui;
+                ui.apply(a);
+                return self.redrawn(ui);
+            }
+            Action::Lesson(la) => {
+                let (out, redraw) = match self.lesson.try_borrow_mut() {
+                    Ok(mut l) => match l.as_mut() {
+                        Some(open) => lesson_view::reduce(open, la),
+                        None => (Vec::new(), false),
+                    },
+                    Err(_) => (Vec::new(), false),
+                };
+                self.send_all(out);
+                return if redraw { self.redrawn(self.ui) } else { self };
+            }
+            Action::Tick { .. } if self.lesson_open() => {
+                return self.lesson_tick().unwrap_or(self);
+            }
+            a => a,
+        };
         // Idle ticks (nothing on the move) are the common case: no clone, no render.
         if matches!(action, Action::Tick { .. }) && self.model.tokens.is_empty() {
             return self;
@@ -41,7 +135,7 @@ impl Reducible for AppState {
                 }
             }
         }
-        let mut model = self.model.clone();
+        let mut model = (*self.model).clone();
         let (out, changed) = model.apply(action);
         let sent = !out.is_empty();
         if sent {
@@ -57,8 +151,10 @@ impl Reducible for AppState {
             return self;
         }
         Rc::new(AppState {
-            model,
+            model: Rc::new(model),
             link: self.link.clone(),
+            lesson: self.lesson.clone(),
+            ui: self.ui,
         })
     }
 }
@@ -116,9 +212,29 @@ fn publish_key_listener(dispatcher: UseReducerDispatcher<AppState>) -> KeyListen
     use wasm_bindgen::JsCast;
     let closure = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::KeyboardEvent)>::new(
         move |ev: web_sys::KeyboardEvent| {
-            let plain = !(ev.ctrl_key() || ev.alt_key() || ev.meta_key() || ev.repeat());
-            if plain && ev.key().eq_ignore_ascii_case("p") {
-                dispatcher.dispatch(Action::Publish);
+            if ev.ctrl_key() || ev.alt_key() || ev.meta_key() || ev.repeat() {
+                return;
+            }
+            // Typing in a field is not a shortcut.
+            let typing = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                .map(|e| matches!(e.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"))
+                .unwrap_or(false);
+            if typing {
+                return;
+            }
+            match ev.key().as_str() {
+                "p" | "P" => dispatcher.dispatch(Action::Publish),
+                " " => {
+                    ev.prevent_default();
+                    dispatcher.dispatch(Action::TogglePause);
+                }
+                "ArrowRight" => dispatcher.dispatch(Action::Lesson(LessonAction::Next)),
+                "ArrowLeft" => dispatcher.dispatch(Action::Lesson(LessonAction::Back)),
+                "?" => dispatcher.dispatch(Action::Ui(UiAction::Help(None))),
+                "Escape" => dispatcher.dispatch(Action::Ui(UiAction::Help(Some(false)))),
+                _ => {}
             }
         },
     );
@@ -144,8 +260,10 @@ fn now_ms() -> f64 {
 #[function_component(App)]
 pub fn app() -> Html {
     let state = use_reducer(|| AppState {
-        model: Model::new(Mode::Sim, 0, &scene::DIRECT),
+        model: Rc::new(Model::new(Mode::Sim, 0, &scene::DIRECT)),
         link: Rc::new(LinkSlot::default()),
+        lesson: Rc::new(RefCell::new(None)),
+        ui: Ui::default(),
     });
 
     // Start in simulation, and drive the animation clock.
@@ -173,7 +291,60 @@ pub fn app() -> Html {
                 Mode::Sim => Mode::Real,
                 Mode::Real => Mode::Sim,
             };
+            let open = state
+                .lesson
+                .try_borrow()
+                .ok()
+                .and_then(|l| l.as_ref().map(|l| l.player.sc.clone()));
             switch_mode(&state, next, state.model.scene);
+            if let Some(sc) = open {
+                lesson_view::open_lesson(&state, sc, next);
+            }
+        })
+    };
+    let on_open_lesson = {
+        let state = state.clone();
+        Callback::from(move |id: String| {
+            if let Some(sc) = lesson_view::lesson_by_id(&id) {
+                lesson_view::open_lesson(&state, sc, state.model.mode);
+                state.dispatch(Action::Ui(UiAction::Picker(Some(false))));
+            }
+        })
+    };
+    let on_close_lesson = {
+        let state = state.clone();
+        Callback::from(move |_: MouseEvent| {
+            if let Ok(mut l) = state.lesson.try_borrow_mut() {
+                *l = None;
+            }
+            if let Ok(slot) = state.link.link.try_borrow() {
+                if let Some(link) = slot.as_ref() {
+                    link.set_cap(None);
+                }
+            }
+            switch_mode(&state, state.model.mode, state.model.scene);
+        })
+    };
+    let lesson_dispatch = {
+        let state = state.clone();
+        Callback::from(move |a: LessonAction| state.dispatch(Action::Lesson(a)))
+    };
+    let ui_button = |a: UiAction| {
+        let state = state.clone();
+        Callback::from(move |_: MouseEvent| state.dispatch(Action::Ui(a)))
+    };
+    let on_lang = {
+        let state = state.clone();
+        Callback::from(move |e: Event| {
+            use wasm_bindgen::JsCast;
+            if let Some(sel) = e
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok())
+            {
+                if let Some(l) = crate::i18n::Lang::from_code(&sel.value()) {
+                    state.dispatch(Action::Ui(UiAction::Lang(l)));
+                }
+            }
         })
     };
     let on_retry = {
@@ -213,6 +384,7 @@ pub fn app() -> Html {
         html! {
             <button class={classes!("small", "speed", active.then_some("active"))}
                     aria-pressed={ if active { "true" } else { "false" } }
+                    data-testid={format!("speed-{speed}")}
                     aria-label={format!("Speed {label}")} onclick={onclick}>{ label }</button>
         }
     };
@@ -243,9 +415,44 @@ pub fn app() -> Html {
         m.status,
         LinkStatus::BridgeUnreachable(_) | LinkStatus::BrokerUnreachable(_)
     );
+    let ui = state.ui;
+    let lang = ui.lang;
+    let lesson_guard = state.lesson.try_borrow().ok();
+    let lesson = lesson_guard.as_ref().and_then(|l| l.as_ref());
+    let (status_kind, status_label) = match lesson {
+        Some(l) if l.player.real => match &l.link {
+            None => ("connecting", m.status.label()),
+            Some(Ok(())) => ("connected", LinkStatus::Connected.label()),
+            Some(Err(why)) => (
+                "bridge-unreachable",
+                format!("{}: {why}", t(lang, "link-failed")),
+            ),
+        },
+        Some(_) if m.paused => ("simulation", t(lang, "sim-paused").to_string()),
+        Some(_) => ("simulation", LinkStatus::Simulation.label()),
+        None if m.mode == Mode::Sim && m.paused => {
+            (m.status.kind(), t(lang, "sim-paused").to_string())
+        }
+        None => (m.status.kind(), m.status.label()),
+    };
+    let clock = html! {
+        <div class="clock" role="group" aria-label="Animation clock">
+            <button class="small" data-testid="pause" onclick={on_pause}
+                    aria-keyshortcuts="Space"
+                    aria-pressed={ if m.paused { "true" } else { "false" } }
+                    aria-label={ if m.paused { "Play" } else { "Pause" } }>
+                { if m.paused { t(lang, "play") } else { t(lang, "pause") } }
+            </button>
+            { speed_button(0.5, "½×") }
+            { speed_button(1.0, "1×") }
+            { speed_button(2.0, "2×") }
+            { speed_button(4.0, "4×") }
+        </div>
+    };
 
     html! {
-        <>
+        <div class={classes!("app", ui.projector.then_some("projector"), ui.contrast.then_some("contrast"))}
+             lang={lang.code()} data-testid="app-root">
         <header class="top">
             <h1>{ "AMQP Playground" }</h1>
             <div class="mode">
@@ -254,24 +461,57 @@ pub fn app() -> Html {
                     class={classes!("toggle", real.then_some("on"))}
                     role="switch"
                     aria-checked={ if real { "true" } else { "false" } }
-                    aria-label="Real RabbitMQ instead of the simulation"
+                    aria-label={t(lang, "mode-real")}
                     data-testid="mode-toggle"
                     onclick={on_toggle}>
                     <span class="knob"></span>
                 </button>
                 <span class={classes!("mode-label", real.then_some("active"))}>{ "Real" }</span>
-                <span class={classes!("status", m.status.kind())}
-                      data-testid="link-status" data-status={m.status.kind()}
+                <span class={classes!("status", status_kind)}
+                      data-testid="link-status" data-status={status_kind}
                       role="status" aria-live="polite">
-                    { if m.mode == Mode::Sim && m.paused { "simulation paused".to_string() } else { m.status.label() } }
+                    { status_label }
                 </span>
-                if real && failed {
+                if real && failed && lesson.is_none() {
                     <button class="small" data-testid="retry-real" onclick={on_retry} aria-label="Retry real mode">{ "Retry" }</button>
                     <button class="small" data-testid="use-sim" onclick={on_use_sim} aria-label="Back to the simulation">{ "Use simulation" }</button>
                 }
             </div>
+            <div class="view-settings">
+                <label class="lang">
+                    <span class="sr-only">{ t(lang, "language") }</span>
+                    <select data-testid="lang" aria-label={t(lang, "language")} onchange={on_lang}>
+                        { for LANGS.iter().map(|l| html! {
+                            <option value={l.code()} selected={*l == lang}>{ l.name() }</option>
+                        }) }
+                    </select>
+                </label>
+                <button class={classes!("small", ui.projector.then_some("active"))} data-testid="projector"
+                        aria-pressed={ if ui.projector { "true" } else { "false" } }
+                        onclick={ui_button(UiAction::Projector)}>{ t(lang, "projector") }</button>
+                <button class={classes!("small", ui.contrast.then_some("active"))} data-testid="contrast"
+                        aria-pressed={ if ui.contrast { "true" } else { "false" } }
+                        onclick={ui_button(UiAction::Contrast)}>{ t(lang, "contrast") }</button>
+                <button class="small" data-testid="help" aria-label={t(lang, "help")} aria-keyshortcuts="?"
+                        onclick={ui_button(UiAction::Help(None))}>{ "?" }</button>
+            </div>
         </header>
-        if let Some(err) = &m.error {
+        if ui.help {
+            <div class="help-overlay" role="dialog" aria-modal="true" aria-labelledby="help-title" data-testid="help-overlay">
+                <div class="help-box">
+                    <h2 id="help-title">{ t(lang, "help") }</h2>
+                    <ul>
+                        <li>{ t(lang, "help-space") }</li>
+                        <li>{ t(lang, "help-right") }</li>
+                        <li>{ t(lang, "help-left") }</li>
+                        <li>{ t(lang, "help-p") }</li>
+                        <li>{ t(lang, "help-q") }</li>
+                    </ul>
+                    <button class="small" onclick={ui_button(UiAction::Help(Some(false)))}>{ t(lang, "close") }</button>
+                </div>
+            </div>
+        }
+        if let (Some(err), None) = (&m.error, lesson) {
             <div class="error-banner" role="alert" data-testid="error-banner">
                 <span>{ err }</span>
                 <button class="small" onclick={on_reset.clone()} aria-label="Declare the scene again">{ "Reset scene" }</button>
@@ -279,58 +519,64 @@ pub fn app() -> Html {
             </div>
         }
         <main>
-            <nav class="scenes" aria-label="Scene">
-                <span class="scenes-label">{ "Scene" }</span>
+            <nav class="scenes" aria-label={t(lang, "scene")}>
+                <span class="scenes-label">{ t(lang, "scene") }</span>
                 { for scene::SCENES.iter().map(|sc| scene_button(sc)) }
+                <button class={classes!("scene-choice", "lessons-button", (ui.picker || lesson.is_some()).then_some("active"))}
+                        data-testid="lessons-open" aria-expanded={ if ui.picker { "true" } else { "false" } }
+                        onclick={ui_button(UiAction::Picker(None))}>{ t(lang, "lessons") }</button>
             </nav>
+            if ui.picker {
+                { lesson_view::picker(lang, lesson.map(|l| l.player.sc.id.as_str()), on_open_lesson) }
+            }
+            if let Some(open) = lesson {
+                <section class="stage" aria-label="Message flow">
+                    { lesson_view::stage(&open.player, lang) }
+                </section>
+                <section class="controls" aria-label="Controls">
+                    { clock }
+                </section>
+                { lesson_view::panel(open, lang, lesson_dispatch, on_close_lesson) }
+            } else {
             <section class="stage" aria-label="Message flow">
                 { topology(m) }
             </section>
             <p class="why" data-testid="why" aria-live="polite">
-                <span class="why-label">{ "Why? " }</span>
-                { m.why.clone().unwrap_or_else(|| "Press Publish: the exchange's routing decision is explained here.".to_string()) }
+                <span class="why-label">{ t(lang, "why") }</span>
+                { m.why.clone().unwrap_or_else(|| t(lang, "why-hint").to_string()) }
             </p>
             <section class="controls" aria-label="Controls">
                 <button class="publish" data-testid="publish" onclick={on_publish}
                         disabled={!m.ready}
                         aria-keyshortcuts="P" title="Publish (key P)"
                     aria-label={format!("Publish one message to exchange {}", m.scene.exchange)}>
-                    { "Publish" }
+                    { t(lang, "publish") }
                 </button>
-                <div class="clock" role="group" aria-label="Animation clock">
-                    <button class="small" data-testid="pause" onclick={on_pause}
-                            aria-pressed={ if m.paused { "true" } else { "false" } }
-                            aria-label={ if m.paused { "Play" } else { "Pause" } }>
-                        { if m.paused { "▶ Play" } else { "❚❚ Pause" } }
-                    </button>
-                    { speed_button(0.5, "½×") }
-                    { speed_button(1.0, "1×") }
-                    { speed_button(2.0, "2×") }
-                </div>
+                { clock }
                 <div class="stat">
-                    <span class="stat-label">{ "published" }</span>
+                    <span class="stat-label">{ t(lang, "published") }</span>
                     <span class="stat-value" data-testid="published-count">{ m.published }</span>
                 </div>
                 <div class="stat">
-                    <span class="stat-label">{ "received" }</span>
+                    <span class="stat-label">{ t(lang, "received") }</span>
                     <span class="stat-value" data-testid="received-count">{ m.shown_received() }</span>
                 </div>
                 <div class="stat">
-                    <span class="stat-label">{ "in queue" }</span>
+                    <span class="stat-label">{ t(lang, "in-queue") }</span>
                     <span class="stat-value">
                         <span data-testid="queue-ready">{ m.ready_count() }</span>
-                        <span class="stat-sub">{ " ready · " }</span>
+                        <span class="stat-sub">{ format!(" {} · ", t(lang, "ready")) }</span>
                         <span data-testid="queue-unacked">{ m.unacked_count() }</span>
-                        <span class="stat-sub">{ " unacked" }</span>
+                        <span class="stat-sub">{ format!(" {}", t(lang, "unacked")) }</span>
                     </span>
                 </div>
                 if !m.ready && m.error.is_none() && !failed {
-                    <span class="hint">{ "declaring the scene…" }</span>
+                    <span class="hint">{ t(lang, "declaring") }</span>
                 }
             </section>
             <div class="panels">
                 <section class="panel" aria-labelledby="log-title">
-                    <h2 id="log-title">{ "Consumer received" }</h2>
+                    <h2 id="log-title">{ t(lang, "consumer-received") }</h2>
                     <ol class="log" data-testid="consumer-log" aria-live="polite">
                         { for m.log.iter().filter(|r| !in_flight.contains(&r.delivery_tag)).map(|r| html! {
                             <li key={r.n} class={classes!(r.acked.then_some("acked"))}>
@@ -343,12 +589,12 @@ pub fn app() -> Html {
                             </li>
                         }) }
                         if m.shown_received() == 0 {
-                            <li class="empty">{ "Nothing received yet." }</li>
+                            <li class="empty">{ t(lang, "nothing-received") }</li>
                         }
                     </ol>
                 </section>
                 <section class="panel" aria-labelledby="events-title">
-                    <h2 id="events-title">{ "Broker events" }</h2>
+                    <h2 id="events-title">{ t(lang, "broker-events") }</h2>
                     <ol class="events" data-testid="event-log">
                         { for m.events.iter().take(40).map(|e| html! {
                             <li class={classes!("ev", format!("ev-{}", e.kind))}>
@@ -359,8 +605,9 @@ pub fn app() -> Html {
                     </ol>
                 </section>
             </div>
+            }
         </main>
-        </>
+        </div>
     }
 }
 

@@ -6,11 +6,15 @@
 //! to a broker: in-page simulation or the bridge's `/ws`), `sim` and `app`
 //! (the Yew components).
 
+pub mod i18n;
+pub mod lesson;
 pub mod model;
 pub mod scene;
 
 #[cfg(target_arch = "wasm32")]
 mod app;
+#[cfg(target_arch = "wasm32")]
+mod lesson_view;
 #[cfg(target_arch = "wasm32")]
 mod link;
 #[cfg(target_arch = "wasm32")]

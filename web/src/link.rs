@@ -42,6 +42,23 @@ impl BrokerLink {
         }
     }
 
+    /// The simulation's virtual clock, ms (`None` in real mode).
+    pub fn sim_now_ms(&self) -> Option<u64> {
+        match self {
+            BrokerLink::Sim(l) => l.now_ms(),
+            BrokerLink::Ws(_) => None,
+        }
+    }
+
+    /// Simulation: the virtual clock stops at `cap` (a lesson question waits).
+    pub fn set_cap(&self, cap: Option<u64>) {
+        if let BrokerLink::Sim(l) = self {
+            if let Ok(mut i) = l.inner.try_borrow_mut() {
+                i.cap = cap.map(|c| c as f64);
+            }
+        }
+    }
+
     /// The simulation's clock controls (no-ops in real mode, where time is real).
     pub fn set_clock(&self, playing: bool, speed: f64) {
         if let BrokerLink::Sim(l) = self {
@@ -69,6 +86,8 @@ struct SimInner {
     speed: f64,
     sink: Sink,
     drain_scheduled: bool,
+    /// The virtual clock does not pass this (a lesson's question waits).
+    cap: Option<f64>,
 }
 
 impl SimInner {
@@ -77,7 +96,11 @@ impl SimInner {
         let dt = (now - self.last_wall).clamp(0.0, 1000.0);
         self.last_wall = now;
         if self.playing {
-            self.virtual_ms += dt * self.speed;
+            let next = self.virtual_ms + dt * self.speed;
+            self.virtual_ms = match self.cap {
+                Some(cap) => next.min(cap.max(self.virtual_ms)),
+                None => next,
+            };
         }
         self.broker.advance_to(self.virtual_ms as u64);
     }
@@ -100,6 +123,7 @@ impl SimLink {
             speed: 1.0,
             sink: sink.clone(),
             drain_scheduled: false,
+            cap: None,
         }));
         let clock = {
             let inner = inner.clone();
@@ -128,6 +152,12 @@ impl SimLink {
             let inner = self.inner.clone();
             Timeout::new(0, move || drain(&inner)).forget();
         }
+    }
+
+    fn now_ms(&self) -> Option<u64> {
+        let mut i = self.inner.try_borrow_mut().ok()?;
+        i.advance();
+        Some(i.virtual_ms as u64)
     }
 
     fn set_clock(&self, playing: bool, speed: f64) {

@@ -117,6 +117,12 @@ pub enum Action {
     SetClock { paused: bool, speed: f64 },
     /// The user closed the error banner.
     DismissError,
+    /// The lesson player (handled by the shell around the player, not here).
+    Lesson(crate::lesson::LessonAction),
+    /// Page settings (language, projector mode, help).
+    Ui(crate::i18n::UiAction),
+    /// Space: play/pause (the shell turns it into `SetClock`).
+    TogglePause,
 }
 
 /// How far a message has come, as the protocol says (not as it is drawn).
@@ -431,6 +437,11 @@ impl Model {
             }
             Action::DismissError => {
                 self.error = None;
+                (Vec::new(), true)
+            }
+            Action::Lesson(_) | Action::Ui(_) => (Vec::new(), false),
+            Action::TogglePause => {
+                self.paused = !self.paused;
                 (Vec::new(), true)
             }
         }

@@ -16,24 +16,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const RABBITMQ: ([u8; 4], u16) = ([127, 0, 0, 1], 5672);
 
 /// The tests, in order.
-const TESTS: [&str; 7] = [
+const TESTS: [&str; 10] = [
     "sim-publish-is-delivered-and-acked",
     "real-mode-publish-through-rabbitmq",
     "sim-again-after-real",
     "sim-fanout-reaches-both-queues",
     "real-fanout-reaches-both-queues",
     "sim-burst-waits-in-the-queue-then-drains",
+    "lesson-sim-timing-1-consumer-all-checks-pass",
+    "lesson-real-hello-world-all-checks-pass",
+    "ui-language-projector-and-help",
     // Last: it stops the bridge.
     "bridge-gone-says-why-and-sim-still-works",
 ];
 
 /// Child processes, killed on drop (also on error and panic).
-struct Children(Vec<(&'static str, Child)>);
+pub(crate) struct Children(pub(crate) Vec<(&'static str, Child)>);
 
 impl Drop for Children {
     fn drop(&mut self) {
@@ -45,7 +48,7 @@ impl Drop for Children {
 }
 
 /// A temporary directory, removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -53,12 +56,12 @@ impl Drop for TempDir {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
     Ok(l.local_addr()?.port())
 }
 
-fn wait_for_port(
+pub(crate) fn wait_for_port(
     port: u16,
     what: &str,
     child: &mut Child,
@@ -78,12 +81,12 @@ fn wait_for_port(
     bail!("{what} did not listen on 127.0.0.1:{port} within {timeout:?}")
 }
 
-fn rabbitmq_answers() -> bool {
+pub(crate) fn rabbitmq_answers() -> bool {
     let addr = SocketAddr::from(RABBITMQ);
     TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
 }
 
-fn tail(path: &Path, lines: usize) -> String {
+pub(crate) fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
@@ -219,7 +222,7 @@ fn setup_and_run(
     results
 }
 
-async fn connect(webdriver: &str, profile: &Path) -> anyhow::Result<Client> {
+pub(crate) async fn connect(webdriver: &str, profile: &Path) -> anyhow::Result<Client> {
     let args = vec![
         "--headless=new".to_string(),
         "--no-sandbox".into(),
@@ -268,6 +271,13 @@ async fn run_tests(
             "sim-fanout-reaches-both-queues" => fanout(&client, page, out_dir, false).await,
             "real-fanout-reaches-both-queues" => fanout(&client, page, out_dir, true).await,
             "sim-burst-waits-in-the-queue-then-drains" => burst(&client, page, out_dir).await,
+            "lesson-sim-timing-1-consumer-all-checks-pass" => {
+                lesson_sim_timing(&client, page, out_dir).await
+            }
+            "lesson-real-hello-world-all-checks-pass" => {
+                lesson_real_hello(&client, page, out_dir).await
+            }
+            "ui-language-projector-and-help" => ui_settings(&client, page, out_dir).await,
             "bridge-gone-says-why-and-sim-still-works" => {
                 bridge_gone(&client, page, out_dir, bridge).await
             }
@@ -620,5 +630,145 @@ async fn burst(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()
             bail!("order {n} missing from the consumer log: {log:?}");
         }
     }
+    Ok(())
+}
+
+/// Opens lesson `id` from the picker and answers the first question with `choice`.
+async fn open_lesson(client: &Client, id: &str, choice: usize) -> anyhow::Result<()> {
+    click(client, "lessons-open").await?;
+    click(client, &format!("lesson-{id}")).await?;
+    wait_until("the lesson stage", Duration::from_secs(10), || async {
+        no_panic(client).await?;
+        Ok(client
+            .find(Locator::Css("[data-testid=\"lesson-stage\"]"))
+            .await
+            .is_ok()
+            .then_some(()))
+    })
+    .await?;
+    click(client, &format!("lesson-choice-{choice}")).await
+}
+
+/// Waits for the lesson's report and requires every check to have passed.
+async fn lesson_report_passes(client: &Client, timeout: Duration) -> anyhow::Result<String> {
+    let passed = wait_until("the lesson report", timeout, || async {
+        no_panic(client).await?;
+        attr_of(client, "lesson-report", "data-passed")
+            .await
+            .map(Some)
+    })
+    .await?;
+    let report = text_of(client, "lesson-report").await?;
+    if passed.as_deref() != Some("true") {
+        bail!("the lesson's checks failed: {report}");
+    }
+    if report.contains('✗') || !report.contains('✓') {
+        bail!("the report does not show every check passed: {report}");
+    }
+    Ok(report)
+}
+
+/// The timing lesson with one consumer, in the simulation at 4×: the question
+/// holds the run, then all checks pass.
+async fn lesson_sim_timing(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    open_page(client, page).await?;
+    click(client, "lessons-open").await?;
+    screenshot(client, out_dir, "lesson-picker").await?;
+    click(client, "lesson-timing-1-consumer").await?;
+    // The question holds the clock at 0 until it is answered.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let t = text_of(client, "lesson-time").await?;
+    if t.trim() != "0.0 s" {
+        bail!("the run went on before the question was answered: {t}");
+    }
+    screenshot(client, out_dir, "lesson-sim-question").await?;
+    click(client, "lesson-choice-2").await?;
+    click(client, "speed-4").await?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    screenshot(client, out_dir, "lesson-sim-running").await?;
+    let state = attr_of(client, "lesson-consumer-worker-1", "data-state").await?;
+    if !matches!(state.as_deref(), Some("busy") | Some("prefetch-full")) {
+        bail!("mid-run the consumer is {state:?}, not busy");
+    }
+    let report = lesson_report_passes(client, Duration::from_secs(30)).await?;
+    if !report.contains("total_time_ms") {
+        bail!("the report has no total_time_ms check: {report}");
+    }
+    screenshot(client, out_dir, "lesson-sim-done").await?;
+    Ok(())
+}
+
+/// Hello World against RabbitMQ through the bridge: all checks pass.
+async fn lesson_real_hello(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    open_page(client, page).await?;
+    go_real(client).await?;
+    open_lesson(client, "hello-world", 0).await?;
+    lesson_report_passes(client, Duration::from_secs(30)).await?;
+    screenshot(client, out_dir, "lesson-real-hello-done").await?;
+    let status = attr_of(client, "link-status", "data-status").await?;
+    if status.as_deref() != Some("connected") {
+        bail!("real lesson status {status:?}");
+    }
+    Ok(())
+}
+
+/// Language switch, projector and contrast, the `?` help overlay and the
+/// keyboard: space pauses, the arrow keys step through a lesson.
+async fn ui_settings(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    open_page(client, page).await?;
+    client
+        .execute(
+            "const s = document.querySelector('[data-testid=\"lang\"]'); s.value = 'uk'; \
+             s.dispatchEvent(new Event('change', {bubbles: true}));",
+            vec![],
+        )
+        .await?;
+    let publish = text_of(client, "publish").await?;
+    if publish.trim() != "Опублікувати" {
+        bail!("after switching to Ukrainian, Publish reads {publish:?}");
+    }
+    click(client, "projector").await?;
+    click(client, "contrast").await?;
+    let class = attr_of(client, "app-root", "class")
+        .await?
+        .unwrap_or_default();
+    if !(class.contains("projector") && class.contains("contrast")) {
+        bail!("projector/contrast not applied: class {class:?}");
+    }
+    let body = client.find(Locator::Css("body")).await?;
+    body.send_keys("?").await?;
+    wait_until("the help overlay", Duration::from_secs(5), || async {
+        Ok(client
+            .find(Locator::Css("[data-testid=\"help-overlay\"]"))
+            .await
+            .is_ok()
+            .then_some(()))
+    })
+    .await?;
+    screenshot(client, out_dir, "ui-uk-projector-help").await?;
+    body.send_keys("\u{e00c}").await?; // Escape
+    body.send_keys(" ").await?;
+    let pressed = attr_of(client, "pause", "aria-pressed").await?;
+    if pressed.as_deref() != Some("true") {
+        bail!("space did not pause (aria-pressed {pressed:?})");
+    }
+    body.send_keys(" ").await?;
+    // A lesson in Ukrainian, stepped with the keyboard.
+    open_lesson(client, "timing-1-consumer", 1).await?;
+    click(client, "speed-4").await?;
+    lesson_report_passes(client, Duration::from_secs(30)).await?;
+    let title = text_of(client, "lesson-title").await?;
+    if !title.contains("Час") {
+        bail!("the lesson title is not Ukrainian: {title:?}");
+    }
+    let last = text_of(client, "lesson-step-no").await?;
+    body.send_keys("\u{e012}").await?; // ArrowLeft
+    let back = text_of(client, "lesson-step-no").await?;
+    body.send_keys("\u{e014}").await?; // ArrowRight
+    let again = text_of(client, "lesson-step-no").await?;
+    if back == last || again != last {
+        bail!("arrow keys did not step: {last:?} → {back:?} → {again:?}");
+    }
+    screenshot(client, out_dir, "ui-uk-lesson-done").await?;
     Ok(())
 }

@@ -1,0 +1,275 @@
+//! The page's own strings in English, Russian and Ukrainian (the lesson texts
+//! carry their own three languages).
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    Ru,
+    Uk,
+}
+
+pub const LANGS: [Lang; 3] = [Lang::En, Lang::Ru, Lang::Uk];
+
+impl Lang {
+    /// `en`, `ru`, `uk`: the key of `sim_core::scenario::Text`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Ru => "ru",
+            Lang::Uk => "uk",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Lang> {
+        LANGS.into_iter().find(|l| l.code() == code)
+    }
+
+    /// The language's own name, for the switcher.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Ru => "Русский",
+            Lang::Uk => "Українська",
+        }
+    }
+}
+
+/// `[key, en, ru, uk]`.
+const STRINGS: &[[&str; 4]] = &[
+    ["tutorials", "Tutorials", "Уроки", "Уроки"],
+    ["course", "Course tasks", "Задачи курса", "Завдання курсу"],
+    ["reliability", "Reliability", "Надёжность", "Надійність"],
+    ["lessons", "Lessons", "Уроки", "Уроки"],
+    ["ready", "ready", "готово", "готові"],
+    ["unacked", "unacked", "без ack", "без ack"],
+    ["processed", "done", "обработано", "оброблено"],
+    ["waiting", "not subscribed", "не подписан", "не підписаний"],
+    ["idle", "idle", "свободен", "вільний"],
+    ["busy", "busy", "занят", "зайнятий"],
+    [
+        "prefetch-full",
+        "prefetch full",
+        "prefetch заполнен",
+        "prefetch заповнений",
+    ],
+    ["down", "down", "упал", "впав"],
+    [
+        "connecting",
+        "connecting to RabbitMQ…",
+        "подключение к RabbitMQ…",
+        "підключення до RabbitMQ…",
+    ],
+    [
+        "link-failed",
+        "no connection",
+        "нет соединения",
+        "немає з'єднання",
+    ],
+    [
+        "close-lesson",
+        "Close lesson",
+        "Закрыть урок",
+        "Закрити урок",
+    ],
+    ["step", "Step", "Шаг", "Крок"],
+    ["back", "Back", "Назад", "Назад"],
+    ["next", "Next", "Далее", "Далі"],
+    ["predict", "Predict:", "Предскажите:", "Передбачте:"],
+    [
+        "choose-first",
+        "Choose an answer: the run waits for it.",
+        "Выберите ответ: запуск ждёт его.",
+        "Оберіть відповідь: запуск чекає на неї.",
+    ],
+    [
+        "watch",
+        "Now watch the run.",
+        "Теперь смотрите на запуск.",
+        "Тепер дивіться на запуск.",
+    ],
+    ["right", "Right!", "Верно!", "Правильно!"],
+    ["not-quite", "Not quite.", "Не совсем.", "Не зовсім."],
+    [
+        "all-passed",
+        "All checks passed",
+        "Все проверки пройдены",
+        "Усі перевірки пройдено",
+    ],
+    [
+        "some-failed",
+        "Some checks failed",
+        "Некоторые проверки не пройдены",
+        "Деякі перевірки не пройдено",
+    ],
+    ["expected", "expected", "ожидалось", "очікувалось"],
+    ["got", "got", "получено", "отримано"],
+    ["scene", "Scene", "Сцена", "Сцена"],
+    ["publish", "Publish", "Опубликовать", "Опублікувати"],
+    ["play", "▶ Play", "▶ Пуск", "▶ Пуск"],
+    ["pause", "❚❚ Pause", "❚❚ Пауза", "❚❚ Пауза"],
+    ["published", "published", "опубликовано", "опубліковано"],
+    ["received", "received", "получено", "отримано"],
+    ["in-queue", "in queue", "в очереди", "у черзі"],
+    [
+        "consumer-received",
+        "Consumer received",
+        "Получено потребителем",
+        "Отримано споживачем",
+    ],
+    [
+        "broker-events",
+        "Broker events",
+        "События брокера",
+        "Події брокера",
+    ],
+    [
+        "nothing-received",
+        "Nothing received yet.",
+        "Пока ничего не получено.",
+        "Поки нічого не отримано.",
+    ],
+    ["why", "Why? ", "Почему? ", "Чому? "],
+    [
+        "why-hint",
+        "Press Publish: the exchange's routing decision is explained here.",
+        "Нажмите «Опубликовать»: здесь объясняется, куда exchange направил сообщение.",
+        "Натисніть «Опублікувати»: тут пояснюється, куди exchange спрямував повідомлення.",
+    ],
+    ["language", "Language", "Язык", "Мова"],
+    ["projector", "Projector", "Проектор", "Проєктор"],
+    [
+        "contrast",
+        "High contrast",
+        "Высокий контраст",
+        "Висока контрастність",
+    ],
+    [
+        "help",
+        "Keyboard shortcuts",
+        "Горячие клавиши",
+        "Гарячі клавіші",
+    ],
+    [
+        "help-space",
+        "Space: play / pause",
+        "Пробел: пуск / пауза",
+        "Пробіл: пуск / пауза",
+    ],
+    [
+        "help-right",
+        "→: next step",
+        "→: следующий шаг",
+        "→: наступний крок",
+    ],
+    [
+        "help-left",
+        "←: previous step",
+        "←: предыдущий шаг",
+        "←: попередній крок",
+    ],
+    [
+        "help-p",
+        "P: publish (playground)",
+        "P: опубликовать (песочница)",
+        "P: опублікувати (пісочниця)",
+    ],
+    ["help-q", "?: this help", "?: эта справка", "?: ця довідка"],
+    ["close", "Close", "Закрыть", "Закрити"],
+    [
+        "sim-paused",
+        "simulation paused",
+        "симуляция на паузе",
+        "симуляцію призупинено",
+    ],
+    [
+        "declaring",
+        "declaring the scene…",
+        "объявляем сцену…",
+        "оголошуємо сцену…",
+    ],
+    [
+        "mode-real",
+        "Real RabbitMQ instead of the simulation",
+        "Настоящий RabbitMQ вместо симуляции",
+        "Справжній RabbitMQ замість симуляції",
+    ],
+];
+
+/// The page string `key` in `lang` (`?` if unknown, so a typo shows; never a panic).
+pub fn t(lang: Lang, key: &str) -> &'static str {
+    for row in STRINGS {
+        if row[0] == key {
+            return match lang {
+                Lang::En => row[1],
+                Lang::Ru => row[2],
+                Lang::Uk => row[3],
+            };
+        }
+    }
+    "?"
+}
+
+/// Page settings that are not about the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ui {
+    pub lang: Lang,
+    pub projector: bool,
+    pub contrast: bool,
+    pub help: bool,
+    pub picker: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiAction {
+    Lang(Lang),
+    Projector,
+    Contrast,
+    /// Toggle (`None`) or set the help overlay.
+    Help(Option<bool>),
+    Picker(Option<bool>),
+}
+
+impl Ui {
+    pub fn apply(&mut self, a: UiAction) {
+        match a {
+            UiAction::Lang(l) => self.lang = l,
+            UiAction::Projector => self.projector = !self.projector,
+            UiAction::Contrast => self.contrast = !self.contrast,
+            UiAction::Help(v) => self.help = v.unwrap_or(!self.help),
+            UiAction::Picker(v) => self.picker = v.unwrap_or(!self.picker),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_string_has_three_non_empty_translations_and_unique_keys() {
+        let mut keys = std::collections::BTreeSet::new();
+        for row in STRINGS {
+            assert!(keys.insert(row[0]), "duplicate key {}", row[0]);
+            assert!(row.iter().all(|s| !s.is_empty()), "{row:?}");
+        }
+        assert_eq!(t(Lang::Ru, "next"), "Далее");
+        assert_eq!(t(Lang::Uk, "next"), "Далі");
+        assert_eq!(t(Lang::En, "no-such-key"), "?");
+        assert_eq!(Lang::from_code("uk"), Some(Lang::Uk));
+        assert_eq!(Lang::from_code("de"), None);
+    }
+
+    #[test]
+    fn ui_toggles() {
+        let mut ui = Ui::default();
+        ui.apply(UiAction::Help(None));
+        assert!(ui.help);
+        ui.apply(UiAction::Help(Some(false)));
+        assert!(!ui.help);
+        ui.apply(UiAction::Projector);
+        ui.apply(UiAction::Contrast);
+        ui.apply(UiAction::Lang(Lang::Uk));
+        assert_eq!((ui.projector, ui.contrast, ui.lang), (true, true, Lang::Uk));
+    }
+}

@@ -1,0 +1,1283 @@
+//! The lesson player's pure part: the layered picture of any scenario topology
+//! ([`Layout`]) and the player state ([`Player`]) that drives a
+//! `sim_core::scenario::ScenarioRun` from the protocol stream. No browser API
+//! here: `cargo test -p web` runs it natively against `sim_core::Broker`.
+//!
+//! The shell (`app.rs`) owns the clock and the link: it calls
+//! [`Player::tick`] with the link's clock (virtual in simulation, wall in real
+//! mode), feeds every frame to [`Player::frame`], sends the requests both
+//! return, and in simulation keeps the virtual clock at or below
+//! [`Player::hold_ms`] so a "predict, then see" question is answered before
+//! its step's time comes.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use sim_core::protocol::{
+    DestinationKind, Event, ExchangeKind, Method, Request, ServerFrame, Trace,
+};
+use sim_core::scenario::{NoteKind, Report, Scenario, ScenarioRun, TimedAction};
+
+/// What the lesson player is told (the shell owns the player and the link).
+#[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)]
+pub enum LessonAction {
+    /// Redraw (the shell changed the player, e.g. opened a lesson).
+    Refresh,
+    Frame {
+        generation: u32,
+        frame: ServerFrame,
+    },
+    Link {
+        generation: u32,
+        event: crate::model::LinkEvent,
+    },
+    Answer {
+        step: usize,
+        choice: usize,
+    },
+    Next,
+    Back,
+}
+
+/// Lesson groups of the picker.
+pub const GROUPS: [&str; 3] = ["tutorials", "course", "reliability"];
+
+/// Which picker group a lesson belongs to (by its tags).
+pub fn group_of(sc: &Scenario) -> &'static str {
+    if sc.tags.iter().any(|t| t == "tutorial") {
+        "tutorials"
+    } else if sc.tags.iter().any(|t| t == "reliability") {
+        "reliability"
+    } else {
+        "course"
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    Producer,
+    Exchange,
+    Queue,
+    Consumer,
+}
+
+impl NodeKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            NodeKind::Producer => "producer",
+            NodeKind::Exchange => "exchange",
+            NodeKind::Queue => "queue",
+            NodeKind::Consumer => "consumer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub name: String,
+    /// The exchange type, the queue's notable arguments, the consumer's prefetch.
+    pub sub: String,
+    pub x: f64,
+    pub y: f64,
+}
+
+impl Node {
+    /// `queue:orders`: the id lesson steps highlight.
+    pub fn id(&self) -> String {
+        format!("{}:{}", self.kind.prefix(), self.name)
+    }
+
+    /// The name as drawn (the default exchange has none).
+    pub fn title(&self) -> &str {
+        if self.kind == NodeKind::Exchange && self.name.is_empty() {
+            "(default)"
+        } else {
+            &self.name
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeKind {
+    Publish,
+    Binding,
+    Deliver,
+    /// Dead-lettering, forwarding: a message may take it.
+    Side,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edge {
+    pub from: usize,
+    pub to: usize,
+    pub kind: EdgeKind,
+    pub label: String,
+}
+
+/// Producers → exchanges (in layers along exchange-to-exchange bindings) →
+/// queues → consumers, left to right.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Layout {
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+    pub width: f64,
+    pub height: f64,
+}
+
+pub const COL_W: f64 = 250.0;
+pub const ROW_H: f64 = 130.0;
+pub const MARGIN_X: f64 = 110.0;
+pub const MARGIN_Y: f64 = 80.0;
+
+fn short(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn field_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn arg_str(args: &sim_core::protocol::FieldTable, key: &str) -> Option<String> {
+    args.get(key).map(field_text)
+}
+
+impl Layout {
+    pub fn index(&self, kind: NodeKind, name: &str) -> Option<usize> {
+        self.nodes
+            .iter()
+            .position(|n| n.kind == kind && n.name == name)
+    }
+
+    /// The layout of `sc`'s topology (plus what its timeline declares and what
+    /// its producers and consumers use).
+    pub fn of(sc: &Scenario) -> Layout {
+        let mut exchanges: Vec<(String, ExchangeKind)> = Vec::new();
+        let add_x =
+            |name: &str, kind: Option<ExchangeKind>, xs: &mut Vec<(String, ExchangeKind)>| {
+                if let Some(e) = xs.iter_mut().find(|(n, _)| n == name) {
+                    if let Some(k) = kind {
+                        e.1 = k;
+                    }
+                } else {
+                    let default = match name {
+                        "amq.fanout" => ExchangeKind::Fanout,
+                        "amq.topic" => ExchangeKind::Topic,
+                        "amq.headers" | "amq.match" => ExchangeKind::Headers,
+                        _ => ExchangeKind::Direct,
+                    };
+                    xs.push((name.to_string(), kind.unwrap_or(default)));
+                }
+            };
+        let mut queues: Vec<(String, String)> = Vec::new();
+        let add_q = |q: &sim_core::scenario::QueueDef, qs: &mut Vec<(String, String)>| {
+            if qs.iter().any(|(n, _)| *n == q.name) {
+                return;
+            }
+            let mut sub = Vec::new();
+            if let Some(t) = arg_str(&q.arguments, "x-message-ttl") {
+                sub.push(format!("ttl {t}"));
+            }
+            if let Some(m) = arg_str(&q.arguments, "x-max-length") {
+                sub.push(format!("max {m}"));
+            }
+            if let Some(p) = arg_str(&q.arguments, "x-max-priority") {
+                sub.push(format!("prio ≤{p}"));
+            }
+            qs.push((q.name.clone(), sub.join(" · ")));
+        };
+        let mut bindings: Vec<sim_core::scenario::BindingDef> = sc.topology.bindings.clone();
+        for p in &sc.producers {
+            add_x(&p.exchange, None, &mut exchanges);
+        }
+        for x in &sc.topology.exchanges {
+            add_x(&x.name, Some(x.kind), &mut exchanges);
+        }
+        for q in &sc.topology.queues {
+            add_q(q, &mut queues);
+        }
+        for a in &sc.timeline {
+            match a {
+                TimedAction::DeclareExchange { exchange, .. } => {
+                    add_x(&exchange.name, Some(exchange.kind), &mut exchanges)
+                }
+                TimedAction::DeclareQueue { queue, .. } => add_q(queue, &mut queues),
+                TimedAction::Bind { binding, .. } => bindings.push(binding.clone()),
+                TimedAction::Publish { exchange, .. } => add_x(exchange, None, &mut exchanges),
+                _ => {}
+            }
+        }
+        for b in &bindings {
+            add_x(&b.source, None, &mut exchanges);
+            if let Some(x) = &b.exchange {
+                add_x(x, None, &mut exchanges);
+            }
+        }
+        let mut side: Vec<(NodeKind, String, String, String)> = Vec::new();
+        let all_queues: Vec<sim_core::scenario::QueueDef> = sc
+            .topology
+            .queues
+            .iter()
+            .cloned()
+            .chain(sc.timeline.iter().filter_map(|a| match a {
+                TimedAction::DeclareQueue { queue, .. } => Some(queue.clone()),
+                _ => None,
+            }))
+            .collect();
+        for q in &all_queues {
+            if let Some(dlx) = arg_str(&q.arguments, "x-dead-letter-exchange") {
+                add_x(&dlx, None, &mut exchanges);
+                side.push((NodeKind::Queue, q.name.clone(), dlx, "dead-letter".into()));
+            }
+        }
+        for x in &sc.topology.exchanges {
+            if let Some(ae) = arg_str(&x.arguments, "alternate-exchange") {
+                add_x(&ae, None, &mut exchanges);
+            }
+        }
+        for c in &sc.consumers {
+            for t in &c.forward {
+                add_x(&t.exchange, None, &mut exchanges);
+                side.push((
+                    NodeKind::Consumer,
+                    c.name.clone(),
+                    t.exchange.clone(),
+                    "forward".into(),
+                ));
+            }
+            if let Some(f) = &c.failure {
+                if let Some(to) = &f.give_up_to {
+                    add_x(&to.exchange, None, &mut exchanges);
+                    side.push((
+                        NodeKind::Consumer,
+                        c.name.clone(),
+                        to.exchange.clone(),
+                        "give up".into(),
+                    ));
+                }
+            }
+        }
+        // The default exchange reaches a queue by its name: draw the edges a
+        // routing key of this scenario names.
+        let mut default_keys: BTreeSet<String> = BTreeSet::new();
+        for p in &sc.producers {
+            if p.exchange.is_empty() {
+                default_keys.insert(p.routing_key.clone());
+            }
+            for m in &p.messages {
+                if m.exchange.as_deref().unwrap_or(&p.exchange).is_empty() {
+                    default_keys.insert(
+                        m.routing_key
+                            .clone()
+                            .unwrap_or_else(|| p.routing_key.clone()),
+                    );
+                }
+            }
+        }
+        for a in &sc.timeline {
+            if let TimedAction::Publish {
+                exchange,
+                routing_key,
+                ..
+            } = a
+            {
+                if exchange.is_empty() {
+                    default_keys.insert(routing_key.clone());
+                }
+            }
+        }
+        for c in &sc.consumers {
+            for t in c
+                .forward
+                .iter()
+                .chain(c.failure.iter().filter_map(|f| f.give_up_to.as_ref()))
+            {
+                if t.exchange.is_empty() {
+                    default_keys.insert(t.routing_key.clone());
+                }
+            }
+        }
+        if exchanges.iter().any(|(n, _)| n.is_empty()) {
+            for (q, _) in &queues {
+                if default_keys.contains(q) {
+                    bindings.push(sim_core::scenario::BindingDef {
+                        source: String::new(),
+                        queue: Some(q.clone()),
+                        exchange: None,
+                        routing_key: q.clone(),
+                        arguments: Default::default(),
+                    });
+                }
+            }
+        }
+
+        // Exchange layers: longest chain of exchange-to-exchange bindings (capped, so cycles end).
+        let mut depth = vec![0usize; exchanges.len()];
+        let xi = |name: &str| exchanges.iter().position(|(n, _)| n == name);
+        for _ in 0..exchanges.len() {
+            let mut moved = false;
+            for b in &bindings {
+                if let (Some(s), Some(d)) = (xi(&b.source), b.exchange.as_deref().and_then(xi)) {
+                    if depth[d] < depth[s] + 1 && depth[s] + 1 < exchanges.len() {
+                        depth[d] = depth[s] + 1;
+                        moved = true;
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        let xcols = depth.iter().copied().max().map_or(1, |d| d + 1);
+
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut columns: Vec<Vec<usize>> = vec![Vec::new(); xcols + 3];
+        for p in &sc.producers {
+            columns[0].push(nodes.len());
+            nodes.push(Node {
+                kind: NodeKind::Producer,
+                name: p.name.clone(),
+                sub: if p.count > 0 {
+                    format!("{} msg", p.count)
+                } else {
+                    format!("{} msg", p.messages.len())
+                },
+                x: 0.0,
+                y: 0.0,
+            });
+        }
+        for (i, (name, kind)) in exchanges.iter().enumerate() {
+            columns[1 + depth[i]].push(nodes.len());
+            nodes.push(Node {
+                kind: NodeKind::Exchange,
+                name: name.clone(),
+                sub: kind.as_str().to_string(),
+                x: 0.0,
+                y: 0.0,
+            });
+        }
+        for (name, sub) in &queues {
+            columns[1 + xcols].push(nodes.len());
+            nodes.push(Node {
+                kind: NodeKind::Queue,
+                name: name.clone(),
+                sub: sub.clone(),
+                x: 0.0,
+                y: 0.0,
+            });
+        }
+        for c in &sc.consumers {
+            columns[2 + xcols].push(nodes.len());
+            let sub = match (c.ack, c.prefetch) {
+                (sim_core::scenario::AckMode::Auto, _) => "auto-ack".to_string(),
+                (_, 0) => "no prefetch limit".to_string(),
+                (_, p) => format!("prefetch {p}"),
+            };
+            nodes.push(Node {
+                kind: NodeKind::Consumer,
+                name: c.name.clone(),
+                sub,
+                x: 0.0,
+                y: 0.0,
+            });
+        }
+        let find = |nodes: &[Node], kind: NodeKind, name: &str| {
+            nodes.iter().position(|n| n.kind == kind && n.name == name)
+        };
+        let mut edges = Vec::new();
+        for p in &sc.producers {
+            if let (Some(a), Some(b)) = (
+                find(&nodes, NodeKind::Producer, &p.name),
+                find(&nodes, NodeKind::Exchange, &p.exchange),
+            ) {
+                let kind = exchanges
+                    .iter()
+                    .find(|(n, _)| *n == p.exchange)
+                    .map(|e| e.1);
+                let label = match kind {
+                    Some(ExchangeKind::Fanout) | Some(ExchangeKind::Headers) => String::new(),
+                    _ => short(&p.routing_key, 22),
+                };
+                edges.push(Edge {
+                    from: a,
+                    to: b,
+                    kind: EdgeKind::Publish,
+                    label,
+                });
+            }
+        }
+        for b in &bindings {
+            let Some(s) = find(&nodes, NodeKind::Exchange, &b.source) else {
+                continue;
+            };
+            let d = match (&b.queue, &b.exchange) {
+                (Some(q), _) => find(&nodes, NodeKind::Queue, q),
+                (None, Some(x)) => find(&nodes, NodeKind::Exchange, x),
+                _ => None,
+            };
+            let Some(d) = d else { continue };
+            let kind = exchanges.iter().find(|(n, _)| *n == b.source).map(|e| e.1);
+            let label = match kind {
+                Some(ExchangeKind::Fanout) => String::new(),
+                Some(ExchangeKind::Headers) => {
+                    let mut parts: Vec<String> = b
+                        .arguments
+                        .iter()
+                        .filter(|(k, _)| k.as_str() != "x-match")
+                        .map(|(k, v)| format!("{k}={}", field_text(v)))
+                        .collect();
+                    parts.sort();
+                    let m = arg_str(&b.arguments, "x-match").unwrap_or_else(|| "all".into());
+                    short(&format!("{m}: {}", parts.join(", ")), 30)
+                }
+                _ => short(&b.routing_key, 22),
+            };
+            if !edges
+                .iter()
+                .any(|e: &Edge| e.from == s && e.to == d && e.label == label)
+            {
+                edges.push(Edge {
+                    from: s,
+                    to: d,
+                    kind: EdgeKind::Binding,
+                    label,
+                });
+            }
+        }
+        for c in &sc.consumers {
+            if let (Some(q), Some(n)) = (
+                find(&nodes, NodeKind::Queue, &c.queue),
+                find(&nodes, NodeKind::Consumer, &c.name),
+            ) {
+                edges.push(Edge {
+                    from: q,
+                    to: n,
+                    kind: EdgeKind::Deliver,
+                    label: String::new(),
+                });
+            }
+        }
+        for (kind, from, to, label) in side {
+            if let (Some(a), Some(b)) = (
+                find(&nodes, kind, &from),
+                find(&nodes, NodeKind::Exchange, &to),
+            ) {
+                edges.push(Edge {
+                    from: a,
+                    to: b,
+                    kind: EdgeKind::Side,
+                    label,
+                });
+            }
+        }
+
+        // Rows: queues in the order of their first source, consumers next to their queue.
+        let row_of = |nodes: &[Node], columns: &[Vec<usize>], i: usize| -> f64 {
+            for col in columns {
+                if let Some(r) = col.iter().position(|&n| n == i) {
+                    return r as f64 / (col.len().max(1) as f64);
+                }
+            }
+            let _ = nodes;
+            0.0
+        };
+        for c in 2..columns.len() {
+            let mut col = columns[c].clone();
+            let key = |i: usize| -> f64 {
+                let srcs: Vec<f64> = edges
+                    .iter()
+                    .filter(|e| e.to == i && e.kind != EdgeKind::Side)
+                    .map(|e| row_of(&nodes, &columns, e.from))
+                    .collect();
+                if srcs.is_empty() {
+                    2.0
+                } else {
+                    srcs.iter().sum::<f64>() / srcs.len() as f64
+                }
+            };
+            let mut keyed: Vec<(f64, usize, usize)> = col
+                .iter()
+                .enumerate()
+                .map(|(pos, &i)| (key(i), pos, i))
+                .collect();
+            keyed.sort_by(|a, b| {
+                a.0.partial_cmp(&b.0)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(a.1.cmp(&b.1))
+            });
+            col = keyed.into_iter().map(|(_, _, i)| i).collect();
+            columns[c] = col;
+        }
+        let rows = columns.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let height = MARGIN_Y * 2.0 + ROW_H * (rows as f64 - 1.0) + 40.0;
+        for (c, col) in columns.iter().enumerate() {
+            let top = (height - ROW_H * (col.len() as f64 - 1.0)) / 2.0;
+            for (r, &i) in col.iter().enumerate() {
+                nodes[i].x = MARGIN_X + COL_W * c as f64;
+                nodes[i].y = top + ROW_H * r as f64;
+            }
+        }
+        let width = MARGIN_X * 2.0 + COL_W * (columns.len() as f64 - 1.0);
+        Layout {
+            nodes,
+            edges,
+            width,
+            height,
+        }
+    }
+
+    /// Is `edge` named by a highlight `binding:SOURCE->DEST`?
+    pub fn edge_id(&self, e: &Edge) -> String {
+        format!(
+            "binding:{}->{}",
+            self.nodes[e.from].name, self.nodes[e.to].name
+        )
+    }
+}
+
+/// A message on its way along an edge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token {
+    pub key: u64,
+    pub from: usize,
+    pub to: usize,
+    pub start_ms: u64,
+    pub label: String,
+}
+
+pub const TOKEN_MS: u64 = 600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerState {
+    Waiting,
+    Idle,
+    Busy,
+    PrefetchFull,
+    Down,
+}
+
+impl ConsumerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsumerState::Waiting => "waiting",
+            ConsumerState::Idle => "idle",
+            ConsumerState::Busy => "busy",
+            ConsumerState::PrefetchFull => "prefetch-full",
+            ConsumerState::Down => "down",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConsumerView {
+    pub subscribed: bool,
+    pub down: bool,
+    pub working: bool,
+    pub unacked: u32,
+    pub received: u32,
+    pub processed: u32,
+}
+
+/// The lesson being played.
+pub struct Player {
+    pub sc: Scenario,
+    run: ScenarioRun,
+    pub layout: Layout,
+    pub real: bool,
+    pub answers: Vec<Option<usize>>,
+    /// The step shown; follows the run unless the user went back.
+    pub viewed: Option<usize>,
+    follow: bool,
+    pub ready: BTreeMap<String, i64>,
+    pub consumers: Vec<ConsumerView>,
+    /// Simulation traces seen: queue counts come from them, not from inference.
+    traced: bool,
+    /// message id → the queue it waits in (simulation).
+    waiting: BTreeMap<u64, Vec<String>>,
+    pub tokens: Vec<Token>,
+    next_key: u64,
+    pub log: VecDeque<String>,
+    pub report: Option<Report>,
+    pub now: u64,
+    started: bool,
+    pub published: u64,
+}
+
+impl Player {
+    pub fn new(sc: Scenario, real: bool) -> Player {
+        let mut run = ScenarioRun::new(sc.clone());
+        if real {
+            run.set_max_requests_per_sec(Some(40));
+        }
+        let layout = Layout::of(&sc);
+        let mut ready = BTreeMap::new();
+        for n in &layout.nodes {
+            if n.kind == NodeKind::Queue {
+                ready.insert(n.name.clone(), 0);
+            }
+        }
+        Player {
+            answers: vec![None; sc.steps.len()],
+            consumers: vec![ConsumerView::default(); sc.consumers.len()],
+            viewed: None,
+            follow: true,
+            ready,
+            traced: false,
+            waiting: BTreeMap::new(),
+            tokens: Vec::new(),
+            next_key: 0,
+            log: VecDeque::new(),
+            report: None,
+            now: 0,
+            started: false,
+            published: 0,
+            layout,
+            run,
+            real,
+            sc,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.report.is_some()
+    }
+
+    pub fn elapsed_ms(&self) -> u64 {
+        self.run.elapsed_ms()
+    }
+
+    pub fn active_step(&self) -> Option<usize> {
+        if self.run.started_at_ms().is_none() {
+            return if self.sc.steps.is_empty() {
+                None
+            } else {
+                Some(0)
+            };
+        }
+        self.run.active_step()
+    }
+
+    /// The first step whose question has no answer yet.
+    pub fn gate(&self) -> Option<usize> {
+        self.sc
+            .steps
+            .iter()
+            .enumerate()
+            .position(|(i, s)| s.question.is_some() && self.answers[i].is_none())
+    }
+
+    /// Simulation: the virtual clock must not pass this (a question waits).
+    pub fn hold_ms(&self) -> Option<u64> {
+        let g = self.gate()?;
+        match self.run.started_at_ms() {
+            Some(t0) => Some(t0 + self.sc.steps[g].at_ms),
+            None => Some(self.now),
+        }
+    }
+
+    /// Waiting for an answer before the run may go on.
+    pub fn waiting_for_answer(&self) -> bool {
+        match self.gate() {
+            None => false,
+            Some(g) => {
+                if self.real && self.started {
+                    return false;
+                }
+                match self.run.started_at_ms() {
+                    Some(t0) => self.now >= t0 + self.sc.steps[g].at_ms,
+                    None => self.sc.steps[g].at_ms == 0 || self.real,
+                }
+            }
+        }
+    }
+
+    pub fn answer(&mut self, step: usize, choice: usize) {
+        let Some(q) = self.sc.steps.get(step).and_then(|s| s.question.as_ref()) else {
+            return;
+        };
+        if choice < q.choices.len() && self.answers[step].is_none() {
+            self.answers[step] = Some(choice);
+        }
+    }
+
+    pub fn next(&mut self) {
+        let last = self.active_step().unwrap_or(0);
+        let v = self.viewed.unwrap_or(0);
+        if v < last {
+            self.viewed = Some(v + 1);
+        }
+        self.follow = self.viewed.unwrap_or(0) >= last;
+    }
+
+    pub fn back(&mut self) {
+        if let Some(v) = self.viewed {
+            if v > 0 {
+                self.viewed = Some(v - 1);
+                self.follow = false;
+            }
+        }
+    }
+
+    /// Time passed (the link's clock). Returns the requests to send.
+    pub fn tick(&mut self, now: u64) -> Vec<Request> {
+        let now = now.max(self.now);
+        self.now = now;
+        let before = self.tokens.len();
+        self.tokens.retain(|t| now < t.start_ms + TOKEN_MS);
+        let _ = before;
+        if !self.started {
+            // Real mode cannot stop RabbitMQ's clock: the first questions come before the run.
+            if self.real && self.gate().is_some_and(|g| self.sc.steps[g].at_ms == 0) {
+                return Vec::new();
+            }
+            self.started = true;
+        }
+        self.run.handle_timeout(now.max(self.run.now_ms()));
+        self.pump()
+    }
+
+    /// A frame from the link. In real mode `now` (the page clock) replaces its
+    /// time stamp, so frames and ticks are on one clock.
+    pub fn frame(&mut self, mut frame: ServerFrame, now: Option<u64>) -> Vec<Request> {
+        if let Some(now) = now {
+            frame.at_ms = now.max(self.now);
+        }
+        self.now = self.now.max(frame.at_ms);
+        if !self.started {
+            return Vec::new();
+        }
+        self.observe(&frame);
+        self.run.handle_frame(&frame);
+        self.pump()
+    }
+
+    fn consumer_of_conn(&self, conn: u32) -> Option<usize> {
+        let first = 2 + self.sc.producers.len() as u32;
+        let j = conn.checked_sub(first)? as usize;
+        (j < self.sc.consumers.len()).then_some(j)
+    }
+
+    fn token(&mut self, from: Option<usize>, to: Option<usize>, label: String) {
+        if let (Some(from), Some(to)) = (from, to) {
+            self.next_key += 1;
+            self.tokens.push(Token {
+                key: self.next_key,
+                from,
+                to,
+                start_ms: self.now,
+                label,
+            });
+            if self.tokens.len() > 60 {
+                self.tokens.remove(0);
+            }
+        }
+    }
+
+    fn note(&mut self, text: String) {
+        self.log.push_front(text);
+        self.log.truncate(40);
+    }
+
+    fn bump(&mut self, queue: &str, by: i64) {
+        if let Some(v) = self.ready.get_mut(queue) {
+            *v = (*v + by).max(0);
+        }
+    }
+
+    fn observe(&mut self, f: &ServerFrame) {
+        match &f.event {
+            Event::Deliver {
+                connection,
+                consumer_tag,
+                redelivered,
+                message_id,
+                ..
+            } => {
+                let Some(j) = self.consumer_of_conn(*connection).or_else(|| {
+                    self.sc
+                        .consumers
+                        .iter()
+                        .position(|c| c.name == *consumer_tag)
+                }) else {
+                    return;
+                };
+                let queue = self.sc.consumers[j].queue.clone();
+                let manual = self.sc.consumers[j].ack == sim_core::scenario::AckMode::Manual;
+                if self.traced {
+                    if let Some(qs) = self.waiting.get_mut(message_id) {
+                        if let Some(p) = qs.iter().position(|q| *q == queue) {
+                            qs.remove(p);
+                            self.bump(&queue, -1);
+                        }
+                    }
+                } else if !*redelivered {
+                    self.bump(&queue, -1);
+                }
+                let c = &mut self.consumers[j];
+                c.received += 1;
+                if manual {
+                    c.unacked += 1;
+                }
+                let (from, to) = (
+                    self.layout.index(NodeKind::Queue, &queue),
+                    self.layout
+                        .index(NodeKind::Consumer, &self.sc.consumers[j].name),
+                );
+                let label = if *redelivered {
+                    "↺".to_string()
+                } else {
+                    String::new()
+                };
+                self.token(from, to, label);
+            }
+            Event::Trace(t) => {
+                self.traced = true;
+                match t {
+                    Trace::Routed {
+                        exchange,
+                        destination_kind,
+                        destination,
+                        ..
+                    } => {
+                        let from = self.layout.index(NodeKind::Exchange, exchange);
+                        let to = match destination_kind {
+                            DestinationKind::Queue => {
+                                self.layout.index(NodeKind::Queue, destination)
+                            }
+                            DestinationKind::Exchange => {
+                                self.layout.index(NodeKind::Exchange, destination)
+                            }
+                        };
+                        self.token(from, to, String::new());
+                    }
+                    Trace::Enqueued { message_id, queue }
+                    | Trace::Requeued { message_id, queue } => {
+                        self.waiting
+                            .entry(*message_id)
+                            .or_default()
+                            .push(queue.clone());
+                        self.bump(queue, 1);
+                    }
+                    Trace::DeadLettered {
+                        message_id,
+                        queue,
+                        dead_letter_exchange,
+                        ..
+                    } => {
+                        self.unwait(*message_id, queue);
+                        let (from, to) = (
+                            self.layout.index(NodeKind::Queue, queue),
+                            self.layout.index(NodeKind::Exchange, dead_letter_exchange),
+                        );
+                        self.token(from, to, "☠".into());
+                    }
+                    Trace::Dropped {
+                        message_id,
+                        queue: Some(queue),
+                        ..
+                    } => {
+                        self.unwait(*message_id, queue);
+                    }
+                    _ => {}
+                }
+            }
+            Event::Closed { error, .. } => {
+                self.note(format!("{} {}", error.code, error.text));
+            }
+            _ => {}
+        }
+    }
+
+    fn unwait(&mut self, id: u64, queue: &str) {
+        if let Some(qs) = self.waiting.get_mut(&id) {
+            if let Some(p) = qs.iter().position(|q| q == queue) {
+                qs.remove(p);
+                self.bump(queue, -1);
+            }
+        }
+    }
+
+    /// Real mode has no traces: the queues a publish reaches, from the bindings.
+    fn infer_route(&self, exchange: &str, key: &str, depth: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        if exchange.is_empty() {
+            if self.ready.contains_key(key) {
+                out.push(key.to_string());
+            }
+            return out;
+        }
+        let kind = self
+            .layout
+            .index(NodeKind::Exchange, exchange)
+            .map(|i| self.layout.nodes[i].sub.clone())
+            .unwrap_or_default();
+        let mut bindings: Vec<sim_core::scenario::BindingDef> = self.sc.topology.bindings.clone();
+        for a in &self.sc.timeline {
+            if let TimedAction::Bind { binding, at_ms } = a {
+                if *at_ms <= self.run.elapsed_ms() {
+                    bindings.push(binding.clone());
+                }
+            }
+        }
+        for b in bindings.iter().filter(|b| b.source == exchange) {
+            let hit = match kind.as_str() {
+                "fanout" | "headers" => true,
+                "topic" => topic_match(&b.routing_key, key),
+                _ => b.routing_key == key,
+            };
+            if !hit {
+                continue;
+            }
+            match (&b.queue, &b.exchange) {
+                (Some(q), _) => out.push(q.clone()),
+                (None, Some(x)) if depth < 8 => out.extend(self.infer_route(x, key, depth + 1)),
+                _ => {}
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn observe_request(&mut self, r: &Request) {
+        match &r.method {
+            Method::Ack { .. } | Method::Nack { .. } | Method::Reject { .. } => {
+                if let Some(j) = self.consumer_of_conn(r.connection) {
+                    let c = &mut self.consumers[j];
+                    c.unacked = c.unacked.saturating_sub(1);
+                    let requeue = match &r.method {
+                        Method::Nack { requeue, .. } | Method::Reject { requeue, .. } => *requeue,
+                        _ => false,
+                    };
+                    if requeue && !self.traced {
+                        let q = self.sc.consumers[j].queue.clone();
+                        self.bump(&q, 1);
+                    }
+                }
+            }
+            Method::Publish {
+                exchange,
+                routing_key,
+                ..
+            } => {
+                self.published += 1;
+                let pi = (r.connection as usize)
+                    .checked_sub(2)
+                    .filter(|i| *i < self.sc.producers.len());
+                let from = match pi {
+                    Some(i) => self
+                        .layout
+                        .index(NodeKind::Producer, &self.sc.producers[i].name),
+                    None => self.consumer_of_conn(r.connection).and_then(|j| {
+                        self.layout
+                            .index(NodeKind::Consumer, &self.sc.consumers[j].name)
+                    }),
+                };
+                let to = self.layout.index(NodeKind::Exchange, exchange);
+                self.token(from, to, String::new());
+                if !self.traced && self.real {
+                    for q in self.infer_route(exchange, routing_key, 0) {
+                        self.bump(&q, 1);
+                        let (f, t) = (
+                            self.layout.index(NodeKind::Exchange, exchange),
+                            self.layout.index(NodeKind::Queue, &q),
+                        );
+                        self.token(f, t, String::new());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn pump(&mut self) -> Vec<Request> {
+        let mut out = Vec::new();
+        while let Some(r) = self.run.poll_request() {
+            self.observe_request(&r);
+            out.push(r);
+        }
+        while let Some(n) = self.run.poll_note() {
+            let j = n
+                .actor
+                .strip_prefix("consumer:")
+                .and_then(|name| self.sc.consumers.iter().position(|c| c.name == name));
+            let text = match &n.kind {
+                NoteKind::Subscribed => {
+                    if let Some(j) = j {
+                        self.consumers[j].subscribed = true;
+                        self.consumers[j].down = false;
+                    }
+                    None
+                }
+                NoteKind::WorkStarted { .. } => {
+                    if let Some(j) = j {
+                        self.consumers[j].working = true;
+                    }
+                    None
+                }
+                NoteKind::WorkFinished { ok, outcome, .. } => {
+                    if let Some(j) = j {
+                        self.consumers[j].working = false;
+                        if *ok {
+                            self.consumers[j].processed += 1;
+                        }
+                    }
+                    (!ok).then(|| format!("{}: {outcome}", n.actor))
+                }
+                NoteKind::Published { .. } => None,
+                NoteKind::Crashed => {
+                    if let Some(j) = j {
+                        let c = &mut self.consumers[j];
+                        let back = i64::from(c.unacked);
+                        c.down = true;
+                        c.working = false;
+                        c.unacked = 0;
+                        if !self.traced {
+                            let q = self.sc.consumers[j].queue.clone();
+                            self.bump(&q, back);
+                        }
+                    }
+                    Some(format!("{} crashed", n.actor))
+                }
+                NoteKind::Restarted => Some(format!("{} restarted", n.actor)),
+                NoteKind::Cancelled => Some(format!("{} cancelled", n.actor)),
+                NoteKind::BrokerRestarted => Some("broker restarted".into()),
+                NoteKind::Error { text } => Some(format!("{}: {text}", n.actor)),
+                NoteKind::Finished => Some("finished".into()),
+            };
+            if let Some(t) = text {
+                let at = self.run.elapsed_ms();
+                self.note(format!("{:.1} s · {t}", at as f64 / 1000.0));
+            }
+        }
+        if self.follow {
+            self.viewed = self.active_step();
+        }
+        if self.run.is_done() && self.report.is_none() {
+            self.report = Some(self.run.report());
+        }
+        out
+    }
+
+    pub fn consumer_state(&self, j: usize) -> ConsumerState {
+        let Some(c) = self.consumers.get(j) else {
+            return ConsumerState::Idle;
+        };
+        let prefetch = u32::from(self.sc.consumers[j].prefetch);
+        if c.down {
+            ConsumerState::Down
+        } else if !c.subscribed {
+            ConsumerState::Waiting
+        } else if prefetch > 0 && c.unacked >= prefetch {
+            ConsumerState::PrefetchFull
+        } else if c.working || c.unacked > 0 {
+            ConsumerState::Busy
+        } else {
+            ConsumerState::Idle
+        }
+    }
+
+    pub fn unacked_in(&self, queue: &str) -> u32 {
+        self.sc
+            .consumers
+            .iter()
+            .zip(&self.consumers)
+            .filter(|(d, _)| d.queue == queue)
+            .map(|(_, c)| c.unacked)
+            .sum()
+    }
+
+    /// The highlighted element ids of the step shown.
+    pub fn highlights(&self) -> Vec<String> {
+        self.viewed
+            .and_then(|v| self.sc.steps.get(v))
+            .map(|s| s.highlight.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// AMQP topic matching (`*` one word, `#` zero or more).
+pub fn topic_match(pattern: &str, key: &str) -> bool {
+    fn go(p: &[&str], k: &[&str]) -> bool {
+        match p.split_first() {
+            None => k.is_empty(),
+            Some((&"#", rest)) => (0..=k.len()).any(|i| go(rest, &k[i..])),
+            Some((w, rest)) => match k.split_first() {
+                Some((kw, krest)) => (*w == "*" || w == kw) && go(rest, krest),
+                None => false,
+            },
+        }
+    }
+    let p: Vec<&str> = pattern.split('.').collect();
+    let k: Vec<&str> = key.split('.').collect();
+    if p.len() > 32 || k.len() > 64 {
+        return false;
+    }
+    go(&p, &k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::scenario::builtin;
+    use sim_core::Broker;
+
+    fn lesson(id: &str) -> Scenario {
+        builtin().into_iter().find(|s| s.id == id).expect(id)
+    }
+
+    /// Plays the player against the simulated broker on a virtual clock in
+    /// 20 ms ticks (as the page does), answering each question with choice 0.
+    fn play(sc: Scenario) -> Player {
+        let mut broker = Broker::new(sc.seed);
+        broker.set_tracing(true);
+        let mut p = Player::new(sc, false);
+        let mut now = 0u64;
+        for _ in 0..200_000 {
+            if let Some(g) = p.gate() {
+                if p.waiting_for_answer() {
+                    p.answer(g, 0);
+                }
+            }
+            let mut reqs = p.tick(now);
+            loop {
+                for r in reqs.drain(..) {
+                    broker.handle_request(r);
+                }
+                let mut frames = Vec::new();
+                while let Some(f) = broker.poll_event() {
+                    frames.push(f);
+                }
+                if frames.is_empty() {
+                    break;
+                }
+                for f in frames {
+                    reqs.extend(p.frame(f, None));
+                }
+            }
+            if p.is_done() {
+                return p;
+            }
+            let next = now + 20;
+            let next = p.hold_ms().map_or(next, |h| next.min(h.max(now)));
+            now = next.max(now);
+            broker.handle_timeout(now);
+            let mut frames = Vec::new();
+            while let Some(f) = broker.poll_event() {
+                frames.push(f);
+            }
+            for f in frames {
+                for r in p.frame(f, None) {
+                    broker.handle_request(r);
+                }
+            }
+        }
+        panic!("did not finish");
+    }
+
+    #[test]
+    fn every_builtin_lesson_lays_out_and_passes_in_the_player() {
+        for sc in builtin() {
+            let l = Layout::of(&sc);
+            assert!(
+                l.nodes
+                    .iter()
+                    .all(|n| n.x > 0.0 && n.y > 0.0 && n.x < l.width && n.y < l.height),
+                "{}",
+                sc.id
+            );
+            for c in &sc.consumers {
+                assert!(l.index(NodeKind::Consumer, &c.name).is_some());
+            }
+            let id = sc.id.clone();
+            let p = play(sc);
+            let r = p.report.as_ref().unwrap();
+            assert!(r.passed(), "{id}: {:?}", r.first_failure());
+            for (q, n) in &p.ready {
+                assert!(*n >= 0, "{id} {q}");
+            }
+        }
+    }
+
+    #[test]
+    fn timing_lesson_waits_for_its_question() {
+        let sc = lesson("timing-1-consumer");
+        let mut p = Player::new(sc, false);
+        assert_eq!(p.gate(), Some(0));
+        assert!(p.waiting_for_answer());
+        assert_eq!(p.hold_ms(), Some(0));
+        p.answer(0, 99); // out of range: ignored
+        assert_eq!(p.gate(), Some(0));
+        p.answer(0, 1);
+        assert_eq!(p.answers[0], Some(1));
+    }
+
+    #[test]
+    fn layout_of_exchange_to_exchange_has_layers_and_labels() {
+        let sc = lesson("exchange-to-exchange");
+        let l = Layout::of(&sc);
+        let xs: Vec<&Node> = l
+            .nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Exchange)
+            .collect();
+        assert!(xs.len() >= 2);
+        let distinct: BTreeSet<i64> = xs.iter().map(|n| n.x as i64).collect();
+        assert!(distinct.len() >= 2, "exchanges in layers");
+        assert!(l
+            .edges
+            .iter()
+            .any(|e| l.nodes[e.from].kind == NodeKind::Exchange
+                && l.nodes[e.to].kind == NodeKind::Exchange));
+        let h = Layout::of(&lesson("headers-exchange"));
+        assert!(
+            h.edges.iter().any(|e| e.label.contains("all:")),
+            "{:?}",
+            h.edges
+        );
+        let hello = Layout::of(&lesson("hello-world"));
+        assert!(hello.edges.iter().any(
+            |e| hello.nodes[e.from].title() == "(default)" && hello.nodes[e.to].name == "hello"
+        ));
+    }
+
+    #[test]
+    fn consumer_state_follows_the_stream() {
+        let p = play(lesson("timing-1-consumer"));
+        assert_eq!(p.consumers[0].processed, 5);
+        assert_eq!(p.consumer_state(0), ConsumerState::Idle);
+        assert_eq!(p.ready["orders"], 0);
+        assert!(p.published >= 5);
+    }
+
+    #[test]
+    fn topic_matching() {
+        assert!(topic_match("order.*", "order.paid"));
+        assert!(!topic_match("order.*", "order.paid.eu"));
+        assert!(topic_match("#", ""));
+        assert!(topic_match("a.#.z", "a.z"));
+        assert!(topic_match("a.#.z", "a.b.c.z"));
+    }
+
+    #[test]
+    fn next_and_back_move_within_reached_steps() {
+        let mut p = play(lesson("timing-1-consumer"));
+        let last = p.active_step().unwrap();
+        assert_eq!(p.viewed, Some(last));
+        p.back();
+        assert_eq!(p.viewed, Some(last - 1));
+        p.next();
+        assert_eq!(p.viewed, Some(last));
+        p.next();
+        assert_eq!(p.viewed, Some(last));
+    }
+}

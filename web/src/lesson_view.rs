@@ -1,0 +1,473 @@
+//! The lesson player's browser part: opening a lesson on its own link, the
+//! picker, the SVG of any topology and the narrative panel. The state and the
+//! logic are in [`crate::lesson`] (pure, tested natively).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use sim_core::scenario::{builtin, Scenario};
+use yew::prelude::*;
+
+use crate::app::AppState;
+use crate::i18n::{t, Lang};
+use crate::lesson::{group_of, EdgeKind, LessonAction, Node, NodeKind, Player, GROUPS, TOKEN_MS};
+use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
+use crate::model::{Action, LinkEvent, Mode};
+
+/// The open lesson, shared by the reducer and the view.
+pub struct OpenLesson {
+    pub player: Player,
+    pub generation: u32,
+    /// `performance.now()` when it opened (real mode's clock origin).
+    pub started_wall: f64,
+    /// Real mode: the link's state, `None` while connecting.
+    pub link: Option<Result<(), String>>,
+}
+
+pub type LessonSlot = Rc<RefCell<Option<OpenLesson>>>;
+
+thread_local! {
+    static LESSONS: Vec<Scenario> = builtin();
+}
+
+pub fn lessons() -> Vec<Scenario> {
+    LESSONS.with(|l| l.clone())
+}
+
+pub fn lesson_by_id(id: &str) -> Option<Scenario> {
+    LESSONS.with(|l| l.iter().find(|s| s.id == id).cloned())
+}
+
+pub fn wall_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
+}
+
+/// Opens `sc` in `mode` on a fresh link of its own.
+pub fn open_lesson(state: &UseReducerHandle<AppState>, sc: Scenario, mode: Mode) {
+    let slot = state.link_slot();
+    let generation = slot.generation.get().wrapping_add(1);
+    slot.generation.set(generation);
+    if let Ok(mut l) = slot.link.try_borrow_mut() {
+        *l = None;
+    }
+    let real = mode == Mode::Real;
+    if let Ok(mut lesson) = state.lesson.try_borrow_mut() {
+        *lesson = Some(OpenLesson {
+            player: Player::new(sc, real),
+            generation,
+            started_wall: wall_ms(),
+            link: if real { None } else { Some(Ok(())) },
+        });
+    }
+    let dispatcher = state.dispatcher();
+    let sink: crate::link::Sink = Rc::new(move |msg: LinkMsg| {
+        dispatcher.dispatch(Action::Lesson(match msg {
+            LinkMsg::Frame(frame) => LessonAction::Frame { generation, frame },
+            LinkMsg::Link(event) => LessonAction::Link { generation, event },
+        }))
+    });
+    let link = if real {
+        BrokerLink::Ws(WsLink::new(sink))
+    } else {
+        let seed = state
+            .lesson
+            .try_borrow()
+            .ok()
+            .and_then(|l| l.as_ref().map(|l| l.player.sc.seed))
+            .unwrap_or(0);
+        let link = BrokerLink::Sim(SimLink::new(seed, sink));
+        link.set_clock(!state.model.paused, state.model.speed);
+        link
+    };
+    if let Ok(mut l) = slot.link.try_borrow_mut() {
+        *l = Some(link);
+    }
+    state.dispatch(Action::Lesson(LessonAction::Refresh));
+}
+
+/// Applies a lesson action; returns the requests to send and whether to redraw.
+pub fn reduce(
+    lesson: &mut OpenLesson,
+    action: LessonAction,
+) -> (Vec<sim_core::protocol::Request>, bool) {
+    let real = lesson.player.real;
+    match action {
+        LessonAction::Refresh => (Vec::new(), true),
+        LessonAction::Frame { generation, frame } => {
+            if generation != lesson.generation {
+                return (Vec::new(), false);
+            }
+            let now = real.then(|| (wall_ms() - lesson.started_wall).max(0.0) as u64);
+            (lesson.player.frame(frame, now), true)
+        }
+        LessonAction::Link { generation, event } => {
+            if generation != lesson.generation {
+                return (Vec::new(), false);
+            }
+            lesson.link = Some(match event {
+                LinkEvent::Open => Ok(()),
+                LinkEvent::Failed(why) | LinkEvent::BrokerDown(why) => Err(why),
+            });
+            (Vec::new(), true)
+        }
+        LessonAction::Answer { step, choice } => {
+            lesson.player.answer(step, choice);
+            (Vec::new(), true)
+        }
+        LessonAction::Next => {
+            lesson.player.next();
+            (Vec::new(), true)
+        }
+        LessonAction::Back => {
+            lesson.player.back();
+            (Vec::new(), true)
+        }
+    }
+}
+
+/// A cheap fingerprint of what the view shows, to skip redraws on idle ticks.
+pub fn fingerprint(p: &Player) -> (usize, u64, Option<usize>, bool, u64, usize) {
+    (
+        p.tokens.len(),
+        p.elapsed_ms() / 100,
+        p.viewed,
+        p.report.is_some(),
+        p.published,
+        p.log.len(),
+    )
+}
+
+/// The picker: every built-in lesson, grouped.
+pub fn picker(lang: Lang, current: Option<&str>, on_open: Callback<String>) -> Html {
+    let all = lessons();
+    html! {
+        <div class="lesson-picker" data-testid="lesson-picker">
+            { for GROUPS.iter().map(|g| {
+                let items: Vec<&Scenario> = all.iter().filter(|s| group_of(s) == *g).collect();
+                html! {
+                    <section class="lesson-group" aria-label={t(lang, g)}>
+                        <h3>{ t(lang, g) }</h3>
+                        <ul>
+                        { for items.iter().map(|s| {
+                            let id = s.id.clone();
+                            let on_open = on_open.clone();
+                            let active = current == Some(s.id.as_str());
+                            html! {
+                                <li>
+                                    <button class={classes!("lesson-choice", active.then_some("active"))}
+                                            data-testid={format!("lesson-{}", s.id)}
+                                            aria-pressed={ if active { "true" } else { "false" } }
+                                            onclick={Callback::from(move |_: MouseEvent| on_open.emit(id.clone()))}>
+                                        { s.title.get(lang.code()) }
+                                    </button>
+                                </li>
+                            }
+                        }) }
+                        </ul>
+                    </section>
+                }
+            }) }
+        </div>
+    }
+}
+
+fn node_box(n: &Node) -> (f64, f64) {
+    match n.kind {
+        NodeKind::Exchange => (62.0, 50.0),
+        NodeKind::Queue => (80.0, 36.0),
+        _ => (78.0, 40.0),
+    }
+}
+
+/// The open lesson's topology as SVG, with its messages on their way.
+pub fn stage(p: &Player, lang: Lang) -> Html {
+    let l = &p.layout;
+    let hl = p.highlights();
+    let now = p.now;
+    let edges = l.edges.iter().map(|e| {
+        let (a, b) = (&l.nodes[e.from], &l.nodes[e.to]);
+        let (aw, _) = node_box(a);
+        let (bw, _) = node_box(b);
+        let id = l.edge_id(e);
+        let lit = hl.contains(&id);
+        let class = classes!(
+            "edge",
+            match e.kind {
+                EdgeKind::Binding => Some("binding"),
+                EdgeKind::Side => Some("side"),
+                _ => None,
+            },
+            lit.then_some("hl")
+        );
+        let (d, lx, ly) = if b.x > a.x {
+            let (x1, y1, x2, y2) = (a.x + aw, a.y, b.x - bw - 4.0, b.y);
+            let mx = (x1 + x2) / 2.0;
+            (
+                format!("M {x1:.1} {y1:.1} C {mx:.1} {y1:.1}, {mx:.1} {y2:.1}, {x2:.1} {y2:.1}"),
+                mx,
+                (y1 + y2) / 2.0 - 8.0,
+            )
+        } else {
+            // Back or same-column edge (dead-lettering, forwarding): a loop below.
+            let (x1, y1, x2, y2) = (a.x, a.y + 40.0, b.x, b.y + 54.0);
+            let low = y1.max(y2) + 70.0;
+            (
+                format!("M {x1:.1} {y1:.1} C {x1:.1} {low:.1}, {x2:.1} {low:.1}, {x2:.1} {y2:.1}"),
+                (x1 + x2) / 2.0,
+                low - 16.0,
+            )
+        };
+        html! {
+            <g class="edge-g" data-testid={format!("edge-{id}")}>
+                <path d={d} class={class} marker-end="url(#arrow)" fill="none" />
+                if !e.label.is_empty() {
+                    <text x={format!("{lx:.1}")} y={format!("{ly:.1}")} class="edge-key">{ &e.label }</text>
+                }
+            </g>
+        }
+    });
+    let nodes = l.nodes.iter().enumerate().map(|(i, n)| {
+        let id = n.id();
+        let lit = hl.contains(&id);
+        let tf = format!("translate({:.1},{:.1})", n.x, n.y);
+        let body = match n.kind {
+            NodeKind::Exchange => html! {
+                <>
+                <polygon points="-62,0 -31,-50 31,-50 62,0 31,50 -31,50" />
+                <text y="-2" class="node-title">{ short_title(n.title()) }</text>
+                <text y="24" class="node-sub">{ &n.sub }</text>
+                </>
+            },
+            NodeKind::Queue => {
+                let ready = p.ready.get(&n.name).copied().unwrap_or(0);
+                let unacked = p.unacked_in(&n.name);
+                let dots = ready.clamp(0, 8) as usize;
+                html! {
+                    <>
+                    <rect x="-80" y="-36" width="160" height="72" rx="10" />
+                    <text y="-46" class="node-title">{ short_title(&n.name) }</text>
+                    { for (0..dots).map(|k| html! { <circle class="msg-dot" cx={format!("{}", 60 - 19 * k as i32)} cy="0" r="8" /> }) }
+                    if ready > 8 { <text x="-66" y="6" class="overflow">{ format!("+{}", ready - 8) }</text> }
+                    <text y="58" class="node-caption" data-testid={format!("lesson-counts-{}", n.name)}>
+                        { format!("{} {ready} · {} {unacked}", t(lang, "ready"), t(lang, "unacked")) }
+                    </text>
+                    if !n.sub.is_empty() { <text y="78" class="node-caption small">{ &n.sub }</text> }
+                    </>
+                }
+            }
+            NodeKind::Producer => html! {
+                <>
+                <rect x="-78" y="-40" width="156" height="80" rx="16" />
+                <text y="-4" class="node-title">{ short_title(&n.name) }</text>
+                <text y="22" class="node-sub">{ &n.sub }</text>
+                </>
+            },
+            NodeKind::Consumer => {
+                let j = p.sc.consumers.iter().position(|c| c.name == n.name).unwrap_or(0);
+                let st = p.consumer_state(j);
+                let c = p.consumers.get(j).cloned().unwrap_or_default();
+                html! {
+                    <g data-testid={format!("lesson-consumer-{}", n.name)} data-state={st.as_str()}>
+                    <rect x="-78" y="-40" width="156" height="80" rx="16" class={format!("state-{}", st.as_str())} />
+                    <text y="-10" class="node-title">{ short_title(&n.name) }</text>
+                    <text y="12" class="node-sub">{ &n.sub }</text>
+                    <text y="32" class="node-state">{ t(lang, st.as_str()) }</text>
+                    <text y="60" class="node-caption">{ format!("{} {} · {} {}", t(lang, "processed"), c.processed, t(lang, "unacked"), c.unacked) }</text>
+                    </g>
+                }
+            }
+        };
+        html! {
+            <g key={i} class={classes!("node", n.kind.prefix(), lit.then_some("hl"))} transform={tf}
+               data-testid={format!("node-{id}")}>
+                { body }
+            </g>
+        }
+    });
+    let tokens = p.tokens.iter().filter_map(|tk| {
+        let (a, b) = (l.nodes.get(tk.from)?, l.nodes.get(tk.to)?);
+        let f = (now.saturating_sub(tk.start_ms) as f64 / TOKEN_MS as f64).clamp(0.0, 1.0);
+        let (x, y) = if b.x > a.x {
+            (a.x + (b.x - a.x) * f, a.y + (b.y - a.y) * f)
+        } else {
+            let low = a.y.max(b.y) + 90.0;
+            let g = (f * 2.0).min(1.0);
+            if f < 0.5 {
+                (a.x, a.y + (low - a.y) * g)
+            } else {
+                (
+                    a.x + (b.x - a.x) * (f * 2.0 - 1.0),
+                    low + (b.y - low) * (f * 2.0 - 1.0),
+                )
+            }
+        };
+        Some(html! {
+            <g key={tk.key} class="token" transform={format!("translate({x:.1},{y:.1})")}>
+                <circle r="11" />
+                if !tk.label.is_empty() { <text y="-16" class="token-label">{ &tk.label }</text> }
+            </g>
+        })
+    });
+    let aria = format!(
+        "{}: {}",
+        p.sc.title.get(lang.code()),
+        l.nodes
+            .iter()
+            .map(|n| format!("{} {}", n.kind.prefix(), n.title()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    html! {
+        <svg viewBox={format!("0 0 {:.0} {:.0}", l.width, l.height + 60.0)} class="topology lesson-topology"
+             role="img" aria-label={aria} data-testid="lesson-stage">
+            <defs>
+                <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5"
+                        markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+                    <path d="M 0 0 L 10 5 L 0 10 z" class="arrowhead" />
+                </marker>
+            </defs>
+            { for edges }
+            { for nodes }
+            { for tokens }
+        </svg>
+    }
+}
+
+fn short_title(s: &str) -> String {
+    if s.chars().count() > 16 {
+        let mut t: String = s.chars().take(15).collect();
+        t.push('…');
+        t
+    } else {
+        s.to_string()
+    }
+}
+
+/// The narrative: step text, Next/Back, the question, the report.
+pub fn panel(
+    lesson: &OpenLesson,
+    lang: Lang,
+    dispatch: Callback<LessonAction>,
+    on_close: Callback<MouseEvent>,
+) -> Html {
+    let p = &lesson.player;
+    let code = lang.code();
+    let n = p.sc.steps.len();
+    let viewed = p.viewed;
+    let step = viewed.and_then(|v| p.sc.steps.get(v));
+    let gate = p.gate();
+    let waiting = p.waiting_for_answer();
+    let link_text = match (&lesson.link, p.real) {
+        (_, false) => None,
+        (None, true) => Some(t(lang, "connecting").to_string()),
+        (Some(Ok(())), true) => None,
+        (Some(Err(why)), true) => Some(format!("{}: {why}", t(lang, "link-failed"))),
+    };
+    let back = {
+        let d = dispatch.clone();
+        Callback::from(move |_: MouseEvent| d.emit(LessonAction::Back))
+    };
+    let next = {
+        let d = dispatch.clone();
+        Callback::from(move |_: MouseEvent| d.emit(LessonAction::Next))
+    };
+    // The question to show: the gate's (ask before its time), else the viewed step's (revealed).
+    let q_step = gate.filter(|g| Some(*g) >= viewed).or(viewed);
+    let question = q_step.and_then(|qi| {
+        p.sc.steps
+            .get(qi)
+            .and_then(|s| s.question.as_ref())
+            .map(|q| (qi, q))
+    });
+    // "See": a prediction is revealed once the run moved past its step (or ended).
+    let reached =
+        |i: usize| p.is_done() || p.elapsed_ms() > 0 && p.active_step().is_some_and(|a| a > i);
+    html! {
+        <section class="lesson-panel" data-testid="lesson-panel" aria-labelledby="lesson-title">
+            <div class="lesson-head">
+                <h2 id="lesson-title" data-testid="lesson-title">{ p.sc.title.get(code) }</h2>
+                <span class="lesson-time" data-testid="lesson-time" aria-live="off">
+                    { format!("{:.1} s", p.elapsed_ms() as f64 / 1000.0) }
+                </span>
+                <button class="small" data-testid="lesson-close" onclick={on_close} aria-label={t(lang, "close-lesson")}>{ t(lang, "close-lesson") }</button>
+            </div>
+            if let Some(s) = &p.sc.summary {
+                <p class="lesson-summary">{ s.get(code) }</p>
+            }
+            if let Some(text) = link_text {
+                <p class="lesson-link" role="status" data-testid="lesson-link">{ text }</p>
+            }
+            <div class="lesson-step" role="group" aria-label={t(lang, "step")}>
+                <button class="small" data-testid="lesson-back" onclick={back}
+                        disabled={viewed.unwrap_or(0) == 0} aria-label={t(lang, "back")}>{ format!("◀ {}", t(lang, "back")) }</button>
+                <span class="step-no" data-testid="lesson-step-no">{ format!("{} {}/{}", t(lang, "step"), viewed.map_or(0, |v| v + 1), n) }</span>
+                <button class="small" data-testid="lesson-next" onclick={next}
+                        disabled={viewed.unwrap_or(0) >= p.active_step().unwrap_or(0)} aria-label={t(lang, "next")}>{ format!("{} ▶", t(lang, "next")) }</button>
+            </div>
+            <p class="step-text" data-testid="lesson-step" aria-live="polite">{ step.map(|s| s.text.get(code).to_string()).unwrap_or_default() }</p>
+            if let Some((qi, q)) = question {
+                <div class={classes!("lesson-question", (waiting && gate == Some(qi)).then_some("waiting"))} data-testid="lesson-question" role="group" aria-label={t(lang, "predict")}>
+                    <p class="q-prompt"><strong>{ format!("{} ", t(lang, "predict")) }</strong>{ q.prompt.get(code) }</p>
+                    <div class="choices">
+                    { for q.choices.iter().enumerate().map(|(k, c)| {
+                        let chosen = p.answers[qi] == Some(k);
+                        let revealed = p.answers[qi].is_some() && reached(qi);
+                        let class = classes!("choice", chosen.then_some("chosen"),
+                            (revealed && k == q.answer).then_some("correct"),
+                            (revealed && chosen && k != q.answer).then_some("wrong"));
+                        let d = dispatch.clone();
+                        html! {
+                            <button class={class} data-testid={format!("lesson-choice-{k}")}
+                                    disabled={p.answers[qi].is_some()}
+                                    aria-pressed={ if chosen { "true" } else { "false" } }
+                                    onclick={Callback::from(move |_: MouseEvent| d.emit(LessonAction::Answer { step: qi, choice: k }))}>
+                                { c.get(code) }
+                            </button>
+                        }
+                    }) }
+                    </div>
+                    if p.answers[qi].is_none() {
+                        <p class="q-hint">{ t(lang, "choose-first") }</p>
+                    } else if reached(qi) {
+                        <p class="q-result" data-testid="lesson-answer">
+                            { if p.answers[qi] == Some(q.answer) { t(lang, "right") } else { t(lang, "not-quite") } }
+                            { " " }
+                            { q.explain.as_ref().map(|e| e.get(code).to_string()).unwrap_or_default() }
+                        </p>
+                    } else {
+                        <p class="q-hint">{ t(lang, "watch") }</p>
+                    }
+                </div>
+            }
+            if let Some(r) = &p.report {
+                <div class="lesson-report" data-testid="lesson-report" data-passed={ if r.passed() { "true" } else { "false" } }>
+                    <h3>{ if r.passed() { t(lang, "all-passed") } else { t(lang, "some-failed") } }</h3>
+                    <ul>
+                    { for r.checks.iter().enumerate().map(|(i, c)| {
+                        let hint = (!c.passed).then(|| p.sc.checks.get(i).and_then(|ch| ch.hint.as_ref()).map(|h| h.get(code).to_string())).flatten();
+                        html! {
+                            <li class={ if c.passed { "passed" } else { "failed" } } data-testid={format!("check-{i}")}>
+                                <span class="mark">{ if c.passed { "✓" } else { "✗" } }</span>
+                                <code>{ &c.label }</code>
+                                { format!(" {} {} · {} {}", t(lang, "expected"), c.expected, t(lang, "got"), c.got) }
+                                if let Some(h) = hint { <em>{ format!(" — {h}") }</em> }
+                            </li>
+                        }
+                    }) }
+                    if !r.completed {
+                        <li class="failed">{ r.first_failure().unwrap_or_default() }</li>
+                    }
+                    </ul>
+                </div>
+            }
+            if !p.log.is_empty() {
+                <ol class="lesson-log">
+                    { for p.log.iter().take(8).map(|e| html! { <li>{ e }</li> }) }
+                </ol>
+            }
+        </section>
+    }
+}
