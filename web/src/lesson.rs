@@ -39,6 +39,43 @@ pub enum LessonAction {
     Back,
 }
 
+/// The built-in lessons (`sim_core::scenario::BUILTIN`), read without
+/// `serde_path_to_error` (which would double the deserializer code in the
+/// bundle; the files are checked by sim-core's tests).
+pub fn builtin_lessons() -> Vec<Scenario> {
+    sim_core::scenario::BUILTIN
+        .iter()
+        .filter_map(|(_, json)| serde_json::from_str::<Scenario>(json).ok())
+        .collect()
+}
+
+/// Reads a scenario file a user gives (import, shared link): the format
+/// version first, then the shape (serde's message with line and column), then
+/// `sim_core::scenario::validate` (every issue with its JSON path). Never panics.
+pub fn parse_scenario(json: &str) -> Result<Scenario, String> {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(json) {
+        if let Some(f) = v.get("format") {
+            if f.as_u64() != Some(u64::from(sim_core::scenario::FORMAT_VERSION)) {
+                return Err(format!(
+                    "format: unsupported scenario format {f} (this page reads format {})",
+                    sim_core::scenario::FORMAT_VERSION
+                ));
+            }
+        }
+    }
+    let sc: Scenario = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let issues = sim_core::scenario::validate(&sc);
+    if issues.is_empty() {
+        Ok(sc)
+    } else {
+        Err(issues
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
+}
+
 /// Lesson groups of the picker.
 pub const GROUPS: [&str; 3] = ["tutorials", "course", "reliability"];
 
@@ -1128,8 +1165,25 @@ pub fn topic_match(pattern: &str, key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sim_core::scenario::builtin;
     use sim_core::Broker;
+
+    fn builtin() -> Vec<Scenario> {
+        let all = builtin_lessons();
+        assert_eq!(all.len(), sim_core::scenario::BUILTIN.len());
+        all
+    }
+
+    #[test]
+    fn parse_scenario_explains_bad_input() {
+        assert!(parse_scenario("{").is_err());
+        assert!(parse_scenario("").is_err());
+        let e = parse_scenario(r#"{"format": 2, "id": "x"}"#).unwrap_err();
+        assert!(e.contains("unsupported scenario format 2"), "{e}");
+        let e = parse_scenario(r#"{"format": 1, "id": "x", "title": {"en":"a","ru":"b","uk":"c"}, "consumers": [{"name": "w", "queue": "nope"}]}"#).unwrap_err();
+        assert!(e.contains("consumers[0].queue"), "{e}");
+        let (_, json) = sim_core::scenario::BUILTIN[0];
+        assert!(parse_scenario(json).is_ok());
+    }
 
     fn lesson(id: &str) -> Scenario {
         builtin().into_iter().find(|s| s.id == id).expect(id)

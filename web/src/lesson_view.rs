@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use sim_core::scenario::{builtin, Scenario};
+use sim_core::scenario::Scenario;
 use yew::prelude::*;
 
 use crate::app::AppState;
@@ -27,7 +27,7 @@ pub struct OpenLesson {
 pub type LessonSlot = Rc<RefCell<Option<OpenLesson>>>;
 
 thread_local! {
-    static LESSONS: Vec<Scenario> = builtin();
+    static LESSONS: Vec<Scenario> = crate::lesson::builtin_lessons();
 }
 
 pub fn lessons() -> Vec<Scenario> {
@@ -456,6 +456,19 @@ pub fn panel(
                                 if let Some(h) = hint { <em>{ format!(" — {h}") }</em> }
                             </li>
                         }
+                    }) }
+                    { for p.sc.steps.iter().enumerate().filter_map(|(i, st)| {
+                        let q = st.question.as_ref()?;
+                        let a = p.answers.get(i).copied().flatten()?;
+                        let ok = a == q.answer;
+                        Some(html! {
+                            <li class={ if ok { "passed" } else { "failed" } } data-testid={format!("prediction-{i}")}>
+                                <span class="mark">{ if ok { "✓" } else { "✗" } }</span>
+                                { format!("{} {} → {}", t(lang, "predict"), q.choices.get(a).map(|c| c.get(code)).unwrap_or(""),
+                                    if ok { t(lang, "right") } else { t(lang, "not-quite") }) }
+                                if !ok { { format!(" ({})", q.choices.get(q.answer).map(|c| c.get(code)).unwrap_or("")) } }
+                            </li>
+                        })
                     }) }
                     if !r.completed {
                         <li class="failed">{ r.first_failure().unwrap_or_default() }</li>
