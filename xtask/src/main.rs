@@ -8,6 +8,7 @@
 //! - `build-web`    build the wasm front end into static/pkg
 //! - `bench`        benchmarks, one table
 
+mod bench;
 mod conformance;
 mod e2e;
 mod lessons;
@@ -52,6 +53,13 @@ enum Command {
     },
     /// Build the wasm front end into static/pkg (prints the bundle size).
     BuildWeb,
+    /// Every benchmark in release, one table, each figure beside its baseline;
+    /// writes <target dir>/bench/report.json. Needs RabbitMQ and Chromium.
+    Bench {
+        /// A smaller run (under 5 minutes).
+        #[arg(long)]
+        quick: bool,
+    },
     /// Build the page and run the bridge serving it (default http://127.0.0.1:8080).
     Serve {
         /// Address to listen on.
@@ -77,6 +85,7 @@ fn main() -> ExitCode {
             paths,
         } => lessons::main(real, verbose, paths),
         Command::BuildWeb => web::main(),
+        Command::Bench { quick } => bench::main(quick),
         Command::Serve { bind } => serve::main(&bind),
         Command::E2e { no_build } => e2e::main(no_build),
     };
