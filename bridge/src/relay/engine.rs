@@ -57,6 +57,63 @@ fn invalid(e: Invalid) -> Failure {
     refused(ErrorScope::Channel, 406, "PRECONDITION_FAILED", e.0)
 }
 
+/// The client's own names longer than an AMQP short string (255 bytes), as
+/// the simulation checks them (`502 SYNTAX_ERROR`, connection scope).
+fn oversize_short_string(m: &Method) -> Option<AmqpError> {
+    let fields: [&str; 3] = match m {
+        Method::ExchangeDeclare { exchange, .. } | Method::ExchangeDelete { exchange, .. } => {
+            [exchange, "", ""]
+        }
+        Method::ExchangeBind {
+            destination,
+            source,
+            routing_key,
+            ..
+        }
+        | Method::ExchangeUnbind {
+            destination,
+            source,
+            routing_key,
+            ..
+        } => [destination, source, routing_key],
+        Method::QueueDeclare { queue, .. }
+        | Method::QueuePurge { queue }
+        | Method::QueueDelete { queue, .. }
+        | Method::Get { queue, .. } => [queue, "", ""],
+        Method::QueueBind {
+            queue,
+            exchange,
+            routing_key,
+            ..
+        }
+        | Method::QueueUnbind {
+            queue,
+            exchange,
+            routing_key,
+            ..
+        } => [queue, exchange, routing_key],
+        Method::Publish {
+            exchange,
+            routing_key,
+            ..
+        } => [exchange, routing_key, ""],
+        Method::Consume {
+            queue,
+            consumer_tag,
+            ..
+        } => [queue, consumer_tag, ""],
+        Method::Cancel { consumer_tag } => [consumer_tag, "", ""],
+        _ => ["", "", ""],
+    };
+    let long = fields.iter().find(|f| f.len() > 255)?;
+    Some(AmqpError {
+        scope: ErrorScope::Connection,
+        code: 502,
+        name: "SYNTAX_ERROR".into(),
+        text: format!("short string of {} bytes (at most 255)", long.len()),
+    })
+}
+
 fn not_allowed(text: String) -> Failure {
     refused(ErrorScope::Channel, 403, "ACCESS_REFUSED", text)
 }
@@ -165,6 +222,10 @@ struct Retry {
 }
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Retries after an outage in mid-session (the broker was up, so it is
+/// probably restarting) stay frequent: the session is back within about 2 s
+/// of RabbitMQ accepting connections again.
+const OUTAGE_MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 pub(crate) struct Engine {
     cfg: RelayConfig,
@@ -316,6 +377,46 @@ impl Engine {
             }
             self.reconnect().await;
         }
+        let unopened_channel = !matches!(
+            req.method,
+            Method::ConnectionOpen
+                | Method::ConnectionClose
+                | Method::ChannelOpen
+                | Method::ChannelClose
+                | Method::BrokerRestart
+        ) && self
+            .conns
+            .get(&c)
+            .is_some_and(|conn| !conn.chans.contains_key(&ch));
+        let synthetic = oversize_short_string(&req.method).or_else(|| {
+            // RabbitMQ closes the connection when a method arrives on a
+            // channel that is not open; so does the simulation.
+            unopened_channel.then(|| AmqpError {
+                scope: ErrorScope::Connection,
+                code: 504,
+                name: "CHANNEL_ERROR".into(),
+                text: format!("expected 'channel.open' (channel {ch} is not open)"),
+            })
+        });
+        if let Some(e) = synthetic {
+            // A name that no AMQP frame can carry: the simulation's answer (a
+            // connection error, as a broker gives for a malformed frame), and
+            // the connection really closes so the client's picture is right.
+            if let Some(old) = self.conns.remove(&c) {
+                old.expect_consumer_ends();
+                let _ = old.conn.close(200, "OK".into()).await;
+            }
+            self.em.emit(Event::Closed {
+                connection: c,
+                channel: None,
+                error: e.clone(),
+            });
+            self.em.emit(Event::Reply {
+                id: req.id,
+                result: ReplyResult::Error(e),
+            });
+            return;
+        }
         if let Some(conn) = self.conns.get_mut(&c) {
             while conn.soft_errors.try_recv().is_ok() {}
         }
@@ -440,7 +541,12 @@ impl Engine {
                 });
             }
             Err(Failure::Refused(e) | Failure::Broker(e) | Failure::ChannelGone(e)) => {
-                let backoff = (retry.backoff * 2).min(MAX_BACKOFF);
+                let cap = if retry.restore {
+                    OUTAGE_MAX_BACKOFF
+                } else {
+                    MAX_BACKOFF
+                };
+                let backoff = (retry.backoff * 2).min(cap);
                 self.em.emit(Event::Status {
                     broker: LinkState::Down,
                     detail: format!("{} (retrying in {} s)", e.text, backoff.as_secs()),
