@@ -7,10 +7,12 @@
 //! - `lessons`      play the scenarios/ lessons and check them, in sim or `--real` mode
 //! - `build-web`    build the wasm front end into static/pkg
 //! - `bench`        benchmarks, one table
+//! - `faults`       the bridge under load and through a RabbitMQ restart (restarts the broker)
 
 mod bench;
 mod conformance;
 mod e2e;
+mod faults;
 mod lessons;
 mod serve;
 mod test;
@@ -72,6 +74,19 @@ enum Command {
         #[arg(long)]
         no_build: bool,
     },
+    /// The bridge under load and through a RabbitMQ restart (`rabbitmqctl
+    /// stop_app/start_app`: disturbs everyone using the broker).
+    Faults {
+        /// Concurrent WebSocket clients in the load check.
+        #[arg(long, default_value_t = 100)]
+        clients: usize,
+        /// Confirmed messages each client publishes.
+        #[arg(long, default_value_t = 1000)]
+        messages: usize,
+        /// Run only the checks whose name contains this (`load`, `restart`).
+        #[arg(long)]
+        only: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -88,6 +103,11 @@ fn main() -> ExitCode {
         Command::Bench { quick } => bench::main(quick),
         Command::Serve { bind } => serve::main(&bind),
         Command::E2e { no_build } => e2e::main(no_build),
+        Command::Faults {
+            clients,
+            messages,
+            only,
+        } => faults::main(clients, messages, only),
     };
     match result {
         Ok(code) => code,

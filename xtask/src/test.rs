@@ -113,6 +113,13 @@ pub fn main() -> anyhow::Result<ExitCode> {
             &["xtask", "lessons", "--real"],
         ),
         stage("browser end-to-end", cargo, &["xtask", "e2e"]),
+        // Last: it restarts RabbitMQ. The load check at 100 clients x 200
+        // confirmed messages (`cargo xtask faults` runs the full 100 x 1,000).
+        stage(
+            "faults (load, broker restart)",
+            cargo,
+            &["xtask", "faults", "--messages", "200"],
+        ),
     ];
 
     let mut tally = Tally::default();
