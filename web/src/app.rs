@@ -30,6 +30,10 @@ pub struct AppState {
     /// The open lesson (if any); its link is the one in `link`.
     pub lesson: LessonSlot,
     pub ui: Ui,
+    /// A message for the user (bad import, broken shared link).
+    pub notice: Option<Rc<str>>,
+    /// The export panel: (file name, text).
+    pub export: Option<Rc<(String, String)>>,
 }
 
 impl AppState {
@@ -57,12 +61,25 @@ impl AppState {
         }
     }
 
+    fn redrawn_parts(&self) -> AppState {
+        AppState {
+            model: self.model.clone(),
+            link: self.link.clone(),
+            lesson: self.lesson.clone(),
+            ui: self.ui,
+            notice: self.notice.clone(),
+            export: self.export.clone(),
+        }
+    }
+
     fn redrawn(&self, ui: Ui) -> Rc<Self> {
         Rc::new(AppState {
             model: self.model.clone(),
             link: self.link.clone(),
             lesson: self.lesson.clone(),
             ui,
+            notice: self.notice.clone(),
+            export: self.export.clone(),
         })
     }
 
@@ -107,6 +124,18 @@ impl Reducible for AppState {
                 let mut ui = self.ui;
                 ui.apply(a);
                 return self.redrawn(ui);
+            }
+            Action::Notice(n) => {
+                return Rc::new(AppState {
+                    notice: n.map(Rc::from),
+                    ..self.redrawn_parts()
+                });
+            }
+            Action::Export(e) => {
+                return Rc::new(AppState {
+                    export: e.map(Rc::new),
+                    ..self.redrawn_parts()
+                });
             }
             Action::Lesson(la) => {
                 let (out, redraw) = match self.lesson.try_borrow_mut() {
@@ -155,6 +184,8 @@ impl Reducible for AppState {
             link: self.link.clone(),
             lesson: self.lesson.clone(),
             ui: self.ui,
+            notice: self.notice.clone(),
+            export: self.export.clone(),
         })
     }
 }
@@ -264,6 +295,8 @@ pub fn app() -> Html {
         link: Rc::new(LinkSlot::default()),
         lesson: Rc::new(RefCell::new(None)),
         ui: Ui::default(),
+        notice: None,
+        export: None,
     });
 
     // Start in simulation, and drive the animation clock.
@@ -277,9 +310,13 @@ pub fn app() -> Html {
             });
             // "P" publishes too (a presenter's clicker or a keyboard on the desk).
             let keys = publish_key_listener(state.dispatcher());
+            // A shared link (#s=...) opens its scene, now and when the fragment changes.
+            crate::files::open_fragment(&state);
+            let hash = crate::files::hash_listener(state.clone());
             move || {
                 drop(ticker);
                 drop(keys);
+                drop(hash);
             }
         });
     }
@@ -511,6 +548,21 @@ pub fn app() -> Html {
                 </div>
             </div>
         }
+        if let Some(n) = &state.notice {
+            <div class="error-banner notice" role="alert" data-testid="import-error">
+                <span>{ n.to_string() }</span>
+                <button class="small" onclick={{
+                    let state = state.clone();
+                    Callback::from(move |_: MouseEvent| state.dispatch(Action::Notice(None)))
+                }} aria-label={t(lang, "close")}>{ t(lang, "close") }</button>
+            </div>
+        }
+        if let Some(e) = &state.export {
+            { crate::files::export_panel(&e.0, &e.1, lang, {
+                let state = state.clone();
+                Callback::from(move |_: MouseEvent| state.dispatch(Action::Export(None)))
+            }) }
+        }
         if let (Some(err), None) = (&m.error, lesson) {
             <div class="error-banner" role="alert" data-testid="error-banner">
                 <span>{ err }</span>
@@ -526,6 +578,7 @@ pub fn app() -> Html {
                         data-testid="lessons-open" aria-expanded={ if ui.picker { "true" } else { "false" } }
                         onclick={ui_button(UiAction::Picker(None))}>{ t(lang, "lessons") }</button>
             </nav>
+            { crate::files::files_bar(&state, lang) }
             if ui.picker {
                 { lesson_view::picker(lang, lesson.map(|l| l.player.sc.id.as_str()), on_open_lesson) }
             }
@@ -536,6 +589,7 @@ pub fn app() -> Html {
                 <section class="controls" aria-label="Controls">
                     { clock }
                 </section>
+                { lesson_view::metrics(&open.player, lang) }
                 { lesson_view::panel(open, lang, lesson_dispatch, on_close_lesson) }
             } else {
             <section class="stage" aria-label="Message flow">

@@ -194,6 +194,43 @@ const STRINGS: &[[&str; 4]] = &[
         "Настоящий RabbitMQ вместо симуляции",
         "Справжній RabbitMQ замість симуляції",
     ],
+    ["files", "Files", "Файлы", "Файли"],
+    ["import", "Import…", "Импорт…", "Імпорт…"],
+    [
+        "export-definitions",
+        "Export definitions.json",
+        "Экспорт definitions.json",
+        "Експорт definitions.json",
+    ],
+    [
+        "export-scenario",
+        "Export scenario",
+        "Экспорт сценария",
+        "Експорт сценарію",
+    ],
+    ["share", "Share link", "Ссылка", "Посилання"],
+    [
+        "share-hint",
+        "The link carries the whole scene: opening it shows the same scene.",
+        "Ссылка содержит всю сцену: по ней откроется та же сцена.",
+        "Посилання містить усю сцену: за ним відкриється та сама сцена.",
+    ],
+    ["download", "Download", "Скачать", "Завантажити"],
+    ["metrics", "Metrics", "Метрики", "Метрики"],
+    [
+        "queue-depth",
+        "Messages waiting in queues",
+        "Сообщений в очередях",
+        "Повідомлень у чергах",
+    ],
+    [
+        "rates",
+        "Rates per second",
+        "Скорость в секунду",
+        "Швидкість за секунду",
+    ],
+    ["delivered", "delivered", "доставлено", "доставлено"],
+    ["total-time", "total time", "общее время", "загальний час"],
 ];
 
 /// The page string `key` in `lang` (`?` if unknown, so a typo shows; never a panic).
@@ -258,6 +295,25 @@ mod tests {
         assert_eq!(t(Lang::En, "no-such-key"), "?");
         assert_eq!(Lang::from_code("uk"), Some(Lang::Uk));
         assert_eq!(Lang::from_code("de"), None);
+    }
+
+    #[test]
+    fn every_key_the_views_use_exists() {
+        let sources = [
+            include_str!("app.rs"),
+            include_str!("lesson_view.rs"),
+            include_str!("files.rs"),
+        ];
+        let mut missing = Vec::new();
+        for src in sources {
+            for part in src.split("t(lang, \"").skip(1) {
+                let key = part.split('"').next().unwrap_or_default();
+                if t(Lang::En, key) == "?" {
+                    missing.push(key.to_string());
+                }
+            }
+        }
+        assert!(missing.is_empty(), "missing UI strings: {missing:?}");
     }
 
     #[test]

@@ -163,7 +163,7 @@ pub struct Layout {
 }
 
 pub const COL_W: f64 = 250.0;
-pub const ROW_H: f64 = 130.0;
+pub const ROW_H: f64 = 160.0;
 pub const MARGIN_X: f64 = 110.0;
 pub const MARGIN_Y: f64 = 80.0;
 
@@ -581,6 +581,44 @@ impl Layout {
     }
 }
 
+/// One point of the metrics strip.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Sample {
+    /// Scenario time, ms.
+    pub t: u64,
+    /// Ready messages in all queues.
+    pub depth: i64,
+    /// Cumulative counts.
+    pub published: u64,
+    pub delivered: u64,
+    pub acked: u64,
+}
+
+/// How often the metrics strip samples (scenario time).
+pub const SAMPLE_MS: u64 = 250;
+/// At most this many samples are kept (older ones are thinned out).
+const MAX_SAMPLES: usize = 480;
+
+/// Per-second rates between samples `window` apart: `(t, publish/s, deliver/s, ack/s)`.
+pub fn rates(samples: &[Sample], window: usize) -> Vec<(u64, f64, f64, f64)> {
+    let w = window.max(1);
+    samples
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, s)| {
+            let a = &samples[i.saturating_sub(w)];
+            let dt = (s.t.saturating_sub(a.t)).max(1) as f64 / 1000.0;
+            (
+                s.t,
+                (s.published - a.published) as f64 / dt,
+                (s.delivered - a.delivered) as f64 / dt,
+                (s.acked - a.acked) as f64 / dt,
+            )
+        })
+        .collect()
+}
+
 /// A message on its way along an edge.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Token {
@@ -647,6 +685,10 @@ pub struct Player {
     pub now: u64,
     started: bool,
     pub published: u64,
+    pub delivered: u64,
+    pub acked: u64,
+    /// The metrics strip.
+    pub samples: Vec<Sample>,
 }
 
 impl Player {
@@ -677,6 +719,9 @@ impl Player {
             now: 0,
             started: false,
             published: 0,
+            delivered: 0,
+            acked: 0,
+            samples: Vec::new(),
             layout,
             run,
             real,
@@ -859,6 +904,10 @@ impl Player {
                 } else if !*redelivered {
                     self.bump(&queue, -1);
                 }
+                self.delivered += 1;
+                if !manual {
+                    self.acked += 1;
+                }
                 let c = &mut self.consumers[j];
                 c.received += 1;
                 if manual {
@@ -989,6 +1038,7 @@ impl Player {
         match &r.method {
             Method::Ack { .. } | Method::Nack { .. } | Method::Reject { .. } => {
                 if let Some(j) = self.consumer_of_conn(r.connection) {
+                    self.acked += 1;
                     let c = &mut self.consumers[j];
                     c.unacked = c.unacked.saturating_sub(1);
                     let requeue = match &r.method {
@@ -1099,10 +1149,37 @@ impl Player {
         if self.follow {
             self.viewed = self.active_step();
         }
+        self.sample();
         if self.run.is_done() && self.report.is_none() {
             self.report = Some(self.run.report());
         }
         out
+    }
+
+    fn sample(&mut self) {
+        if self.run.started_at_ms().is_none() || self.report.is_some() {
+            return;
+        }
+        let t = self.run.elapsed_ms();
+        let due = self.samples.last().map_or(0, |s| s.t + SAMPLE_MS);
+        if t < due && !self.run.is_done() {
+            return;
+        }
+        if self.samples.len() >= MAX_SAMPLES {
+            // Keep every other sample: the strip covers the whole run at half the detail.
+            let mut keep = false;
+            self.samples.retain(|_| {
+                keep = !keep;
+                keep
+            });
+        }
+        self.samples.push(Sample {
+            t,
+            depth: self.ready.values().sum(),
+            published: self.published,
+            delivered: self.delivered,
+            acked: self.acked,
+        });
     }
 
     pub fn consumer_state(&self, j: usize) -> ConsumerState {
@@ -1311,6 +1388,27 @@ mod tests {
         assert_eq!(p.consumer_state(0), ConsumerState::Idle);
         assert_eq!(p.ready["orders"], 0);
         assert!(p.published >= 5);
+    }
+
+    #[test]
+    fn metrics_show_one_consumer_is_slower_than_five() {
+        let one = play(lesson("timing-1-consumer"));
+        let five = play(lesson("timing-5-consumers"));
+        let peak = |p: &Player| p.samples.iter().map(|s| s.depth).max().unwrap_or(0);
+        assert!(peak(&one) >= 3, "{:?}", one.samples);
+        assert!(peak(&five) <= 1, "{:?}", five.samples);
+        let end = |p: &Player| {
+            p.samples
+                .last()
+                .map(|s| (s.published, s.delivered, s.acked))
+        };
+        assert_eq!(end(&one), Some((5, 5, 5)));
+        assert!(one.samples.last().unwrap().t > 3 * five.samples.last().unwrap().t / 2);
+        let r = rates(&one.samples, 4);
+        assert!(r
+            .iter()
+            .all(|(_, p, d, a)| *p >= 0.0 && *d >= 0.0 && *a >= 0.0));
+        assert!(one.samples.windows(2).all(|w| w[0].t < w[1].t));
     }
 
     #[test]

@@ -10,7 +10,9 @@ use yew::prelude::*;
 
 use crate::app::AppState;
 use crate::i18n::{t, Lang};
-use crate::lesson::{group_of, EdgeKind, LessonAction, Node, NodeKind, Player, GROUPS, TOKEN_MS};
+use crate::lesson::{
+    group_of, rates, EdgeKind, LessonAction, Node, NodeKind, Player, GROUPS, TOKEN_MS,
+};
 use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
 use crate::model::{Action, LinkEvent, Mode};
 
@@ -205,10 +207,16 @@ pub fn stage(p: &Player, lang: Lang) -> Html {
         let (d, lx, ly) = if b.x > a.x {
             let (x1, y1, x2, y2) = (a.x + aw, a.y, b.x - bw - 4.0, b.y);
             let mx = (x1 + x2) / 2.0;
+            // The label sits three quarters along, in the gap before the
+            // destination's column (long edges pass other nodes mid-way).
+            let u = 0.75f64;
+            let v = 1.0 - u;
+            let bx = v * v * v * x1 + 3.0 * v * v * u * mx + 3.0 * v * u * u * mx + u * u * u * x2;
+            let by = v * v * v * y1 + 3.0 * v * v * u * y1 + 3.0 * v * u * u * y2 + u * u * u * y2;
             (
                 format!("M {x1:.1} {y1:.1} C {mx:.1} {y1:.1}, {mx:.1} {y2:.1}, {x2:.1} {y2:.1}"),
-                mx,
-                (y1 + y2) / 2.0 - 8.0,
+                bx,
+                by - 10.0,
             )
         } else {
             // Back or same-column edge (dead-lettering, forwarding): a loop below.
@@ -481,6 +489,81 @@ pub fn panel(
                     { for p.log.iter().take(8).map(|e| html! { <li>{ e }</li> }) }
                 </ol>
             }
+        </section>
+    }
+}
+
+const CHART_W: f64 = 520.0;
+const CHART_H: f64 = 110.0;
+
+fn polyline(points: &[(f64, f64)], max_t: f64, max_v: f64, class: &'static str) -> Html {
+    let pts = points
+        .iter()
+        .map(|(t, v)| {
+            format!(
+                "{:.1},{:.1}",
+                t / max_t.max(1.0) * CHART_W,
+                CHART_H - v / max_v.max(1e-9) * (CHART_H - 12.0)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    html! { <polyline class={class} points={pts} fill="none" /> }
+}
+
+/// The metrics strip: queue depth and publish/deliver/ack rates over the
+/// run, and the total time (the 1-vs-N-consumers experiment as a picture).
+pub fn metrics(p: &Player, lang: Lang) -> Html {
+    let samples = &p.samples;
+    if samples.len() < 2 {
+        return html! {};
+    }
+    let max_t = samples.last().map_or(1, |s| s.t.max(1)) as f64;
+    let depth: Vec<(f64, f64)> = samples
+        .iter()
+        .map(|s| (s.t as f64, s.depth as f64))
+        .collect();
+    let max_depth = depth.iter().map(|d| d.1).fold(1.0, f64::max);
+    let r = rates(samples, 4);
+    let max_rate = r
+        .iter()
+        .map(|(_, a, b, c)| a.max(*b).max(*c))
+        .fold(1.0, f64::max);
+    let line = |f: fn(&(u64, f64, f64, f64)) -> f64| -> Vec<(f64, f64)> {
+        r.iter().map(|x| (x.0 as f64, f(x))).collect()
+    };
+    let total = p
+        .report
+        .as_ref()
+        .and_then(|r| r.total_time_ms)
+        .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
+        .unwrap_or_else(|| "…".into());
+    let vb = format!("0 0 {CHART_W} {CHART_H}");
+    html! {
+        <section class="metrics" data-testid="metrics" aria-label={t(lang, "metrics")}>
+            <figure>
+                <figcaption>{ format!("{} (max {max_depth:.0})", t(lang, "queue-depth")) }</figcaption>
+                <svg viewBox={vb.clone()} class="chart" role="img" aria-label={t(lang, "queue-depth")} data-testid="chart-depth">
+                    { polyline(&depth, max_t, max_depth, "depth") }
+                </svg>
+            </figure>
+            <figure>
+                <figcaption>
+                    { format!("{} (max {max_rate:.1}/s): ", t(lang, "rates")) }
+                    <span class="k-pub">{ t(lang, "published") }</span>{ " · " }
+                    <span class="k-del">{ t(lang, "delivered") }</span>{ " · " }
+                    <span class="k-ack">{ "ack" }</span>
+                </figcaption>
+                <svg viewBox={vb} class="chart" role="img" aria-label={t(lang, "rates")} data-testid="chart-rates">
+                    { polyline(&line(|x| x.1), max_t, max_rate, "pub") }
+                    { polyline(&line(|x| x.2), max_t, max_rate, "del") }
+                    { polyline(&line(|x| x.3), max_t, max_rate, "ack") }
+                </svg>
+            </figure>
+            <div class="metrics-total">
+                <span class="stat-label">{ t(lang, "total-time") }</span>
+                <span class="stat-value" data-testid="metrics-total">{ total }</span>
+            </div>
         </section>
     }
 }

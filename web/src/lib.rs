@@ -10,9 +10,12 @@ pub mod i18n;
 pub mod lesson;
 pub mod model;
 pub mod scene;
+pub mod share;
 
 #[cfg(target_arch = "wasm32")]
 mod app;
+#[cfg(target_arch = "wasm32")]
+mod files;
 #[cfg(target_arch = "wasm32")]
 mod lesson_view;
 #[cfg(target_arch = "wasm32")]

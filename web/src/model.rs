@@ -123,6 +123,10 @@ pub enum Action {
     Ui(crate::i18n::UiAction),
     /// Space: play/pause (the shell turns it into `SetClock`).
     TogglePause,
+    /// A message for the user (bad import, broken link), or none.
+    Notice(Option<String>),
+    /// Show an exported file `(file name, text)`, or close the export panel.
+    Export(Option<(String, String)>),
 }
 
 /// How far a message has come, as the protocol says (not as it is drawn).
@@ -439,7 +443,9 @@ impl Model {
                 self.error = None;
                 (Vec::new(), true)
             }
-            Action::Lesson(_) | Action::Ui(_) => (Vec::new(), false),
+            Action::Lesson(_) | Action::Ui(_) | Action::Notice(_) | Action::Export(_) => {
+                (Vec::new(), false)
+            }
             Action::TogglePause => {
                 self.paused = !self.paused;
                 (Vec::new(), true)

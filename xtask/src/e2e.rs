@@ -21,7 +21,7 @@ pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const RABBITMQ: ([u8; 4], u16) = ([127, 0, 0, 1], 5672);
 
 /// The tests, in order.
-const TESTS: [&str; 10] = [
+const TESTS: [&str; 13] = [
     "sim-publish-is-delivered-and-acked",
     "real-mode-publish-through-rabbitmq",
     "sim-again-after-real",
@@ -31,6 +31,9 @@ const TESTS: [&str; 10] = [
     "lesson-sim-timing-1-consumer-all-checks-pass",
     "lesson-real-hello-world-all-checks-pass",
     "ui-language-projector-and-help",
+    "import-definitions-json-builds-the-scene",
+    "share-url-round-trip",
+    "broken-share-fragment-says-why",
     // Last: it stops the bridge.
     "bridge-gone-says-why-and-sim-still-works",
 ];
@@ -278,6 +281,11 @@ async fn run_tests(
                 lesson_real_hello(&client, page, out_dir).await
             }
             "ui-language-projector-and-help" => ui_settings(&client, page, out_dir).await,
+            "import-definitions-json-builds-the-scene" => {
+                import_definitions(&client, page, out_dir).await
+            }
+            "share-url-round-trip" => share_round_trip(&client, page, out_dir).await,
+            "broken-share-fragment-says-why" => broken_fragment(&client, page, out_dir).await,
             "bridge-gone-says-why-and-sim-still-works" => {
                 bridge_gone(&client, page, out_dir, bridge).await
             }
@@ -702,6 +710,15 @@ async fn lesson_sim_timing(client: &Client, page: &str, out_dir: &Path) -> anyho
     if !report.contains("total_time_ms") {
         bail!("the report has no total_time_ms check: {report}");
     }
+    // The metrics strip: the queue filled up, and the total time is shown.
+    let total = text_of(client, "metrics-total").await?;
+    if !total.ends_with(" s") || total.starts_with('0') {
+        bail!("the metrics strip shows total time {total:?}");
+    }
+    let caption = text_of(client, "metrics").await?;
+    if !caption.contains("(max 4)") {
+        bail!("with one consumer 4 of the 5 orders should wait in the queue: {caption}");
+    }
     screenshot(client, out_dir, "lesson-sim-done").await?;
     Ok(())
 }
@@ -734,6 +751,10 @@ async fn ui_settings(client: &Client, page: &str, out_dir: &Path) -> anyhow::Res
     let publish = text_of(client, "publish").await?;
     if publish.trim() != "Опублікувати" {
         bail!("after switching to Ukrainian, Publish reads {publish:?}");
+    }
+    let share = text_of(client, "share").await?;
+    if share.trim() != "Посилання" {
+        bail!("after switching to Ukrainian, Share reads {share:?}");
     }
     click(client, "projector").await?;
     click(client, "contrast").await?;
@@ -779,4 +800,160 @@ async fn ui_settings(client: &Client, page: &str, out_dir: &Path) -> anyhow::Res
     }
     screenshot(client, out_dir, "ui-uk-lesson-done").await?;
     Ok(())
+}
+
+async fn exists(client: &Client, testid: &str) -> anyhow::Result<bool> {
+    Ok(client
+        .find(Locator::Css(&format!("[data-testid=\"{testid}\"]")))
+        .await
+        .is_ok())
+}
+
+async fn import_file(client: &Client, path: &Path) -> anyhow::Result<()> {
+    let input = client
+        .find(Locator::Css("[data-testid=\"import-file\"]"))
+        .await
+        .context("no import file input")?;
+    input
+        .send_keys(&path.display().to_string())
+        .await
+        .context("cannot choose the file")
+}
+
+const DEFINITIONS: &str = r##"{
+  "rabbit_version": "3.10.8",
+  "users": [{"name": "guest", "password_hash": "x", "tags": ["administrator"]}],
+  "vhosts": [{"name": "/"}],
+  "permissions": [{"user": "guest", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}],
+  "exchanges": [
+    {"name": "shop", "vhost": "/", "type": "topic", "durable": true, "auto_delete": false, "internal": false, "arguments": {}},
+    {"name": "audit", "vhost": "/", "type": "fanout", "durable": true, "auto_delete": false, "internal": false, "arguments": {}}
+  ],
+  "queues": [
+    {"name": "orders", "vhost": "/", "durable": true, "auto_delete": false, "arguments": {"x-max-length": 10}},
+    {"name": "log", "vhost": "/", "durable": true, "auto_delete": false, "arguments": {}}
+  ],
+  "bindings": [
+    {"source": "shop", "vhost": "/", "destination": "orders", "destination_type": "queue", "routing_key": "order.*", "arguments": {}},
+    {"source": "shop", "vhost": "/", "destination": "audit", "destination_type": "exchange", "routing_key": "#", "arguments": {}},
+    {"source": "audit", "vhost": "/", "destination": "log", "destination_type": "queue", "routing_key": "", "arguments": {}}
+  ]
+}"##;
+
+/// A RabbitMQ definitions.json becomes the scene (exchange-to-exchange edge
+/// included); a broken file then says why and leaves that scene alone; the
+/// scene exports as definitions.json again.
+async fn import_definitions(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    open_page(client, page).await?;
+    let good = out_dir.join("definitions.json");
+    std::fs::write(&good, DEFINITIONS)?;
+    import_file(client, &good).await?;
+    wait_until("the imported scene", Duration::from_secs(10), || async {
+        no_panic(client).await?;
+        exists(client, "node-exchange:shop")
+            .await
+            .map(|b| b.then_some(()))
+    })
+    .await?;
+    for id in [
+        "node-exchange:audit",
+        "node-queue:orders",
+        "node-queue:log",
+        "edge-binding:shop->audit",
+        "edge-binding:shop->orders",
+    ] {
+        if !exists(client, id).await? {
+            bail!("the imported scene has no [data-testid={id}]");
+        }
+    }
+    let label = text_of(client, "edge-binding:shop->orders").await?;
+    if !label.contains("order.*") {
+        bail!("the binding is not labelled with its key: {label:?}");
+    }
+    screenshot(client, out_dir, "import-definitions").await?;
+    let bad = out_dir.join("broken.json");
+    std::fs::write(
+        &bad,
+        "{\"exchanges\": [{\"name\": \"x\", \"type\": \"x-delayed-message\"}]}",
+    )?;
+    import_file(client, &bad).await?;
+    let why = wait_until("the import error", Duration::from_secs(10), || async {
+        Ok(text_of(client, "import-error").await.ok())
+    })
+    .await?;
+    if !why.contains("broken.json") || !why.contains("not supported") {
+        bail!("the import error does not say why: {why:?}");
+    }
+    if !exists(client, "node-exchange:shop").await? {
+        bail!("a broken import replaced the scene");
+    }
+    screenshot(client, out_dir, "import-broken").await?;
+    click(client, "export-definitions").await?;
+    let exported = client
+        .find(Locator::Css("[data-testid=\"export-text\"]"))
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default();
+    if !(exported.contains("\"destination_type\": \"exchange\"") && exported.contains("order.*")) {
+        bail!("the exported definitions miss the bindings: {exported}");
+    }
+    Ok(())
+}
+
+/// A lesson's share link, opened fresh, shows the same lesson and plays it.
+async fn share_round_trip(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    open_page(client, page).await?;
+    click(client, "lessons-open").await?;
+    click(client, "lesson-routing-direct").await?;
+    let title = text_of(client, "lesson-title").await?;
+    click(client, "share").await?;
+    let url = client
+        .find(Locator::Css("[data-testid=\"share-url\"]"))
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default();
+    if !url.contains("#s=") {
+        bail!("the share link has no scene: {url:?}");
+    }
+    client.goto("about:blank").await?;
+    client.goto(&url).await?;
+    let again = wait_until("the shared lesson", Duration::from_secs(15), || async {
+        no_panic(client).await?;
+        Ok(text_of(client, "lesson-title").await.ok())
+    })
+    .await?;
+    if again != title {
+        bail!("the shared link opened {again:?}, not {title:?}");
+    }
+    click(client, "lesson-choice-0").await?;
+    click(client, "speed-4").await?;
+    lesson_report_passes(client, Duration::from_secs(30)).await?;
+    screenshot(client, out_dir, "share-opened").await?;
+    Ok(())
+}
+
+/// A broken shared link says why, and the playground works as usual.
+async fn broken_fragment(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    client.goto("about:blank").await?;
+    client.goto(&format!("{page}#s=AAAAbroken")).await?;
+    let why = wait_until(
+        "the broken-link message",
+        Duration::from_secs(10),
+        || async {
+            no_panic(client).await?;
+            Ok(text_of(client, "import-error").await.ok())
+        },
+    )
+    .await?;
+    if !why.contains("broken") {
+        bail!("the message does not say the link is broken: {why:?}");
+    }
+    screenshot(client, out_dir, "broken-fragment").await?;
+    if exists(client, "lesson-stage").await? {
+        bail!("a broken link opened a scene");
+    }
+    wait_for_publish_enabled(client).await?;
+    publish_and_check(client, out_dir, "after-broken-link", 1, "\"order_id\":1").await
 }
