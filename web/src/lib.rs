@@ -14,6 +14,9 @@ pub mod share;
 
 #[cfg(target_arch = "wasm32")]
 mod app;
+/// `bench_sim`, for `cargo xtask bench` (never called by the page).
+#[cfg(target_arch = "wasm32")]
+mod bench;
 #[cfg(target_arch = "wasm32")]
 mod files;
 #[cfg(target_arch = "wasm32")]
