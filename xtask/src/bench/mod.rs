@@ -52,7 +52,7 @@ impl Plan {
                 topic_keys: 5_000,
                 memory_messages: 1_000_000,
                 ui_loads: 3,
-                ui_in_flight: &[500, 1000, 2000, 5000],
+                ui_in_flight: &[100, 500, 1000, 2000, 5000],
                 wasm_messages: 200_000,
             }
         } else {
@@ -64,7 +64,7 @@ impl Plan {
                 topic_keys: 20_000,
                 memory_messages: 1_000_000,
                 ui_loads: 5,
-                ui_in_flight: &[500, 1000, 2000, 5000, 10000],
+                ui_in_flight: &[100, 200, 500, 1000, 2000, 5000, 10000],
                 wasm_messages: 1_000_000,
             }
         }

@@ -138,34 +138,14 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
     let mut best_ok: Option<u32> = None;
     let mut all_ok = true;
     let mut runs = Vec::new();
+    // The baseline: the same probe on the idle page (nothing published).
+    let idle = frames(client, page, 0).await?;
+    let idle_p95 = idle["p95"]
+        .as_f64()
+        .ok_or_else(|| anyhow!("frame probe gave {idle}"))?;
+    println!("bench:   idle page: {idle}");
     for &n in plan.ui_in_flight {
-        open(client, page).await?;
-        let v = client
-            .execute_async(
-                r#"const [n, ms, done] = arguments;
-                   const btn = document.querySelector('[data-testid="publish"]');
-                   const t0 = performance.now();
-                   for (let i = 0; i < n; i++) btn.click();
-                   const clickMs = performance.now() - t0;
-                   const stamps = []; let maxTokens = 0; let k = 0;
-                   function frame(t) {
-                     stamps.push(t);
-                     if (k++ % 4 === 0) {
-                       const c = document.querySelectorAll('.token:not(.acked):not(.dropped)').length;
-                       if (c > maxTokens) maxTokens = c;
-                     }
-                     if (t - stamps[0] < ms) { requestAnimationFrame(frame); return; }
-                     const d = [];
-                     for (let i = 1; i < stamps.length; i++) d.push(stamps[i] - stamps[i - 1]);
-                     d.sort((a, b) => a - b);
-                     const p95 = d[Math.min(d.length - 1, Math.floor(d.length * 0.95))];
-                     done({p95, frames: d.length, maxTokens, clickMs, max: d[d.length - 1]});
-                   }
-                   requestAnimationFrame(frame);"#,
-                vec![json!(n), json!(2000)],
-            )
-            .await
-            .with_context(|| format!("the frame probe failed at {n} messages"))?;
+        let v = frames(client, page, n).await?;
         panic_banner(client).await?;
         let p95 = v["p95"]
             .as_f64()
@@ -192,6 +172,7 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
             Target::AtMost(FRAME_MS),
             "≤ 16.7 ms",
         )
+        .baseline("idle page", idle_p95)
         .note(format!(
             "p95 of requestAnimationFrame intervals over 2 s after 5,000 Publish clicks (clicks took {:.0} ms; \
              at most {} tokens drawn at once: the page draws at most 400 in-flight tokens, MAX_TOKENS)",
@@ -214,8 +195,9 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
             "≥ 5,000",
         )
         .note(format!(
-            "largest of {:?} published at once with every size up to it at p95 ≤ 16.7 ms; {}",
+            "largest of {:?} published at once with every size up to it at p95 ≤ 16.7 ms; idle page p95 {:.1} ms; {}",
             plan.ui_in_flight,
+            idle_p95,
             runs.join("; ")
         )),
     );
@@ -223,6 +205,40 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
         wasm_msgs_per_s,
         metrics,
     })
+}
+
+/// Opens the page, publishes `n` messages at once (clicks on Publish) and
+/// records requestAnimationFrame intervals over the next 2 s.
+async fn frames(client: &Client, page: &str, n: u32) -> anyhow::Result<Value> {
+    open(client, page).await?;
+    let v = client
+        .execute_async(
+            r#"const [n, ms, done] = arguments;
+               const btn = document.querySelector('[data-testid="publish"]');
+               const t0 = performance.now();
+               for (let i = 0; i < n; i++) btn.click();
+               const clickMs = performance.now() - t0;
+               const stamps = []; let maxTokens = 0; let k = 0;
+               function frame(t) {
+                 stamps.push(t);
+                 if (k++ % 4 === 0) {
+                   const c = document.querySelectorAll('.token:not(.acked):not(.dropped)').length;
+                   if (c > maxTokens) maxTokens = c;
+                 }
+                 if (t - stamps[0] < ms) { requestAnimationFrame(frame); return; }
+                 const d = [];
+                 for (let i = 1; i < stamps.length; i++) d.push(stamps[i] - stamps[i - 1]);
+                 d.sort((a, b) => a - b);
+                 const p95 = d[Math.min(d.length - 1, Math.floor(d.length * 0.95))];
+                 done({p95, frames: d.length, maxTokens, clickMs, max: d[d.length - 1]});
+               }
+               requestAnimationFrame(frame);"#,
+            vec![json!(n), json!(2000)],
+        )
+        .await
+        .with_context(|| format!("the frame probe failed at {n} messages"))?;
+    panic_banner(client).await?;
+    Ok(v)
 }
 
 async fn open(client: &Client, page: &str) -> anyhow::Result<()> {
