@@ -427,9 +427,21 @@ pub fn app() -> Html {
     };
     let scene_button = |sc: &'static Scene| {
         let state = state.clone();
-        let active = state.model.scene.id == sc.id;
+        let lang = state.ui.lang;
+        let active = state.model.scene.id == sc.id && !state.lesson_open();
         let onclick = Callback::from(move |_: MouseEvent| {
-            if state.model.scene.id != sc.id {
+            if state.lesson_open() {
+                // Back from a lesson to the playground scene.
+                if let Ok(mut l) = state.lesson.try_borrow_mut() {
+                    *l = None;
+                }
+                if let Ok(slot) = state.link.link.try_borrow() {
+                    if let Some(link) = slot.as_ref() {
+                        link.set_cap(None);
+                    }
+                }
+                switch_mode(&state, state.model.mode, sc);
+            } else if state.model.scene.id != sc.id {
                 switch_mode(&state, state.model.mode, sc);
             }
         });
@@ -437,7 +449,7 @@ pub fn app() -> Html {
             <button class={classes!("scene-choice", active.then_some("active"))}
                     data-testid={format!("scene-{}", sc.id)}
                     aria-pressed={ if active { "true" } else { "false" } }
-                    onclick={onclick}>{ sc.title }</button>
+                    onclick={onclick}>{ t(lang, sc.id) }</button>
         }
     };
     let on_dismiss = {
@@ -458,19 +470,19 @@ pub fn app() -> Html {
     let lesson = lesson_guard.as_ref().and_then(|l| l.as_ref());
     let (status_kind, status_label) = match lesson {
         Some(l) if l.player.real => match &l.link {
-            None => ("connecting", m.status.label()),
-            Some(Ok(())) => ("connected", LinkStatus::Connected.label()),
+            None => ("connecting", status_text(&LinkStatus::Connecting, lang)),
+            Some(Ok(())) => ("connected", status_text(&LinkStatus::Connected, lang)),
             Some(Err(why)) => (
                 "bridge-unreachable",
                 format!("{}: {why}", t(lang, "link-failed")),
             ),
         },
         Some(_) if m.paused => ("simulation", t(lang, "sim-paused").to_string()),
-        Some(_) => ("simulation", LinkStatus::Simulation.label()),
+        Some(_) => ("simulation", status_text(&LinkStatus::Simulation, lang)),
         None if m.mode == Mode::Sim && m.paused => {
             (m.status.kind(), t(lang, "sim-paused").to_string())
         }
-        None => (m.status.kind(), m.status.label()),
+        None => (m.status.kind(), status_text(&m.status, lang)),
     };
     let clock = html! {
         <div class="clock" role="group" aria-label="Animation clock">
@@ -662,6 +674,18 @@ pub fn app() -> Html {
             }
         </main>
         </div>
+    }
+}
+
+/// The header's link status in the page language.
+fn status_text(status: &LinkStatus, lang: crate::i18n::Lang) -> String {
+    match status {
+        LinkStatus::Simulation => t(lang, "st-sim").to_string(),
+        LinkStatus::Connecting => t(lang, "st-connecting").to_string(),
+        LinkStatus::BridgeConnected => t(lang, "st-bridge").to_string(),
+        LinkStatus::Connected => t(lang, "st-connected").to_string(),
+        LinkStatus::BridgeUnreachable(why) => format!("{}: {why}", t(lang, "st-no-bridge")),
+        LinkStatus::BrokerUnreachable(why) => format!("{}: {why}", t(lang, "st-no-broker")),
     }
 }
 

@@ -231,6 +231,54 @@ const STRINGS: &[[&str; 4]] = &[
     ],
     ["delivered", "delivered", "доставлено", "доставлено"],
     ["total-time", "total time", "общее время", "загальний час"],
+    [
+        "st-sim",
+        "simulation running",
+        "симуляция работает",
+        "симуляція працює",
+    ],
+    [
+        "st-connecting",
+        "connecting…",
+        "подключение…",
+        "підключення…",
+    ],
+    [
+        "st-bridge",
+        "bridge connected, waiting for broker…",
+        "мост подключён, ждём брокер…",
+        "міст підключено, чекаємо брокер…",
+    ],
+    [
+        "st-connected",
+        "connected to RabbitMQ",
+        "подключено к RabbitMQ",
+        "підключено до RabbitMQ",
+    ],
+    [
+        "st-no-bridge",
+        "bridge unreachable",
+        "мост недоступен",
+        "міст недоступний",
+    ],
+    [
+        "st-no-broker",
+        "broker unreachable",
+        "брокер недоступен",
+        "брокер недоступний",
+    ],
+    [
+        "direct",
+        "Direct: one queue",
+        "Direct: одна очередь",
+        "Direct: одна черга",
+    ],
+    [
+        "fanout",
+        "Fanout: two queues",
+        "Fanout: две очереди",
+        "Fanout: дві черги",
+    ],
 ];
 
 /// The page string `key` in `lang` (`?` if unknown, so a typo shows; never a panic).

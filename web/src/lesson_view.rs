@@ -32,8 +32,19 @@ thread_local! {
     static LESSONS: Vec<Scenario> = crate::lesson::builtin_lessons();
 }
 
-pub fn lessons() -> Vec<Scenario> {
-    LESSONS.with(|l| l.clone())
+/// `(id, group, title in lang)` of every built-in lesson (no clone of the lessons).
+fn lesson_titles(lang: Lang) -> Vec<(String, &'static str, String)> {
+    LESSONS.with(|l| {
+        l.iter()
+            .map(|s| {
+                (
+                    s.id.clone(),
+                    group_of(s),
+                    s.title.get(lang.code()).to_string(),
+                )
+            })
+            .collect()
+    })
 }
 
 pub fn lesson_by_id(id: &str) -> Option<Scenario> {
@@ -144,26 +155,25 @@ pub fn fingerprint(p: &Player) -> (usize, u64, Option<usize>, bool, u64, usize) 
 
 /// The picker: every built-in lesson, grouped.
 pub fn picker(lang: Lang, current: Option<&str>, on_open: Callback<String>) -> Html {
-    let all = lessons();
+    let all = lesson_titles(lang);
     html! {
         <div class="lesson-picker" data-testid="lesson-picker">
             { for GROUPS.iter().map(|g| {
-                let items: Vec<&Scenario> = all.iter().filter(|s| group_of(s) == *g).collect();
                 html! {
                     <section class="lesson-group" aria-label={t(lang, g)}>
                         <h3>{ t(lang, g) }</h3>
                         <ul>
-                        { for items.iter().map(|s| {
-                            let id = s.id.clone();
+                        { for all.iter().filter(|s| s.1 == *g).map(|(id, _, title)| {
                             let on_open = on_open.clone();
-                            let active = current == Some(s.id.as_str());
+                            let active = current == Some(id.as_str());
+                            let open_id = id.clone();
                             html! {
                                 <li>
                                     <button class={classes!("lesson-choice", active.then_some("active"))}
-                                            data-testid={format!("lesson-{}", s.id)}
+                                            data-testid={format!("lesson-{id}")}
                                             aria-pressed={ if active { "true" } else { "false" } }
-                                            onclick={Callback::from(move |_: MouseEvent| on_open.emit(id.clone()))}>
-                                        { s.title.get(lang.code()) }
+                                            onclick={Callback::from(move |_: MouseEvent| on_open.emit(open_id.clone()))}>
+                                        { title }
                                     </button>
                                 </li>
                             }

@@ -720,7 +720,13 @@ async fn lesson_sim_timing(client: &Client, page: &str, out_dir: &Path) -> anyho
         bail!("with one consumer 4 of the 5 orders should wait in the queue: {caption}");
     }
     screenshot(client, out_dir, "lesson-sim-done").await?;
-    Ok(())
+    // Back to the playground: its scene works as before.
+    click(client, "scene-direct").await?;
+    wait_for_publish_enabled(client).await?;
+    if exists(client, "lesson-stage").await? {
+        bail!("the lesson stayed on screen after choosing a playground scene");
+    }
+    publish_and_check(client, out_dir, "after-lesson", 1, "\"order_id\":1").await
 }
 
 /// Hello World against RabbitMQ through the bridge: all checks pass.
