@@ -517,42 +517,39 @@ impl Layout {
             }
         }
 
-        // Rows: queues in the order of their first source, consumers next to their queue.
-        let row_of = |nodes: &[Node], columns: &[Vec<usize>], i: usize| -> f64 {
-            for col in columns {
-                if let Some(r) = col.iter().position(|&n| n == i) {
-                    return r as f64 / (col.len().max(1) as f64);
-                }
-            }
-            let _ = nodes;
-            0.0
-        };
-        for c in 2..columns.len() {
-            let mut col = columns[c].clone();
-            let key = |i: usize| -> f64 {
-                let srcs: Vec<f64> = edges
+        // Rows: each node near the mean row of its sources (linear in the
+        // edges per column, so a large imported topology stays fast).
+        let mut row = vec![0.0f64; nodes.len()];
+        let mut incoming: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+        for e in edges.iter().filter(|e| e.kind != EdgeKind::Side) {
+            incoming[e.to].push(e.from);
+        }
+        for (c, column) in columns.iter_mut().enumerate() {
+            if c >= 2 {
+                let mut keyed: Vec<(f64, usize, usize)> = column
                     .iter()
-                    .filter(|e| e.to == i && e.kind != EdgeKind::Side)
-                    .map(|e| row_of(&nodes, &columns, e.from))
+                    .enumerate()
+                    .map(|(pos, &i)| {
+                        let srcs = &incoming[i];
+                        let k = if srcs.is_empty() {
+                            2.0
+                        } else {
+                            srcs.iter().map(|&f| row[f]).sum::<f64>() / srcs.len() as f64
+                        };
+                        (k, pos, i)
+                    })
                     .collect();
-                if srcs.is_empty() {
-                    2.0
-                } else {
-                    srcs.iter().sum::<f64>() / srcs.len() as f64
-                }
-            };
-            let mut keyed: Vec<(f64, usize, usize)> = col
-                .iter()
-                .enumerate()
-                .map(|(pos, &i)| (key(i), pos, i))
-                .collect();
-            keyed.sort_by(|a, b| {
-                a.0.partial_cmp(&b.0)
-                    .unwrap_or(std::cmp::Ordering::Equal)
-                    .then(a.1.cmp(&b.1))
-            });
-            col = keyed.into_iter().map(|(_, _, i)| i).collect();
-            columns[c] = col;
+                keyed.sort_by(|a, b| {
+                    a.0.partial_cmp(&b.0)
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                        .then(a.1.cmp(&b.1))
+                });
+                *column = keyed.into_iter().map(|(_, _, i)| i).collect();
+            }
+            let n = column.len().max(1) as f64;
+            for (r, &i) in column.iter().enumerate() {
+                row[i] = r as f64 / n;
+            }
         }
         let rows = columns.iter().map(Vec::len).max().unwrap_or(1).max(1);
         let height = MARGIN_Y * 2.0 + ROW_H * (rows as f64 - 1.0) + 40.0;
@@ -1219,24 +1216,26 @@ impl Player {
     }
 }
 
-/// AMQP topic matching (`*` one word, `#` zero or more).
+/// AMQP topic matching (`*` one word, `#` zero or more), in O(pattern × key).
 pub fn topic_match(pattern: &str, key: &str) -> bool {
-    fn go(p: &[&str], k: &[&str]) -> bool {
-        match p.split_first() {
-            None => k.is_empty(),
-            Some((&"#", rest)) => (0..=k.len()).any(|i| go(rest, &k[i..])),
-            Some((w, rest)) => match k.split_first() {
-                Some((kw, krest)) => (*w == "*" || w == kw) && go(rest, krest),
-                None => false,
-            },
-        }
-    }
     let p: Vec<&str> = pattern.split('.').collect();
     let k: Vec<&str> = key.split('.').collect();
-    if p.len() > 32 || k.len() > 64 {
-        return false;
+    // m[j]: the pattern so far matches the first j words of the key.
+    let mut m = vec![false; k.len() + 1];
+    m[0] = true;
+    for w in &p {
+        let mut next = vec![false; k.len() + 1];
+        for j in 0..=k.len() {
+            if *w == "#" {
+                // Zero words, or one more word after a match.
+                next[j] = m[j] || (j > 0 && next[j - 1]);
+            } else if j > 0 {
+                next[j] = m[j - 1] && (*w == "*" || *w == k[j - 1]);
+            }
+        }
+        m = next;
     }
-    go(&p, &k)
+    m[k.len()]
 }
 
 #[cfg(test)]
@@ -1418,6 +1417,39 @@ mod tests {
         assert!(topic_match("#", ""));
         assert!(topic_match("a.#.z", "a.z"));
         assert!(topic_match("a.#.z", "a.b.c.z"));
+        assert!(topic_match("#.b", "b"));
+        assert!(topic_match("*", "x"));
+        assert!(!topic_match("a.*", "a"));
+        // Hostile patterns stay fast.
+        let many = vec!["#"; 200].join(".");
+        let long = vec!["w"; 400].join(".");
+        assert!(topic_match(&format!("{many}.x"), &format!("{long}.x")));
+        assert!(!topic_match(&format!("{many}.x"), &long));
+    }
+
+    #[test]
+    fn a_large_imported_topology_lays_out_quickly() {
+        let mut sc = lesson("hello-world");
+        for i in 0..600 {
+            sc.topology.queues.push(sim_core::scenario::QueueDef {
+                name: format!("q{i}"),
+                durable: false,
+                exclusive: false,
+                auto_delete: false,
+                arguments: Default::default(),
+            });
+            sc.topology.bindings.push(sim_core::scenario::BindingDef {
+                source: "amq.topic".into(),
+                queue: Some(format!("q{i}")),
+                exchange: None,
+                routing_key: format!("k.{i}"),
+                arguments: Default::default(),
+            });
+        }
+        let t = std::time::Instant::now();
+        let l = Layout::of(&sc);
+        assert!(t.elapsed().as_secs_f64() < 2.0);
+        assert!(l.nodes.len() > 600);
     }
 
     #[test]
