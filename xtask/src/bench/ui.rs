@@ -25,6 +25,10 @@ pub struct UiResult {
 
 /// A 60 fps frame budget.
 const FRAME_MS: f64 = 16.7;
+/// Chromium quantises `performance.now()` and rAF timestamps to 0.1 ms, so a
+/// frame on time at 60 Hz (16.67 ms) measures 16.6 to 16.8 ms: the frame checks
+/// allow two quanta (a late frame measures 33.3 ms).
+const FRAME_LIMIT_MS: f64 = FRAME_MS + 0.2;
 
 pub fn run(page: &str, out_dir: &Path, plan: &Plan) -> anyhow::Result<UiResult> {
     let port = crate::e2e::free_port()?;
@@ -158,7 +162,7 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
         if n == 5000 {
             p95_at_5000 = Some((p95, v.clone()));
         }
-        if p95 <= FRAME_MS && all_ok {
+        if p95 <= FRAME_LIMIT_MS && all_ok {
             best_ok = Some(n);
         } else {
             all_ok = false;
@@ -169,8 +173,8 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
             "ui_frame_p95_ms",
             p95,
             "ms",
-            Target::AtMost(FRAME_MS),
-            "≤ 16.7 ms",
+            Target::AtMost(FRAME_LIMIT_MS),
+            "≤ 16.7 ms (+0.2 ms timer quantum)",
         )
         .baseline("idle page", idle_p95)
         .note(format!(
@@ -195,7 +199,7 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
             "≥ 5,000",
         )
         .note(format!(
-            "largest of {:?} published at once with every size up to it at p95 ≤ 16.7 ms; idle page p95 {:.1} ms; {}",
+            "largest of {:?} published at once with every size up to it at p95 ≤ 16.7 ms (+0.2 ms timer quantum); idle page p95 {:.1} ms; {}",
             plan.ui_in_flight,
             idle_p95,
             runs.join("; ")
