@@ -242,7 +242,8 @@ pub fn stage(p: &Player, lang: Lang) -> Html {
             <g class="edge-g" data-testid={format!("edge-{id}")}>
                 <path d={d} class={class} marker-end="url(#arrow)" fill="none" />
                 if !e.label.is_empty() {
-                    <text x={format!("{lx:.1}")} y={format!("{ly:.1}")} class="edge-key">{ &e.label }</text>
+                    <text x={format!("{lx:.1}")} y={format!("{ly:.1}")}
+                          class={classes!("edge-key", (e.kind == EdgeKind::Side).then_some("side"))}>{ &e.label }</text>
                 }
             </g>
         }
@@ -255,7 +256,7 @@ pub fn stage(p: &Player, lang: Lang) -> Html {
             NodeKind::Exchange => html! {
                 <>
                 <polygon points="-62,0 -31,-50 31,-50 62,0 31,50 -31,50" />
-                <text y="-2" class="node-title">{ short_title(n.title()) }</text>
+                <text y="-2" class={classes!("node-title", (n.title().chars().count() > 8).then_some("long"))}>{ short_title(n.title()) }</text>
                 <text y="24" class="node-sub">{ &n.sub }</text>
                 </>
             },

@@ -21,7 +21,7 @@ pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const RABBITMQ: ([u8; 4], u16) = ([127, 0, 0, 1], 5672);
 
 /// The tests, in order.
-const TESTS: [&str; 13] = [
+const TESTS: [&str; 14] = [
     "sim-publish-is-delivered-and-acked",
     "real-mode-publish-through-rabbitmq",
     "sim-again-after-real",
@@ -31,6 +31,7 @@ const TESTS: [&str; 13] = [
     "lesson-sim-timing-1-consumer-all-checks-pass",
     "lesson-real-hello-world-all-checks-pass",
     "ui-language-projector-and-help",
+    "lesson-pipeline-picture-any-topology",
     "import-definitions-json-builds-the-scene",
     "share-url-round-trip",
     "broken-share-fragment-says-why",
@@ -281,6 +282,9 @@ async fn run_tests(
                 lesson_real_hello(&client, page, out_dir).await
             }
             "ui-language-projector-and-help" => ui_settings(&client, page, out_dir).await,
+            "lesson-pipeline-picture-any-topology" => {
+                lesson_pipeline_picture(&client, page, out_dir).await
+            }
             "import-definitions-json-builds-the-scene" => {
                 import_definitions(&client, page, out_dir).await
             }
@@ -962,4 +966,51 @@ async fn broken_fragment(client: &Client, page: &str, out_dir: &Path) -> anyhow:
     }
     wait_for_publish_enabled(client).await?;
     publish_and_check(client, out_dir, "after-broken-link", 1, "\"order_id\":1").await
+}
+
+/// A larger lesson (exchanges in layers, dead-lettering back to an exchange):
+/// every element of its topology is drawn, and a step's highlight shows.
+async fn lesson_pipeline_picture(
+    client: &Client,
+    page: &str,
+    out_dir: &Path,
+) -> anyhow::Result<()> {
+    open_page(client, page).await?;
+    open_lesson(client, "marketplace-orders", 0).await?;
+    click(client, "speed-4").await?;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let lesson = client
+        .execute(
+            "return [...document.querySelectorAll('[data-testid^=\"node-\"]')].map(e => e.dataset.testid).join(' ')",
+            vec![],
+        )
+        .await?;
+    let nodes = lesson.as_str().unwrap_or_default().to_string();
+    for want in [
+        "node-producer:",
+        "node-exchange:",
+        "node-queue:",
+        "node-consumer:",
+    ] {
+        if !nodes.contains(want) {
+            bail!("no {want}* in the picture: {nodes}");
+        }
+    }
+    let lit = client
+        .execute(
+            "return document.querySelectorAll('.node.hl, .edge.hl').length",
+            vec![],
+        )
+        .await?;
+    if lit.as_u64().unwrap_or(0) == 0 {
+        bail!("the step highlights nothing");
+    }
+    client
+        .execute(
+            "document.querySelector('[data-testid=\"lesson-stage\"]').scrollIntoView()",
+            vec![],
+        )
+        .await?;
+    screenshot(client, out_dir, "lesson-pipeline").await?;
+    Ok(())
 }
