@@ -2071,55 +2071,9 @@ impl Broker {
 /// one cannot be sent to RabbitMQ at all, and would let a single routing key
 /// make topic matching recurse arbitrarily deep.
 fn check_short_strings(m: &Method) -> Res<()> {
-    let fields: [&str; 3] = match m {
-        Method::ExchangeDeclare { exchange, .. } | Method::ExchangeDelete { exchange, .. } => {
-            [exchange, "", ""]
-        }
-        Method::ExchangeBind {
-            destination,
-            source,
-            routing_key,
-            ..
-        }
-        | Method::ExchangeUnbind {
-            destination,
-            source,
-            routing_key,
-            ..
-        } => [destination, source, routing_key],
-        Method::QueueDeclare { queue, .. }
-        | Method::QueuePurge { queue }
-        | Method::QueueDelete { queue, .. }
-        | Method::Get { queue, .. } => [queue, "", ""],
-        Method::QueueBind {
-            queue,
-            exchange,
-            routing_key,
-            ..
-        }
-        | Method::QueueUnbind {
-            queue,
-            exchange,
-            routing_key,
-            ..
-        } => [queue, exchange, routing_key],
-        Method::Publish {
-            exchange,
-            routing_key,
-            ..
-        } => [exchange, routing_key, ""],
-        Method::Consume {
-            queue,
-            consumer_tag,
-            ..
-        } => [queue, consumer_tag, ""],
-        Method::Cancel { consumer_tag } => [consumer_tag, "", ""],
-        _ => ["", "", ""],
-    };
-    match fields.iter().find(|f| f.len() > 255) {
-        Some(f) => Err(Fault::syntax_error(format!(
-            "short string of {} bytes (at most 255)",
-            f.len()
+    match m.oversize_short_string() {
+        Some(len) => Err(Fault::syntax_error(format!(
+            "short string of {len} bytes (at most 255)"
         ))),
         None => Ok(()),
     }

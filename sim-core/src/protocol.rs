@@ -316,6 +316,65 @@ pub enum Method {
 }
 
 impl Method {
+    /// The names, keys and tags this method carries as AMQP short strings
+    /// (at most 255 bytes on the wire); unused slots are empty.
+    pub fn short_strings(&self) -> [&str; 3] {
+        match self {
+            Method::ExchangeDeclare { exchange, .. } | Method::ExchangeDelete { exchange, .. } => {
+                [exchange, "", ""]
+            }
+            Method::ExchangeBind {
+                destination,
+                source,
+                routing_key,
+                ..
+            }
+            | Method::ExchangeUnbind {
+                destination,
+                source,
+                routing_key,
+                ..
+            } => [destination, source, routing_key],
+            Method::QueueDeclare { queue, .. }
+            | Method::QueuePurge { queue }
+            | Method::QueueDelete { queue, .. }
+            | Method::Get { queue, .. } => [queue, "", ""],
+            Method::QueueBind {
+                queue,
+                exchange,
+                routing_key,
+                ..
+            }
+            | Method::QueueUnbind {
+                queue,
+                exchange,
+                routing_key,
+                ..
+            } => [queue, exchange, routing_key],
+            Method::Publish {
+                exchange,
+                routing_key,
+                ..
+            } => [exchange, routing_key, ""],
+            Method::Consume {
+                queue,
+                consumer_tag,
+                ..
+            } => [queue, consumer_tag, ""],
+            Method::Cancel { consumer_tag } => [consumer_tag, "", ""],
+            _ => ["", "", ""],
+        }
+    }
+
+    /// The length of the first short string over 255 bytes, if any: RabbitMQ
+    /// cannot even decode such a frame, and answers `502 SYNTAX_ERROR`.
+    pub fn oversize_short_string(&self) -> Option<usize> {
+        self.short_strings()
+            .iter()
+            .map(|f| f.len())
+            .find(|&len| len > 255)
+    }
+
     /// The `op` name as it appears on the wire.
     pub fn op(&self) -> &'static str {
         match self {

@@ -1,8 +1,9 @@
 //! A tiny seeded PRNG (SplitMix64).
 //!
 //! The broker needs randomness only for server-generated names (`amq.gen-…`,
-//! `amq.ctag-…`); a seeded generator keeps runs reproducible without pulling in
-//! a dependency that might reach for OS entropy in WebAssembly.
+//! `amq.ctag-…`) and the scenario clients for their failure draws; a seeded
+//! generator keeps runs reproducible without pulling in a dependency that
+//! might reach for OS entropy in WebAssembly.
 
 #[derive(Debug, Clone)]
 pub struct SplitMix64(u64);
@@ -18,6 +19,11 @@ impl SplitMix64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// `n` characters of RabbitMQ's url-safe base64 alphabet.
@@ -61,5 +67,22 @@ impl std::hash::Hasher for Fnv {
             self.0 ^= u64::from(*b);
             self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_draws() {
+        let mut a = SplitMix64::new(3);
+        let mut b = SplitMix64::new(3);
+        for _ in 0..10 {
+            let x = a.next_f64();
+            assert!((0.0..1.0).contains(&x));
+            assert_eq!(x, b.next_f64());
+        }
+        assert_eq!(SplitMix64::new(3).token(12), SplitMix64::new(3).token(12));
     }
 }

@@ -60,57 +60,12 @@ fn invalid(e: Invalid) -> Failure {
 /// The client's own names longer than an AMQP short string (255 bytes), as
 /// the simulation checks them (`502 SYNTAX_ERROR`, connection scope).
 fn oversize_short_string(m: &Method) -> Option<AmqpError> {
-    let fields: [&str; 3] = match m {
-        Method::ExchangeDeclare { exchange, .. } | Method::ExchangeDelete { exchange, .. } => {
-            [exchange, "", ""]
-        }
-        Method::ExchangeBind {
-            destination,
-            source,
-            routing_key,
-            ..
-        }
-        | Method::ExchangeUnbind {
-            destination,
-            source,
-            routing_key,
-            ..
-        } => [destination, source, routing_key],
-        Method::QueueDeclare { queue, .. }
-        | Method::QueuePurge { queue }
-        | Method::QueueDelete { queue, .. }
-        | Method::Get { queue, .. } => [queue, "", ""],
-        Method::QueueBind {
-            queue,
-            exchange,
-            routing_key,
-            ..
-        }
-        | Method::QueueUnbind {
-            queue,
-            exchange,
-            routing_key,
-            ..
-        } => [queue, exchange, routing_key],
-        Method::Publish {
-            exchange,
-            routing_key,
-            ..
-        } => [exchange, routing_key, ""],
-        Method::Consume {
-            queue,
-            consumer_tag,
-            ..
-        } => [queue, consumer_tag, ""],
-        Method::Cancel { consumer_tag } => [consumer_tag, "", ""],
-        _ => ["", "", ""],
-    };
-    let long = fields.iter().find(|f| f.len() > 255)?;
+    let len = m.oversize_short_string()?;
     Some(AmqpError {
         scope: ErrorScope::Connection,
         code: 502,
         name: "SYNTAX_ERROR".into(),
-        text: format!("short string of {} bytes (at most 255)", long.len()),
+        text: format!("short string of {len} bytes (at most 255)"),
     })
 }
 

@@ -14,7 +14,6 @@
 mod builtin;
 pub mod format;
 mod report;
-mod rng;
 mod run;
 mod sim;
 pub mod template;

@@ -18,12 +18,12 @@ use serde::Serialize;
 
 use super::format::*;
 use super::report::{self, ConsumerReport, ProducerReport, QueueReport, Report};
-use super::rng::SplitMix64;
 use super::template::{self, Ctx};
 use crate::protocol::{
     ConnectionId, DeliveryTag, ErrorScope, Event, Message, MessageId, Method, Outcome, Properties,
     ReplyResult, Request, ServerFrame,
 };
+use crate::rng::SplitMix64;
 
 const ADMIN: ConnectionId = 1;
 const MAX_NOTES: usize = 10_000;
