@@ -3,65 +3,13 @@
 //!
 //! `cargo bench -p sim-core` (criterion; throughput in messages per second).
 
+#[path = "common/workload.rs"]
+mod w;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sim_core::protocol::*;
 use sim_core::Broker;
-
-fn send(b: &mut Broker, m: Method) {
-    b.handle_request(Request::new(0, m));
-    while b.poll_event().is_some() {}
-}
-
-fn declare_exchange(b: &mut Broker, name: &str, kind: ExchangeKind) {
-    send(
-        b,
-        Method::ExchangeDeclare {
-            exchange: name.into(),
-            kind,
-            passive: false,
-            durable: false,
-            auto_delete: false,
-            internal: false,
-            arguments: FieldTable::new(),
-        },
-    );
-}
-
-fn declare_queue(b: &mut Broker, name: &str, arguments: FieldTable) {
-    send(
-        b,
-        Method::QueueDeclare {
-            queue: name.into(),
-            passive: false,
-            durable: false,
-            exclusive: false,
-            auto_delete: false,
-            arguments,
-        },
-    );
-}
-
-fn bind(b: &mut Broker, queue: &str, exchange: &str, key: String) {
-    send(
-        b,
-        Method::QueueBind {
-            queue: queue.into(),
-            exchange: exchange.into(),
-            routing_key: key,
-            arguments: FieldTable::new(),
-        },
-    );
-}
-
-fn publish(exchange: &str, key: &str) -> Method {
-    Method::Publish {
-        exchange: exchange.into(),
-        routing_key: key.into(),
-        body: "hello world".into(),
-        mandatory: false,
-        properties: Properties::default(),
-    }
-}
+use w::{bind, declare_exchange, declare_queue, publish, send};
 
 fn direct_publish_deliver_ack(c: &mut Criterion) {
     let mut b = Broker::new(1);

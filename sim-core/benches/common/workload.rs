@@ -15,12 +15,12 @@ pub const PREFETCH: u16 = 100;
 /// Body of every benchmark message: 16 bytes.
 pub const BODY: &str = "0123456789abcdef";
 
-fn send(b: &mut Broker, m: Method) {
+pub fn send(b: &mut Broker, m: Method) {
     b.handle_request(Request::new(0, m));
     while b.poll_event().is_some() {}
 }
 
-fn declare_exchange(b: &mut Broker, name: &str, kind: ExchangeKind) {
+pub fn declare_exchange(b: &mut Broker, name: &str, kind: ExchangeKind) {
     send(
         b,
         Method::ExchangeDeclare {
@@ -35,7 +35,7 @@ fn declare_exchange(b: &mut Broker, name: &str, kind: ExchangeKind) {
     );
 }
 
-fn declare_queue(b: &mut Broker, name: &str, arguments: FieldTable) {
+pub fn declare_queue(b: &mut Broker, name: &str, arguments: FieldTable) {
     send(
         b,
         Method::QueueDeclare {
@@ -49,7 +49,7 @@ fn declare_queue(b: &mut Broker, name: &str, arguments: FieldTable) {
     );
 }
 
-fn bind(b: &mut Broker, queue: &str, exchange: &str, key: String) {
+pub fn bind(b: &mut Broker, queue: &str, exchange: &str, key: String) {
     send(
         b,
         Method::QueueBind {
@@ -61,7 +61,7 @@ fn bind(b: &mut Broker, queue: &str, exchange: &str, key: String) {
     );
 }
 
-fn publish(exchange: &str, key: &str) -> Method {
+pub fn publish(exchange: &str, key: &str) -> Method {
     Method::Publish {
         exchange: exchange.into(),
         routing_key: key.into(),
