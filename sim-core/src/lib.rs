@@ -30,4 +30,7 @@ mod topic;
 pub mod view;
 
 pub use broker::Broker;
+/// The seeded generator behind server-generated names, for tools that want the
+/// same reproducible randomness (the difftest's program generator).
+pub use rng::SplitMix64;
 pub use view::BrokerView;

@@ -7,10 +7,12 @@
 //! - `lessons`      play the scenarios/ lessons and check them, in sim or `--real` mode
 //! - `build-web`    build the wasm front end into static/pkg
 //! - `bench`        benchmarks, one table
+//! - `difftest`     random programs on the sim and on RabbitMQ; differences shrunk into regression cases
 //! - `faults`       the bridge under load and through a RabbitMQ restart (restarts the broker)
 
 mod bench;
 mod conformance;
+mod difftest;
 mod e2e;
 mod faults;
 mod lessons;
@@ -52,6 +54,38 @@ enum Command {
         real: bool,
         /// Case files or folders.
         paths: Vec<PathBuf>,
+    },
+    /// Differential testing: seeded random programs run on the simulation and on
+    /// the real RabbitMQ at AMQP_URL; each difference is shrunk, checked three
+    /// times on the real broker and written to conformance/regressions/.
+    Difftest {
+        /// Seed of the run (each program's seed derives from it).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of programs.
+        #[arg(long, default_value_t = 200)]
+        programs: usize,
+        /// Most steps per program (waits included).
+        #[arg(long, default_value_t = 40)]
+        max_steps: usize,
+        /// Programs run on the real broker at once.
+        #[arg(long, default_value_t = 16)]
+        jobs: usize,
+        /// Extra programs with broker restarts (run alone, after the others).
+        #[arg(long, default_value_t = 0)]
+        restarts: usize,
+        /// Real-broker runs the shrinker may spend per difference.
+        #[arg(long, default_value_t = 150)]
+        shrink_budget: usize,
+        /// Do not write regression cases.
+        #[arg(long)]
+        no_write: bool,
+        /// Print the generated programs and their op coverage; run nothing.
+        #[arg(long)]
+        show: bool,
+        /// Run only program N of the seed (reproduces `s<seed>-p<N>`).
+        #[arg(long)]
+        only: Option<usize>,
     },
     /// Build the wasm front end into static/pkg (prints the bundle size).
     BuildWeb,
@@ -99,6 +133,27 @@ fn main() -> ExitCode {
             verbose,
             paths,
         } => lessons::main(real, verbose, paths),
+        Command::Difftest {
+            seed,
+            programs,
+            max_steps,
+            jobs,
+            restarts,
+            shrink_budget,
+            no_write,
+            show,
+            only,
+        } => difftest::main(difftest::Opts {
+            seed,
+            programs,
+            max_steps,
+            jobs,
+            restarts,
+            shrink_budget,
+            out: (!no_write).then(|| project_root().join("conformance/regressions")),
+            show,
+            only,
+        }),
         Command::BuildWeb => web::main(),
         Command::Bench { quick } => bench::main(quick),
         Command::Serve { bind } => serve::main(&bind),

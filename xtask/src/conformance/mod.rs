@@ -6,11 +6,11 @@
 //! by JSON equality. Output: `PASS name` / `FAIL name` (with the first differing
 //! step) per case, then `N passed, M failed`.
 
-mod case;
+pub mod case;
 mod driver;
 mod normalize;
-mod real;
-mod sim;
+pub mod real;
+pub mod sim;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -78,22 +78,39 @@ pub fn main(real: bool, paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
 fn default_paths() -> Vec<PathBuf> {
     let root = crate::project_root();
     let mut v = vec![root.join("../shared/conformance/cases")];
-    let own = root.join("conformance/cases");
-    if own.is_dir() {
-        v.push(own);
+    for own in ["conformance/cases", "conformance/regressions"] {
+        let dir = root.join(own);
+        if dir.is_dir() {
+            v.push(dir);
+        }
     }
     v
 }
 
-/// What one case run observed.
-struct Run {
+/// What one case run observed so far: the state that turns a step's frames
+/// into its normalized outcome. The difftest drives it step by step.
+pub struct Stepper {
     aliases: Aliases,
     /// Deliveries (and broker cancels) per consumer tag, not yet reported.
     buffers: BTreeMap<String, Vec<Value>>,
     next_id: u64,
 }
 
-impl Run {
+impl Default for Stepper {
+    fn default() -> Self {
+        Stepper::new()
+    }
+}
+
+impl Stepper {
+    pub fn new() -> Stepper {
+        Stepper {
+            aliases: Aliases::default(),
+            buffers: BTreeMap::new(),
+            next_id: 0,
+        }
+    }
+
     fn absorb(&mut self, frames: &[ServerFrame]) {
         for f in frames {
             match &f.event {
@@ -126,9 +143,81 @@ impl Run {
         }
     }
 
+    /// Step arguments with `$qN` aliases replaced by the generated names.
+    pub fn resolve(&self, v: &Value) -> Value {
+        self.aliases.resolve(v)
+    }
+
     fn id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// Runs one case step (its `expect` ignored) and returns its normalized
+    /// outcome and every frame it produced.
+    pub fn step(
+        &mut self,
+        driver: &mut dyn Driver,
+        raw: &serde_json::Map<String, Value>,
+    ) -> anyhow::Result<(Value, Vec<ServerFrame>)> {
+        let step: serde_json::Map<String, Value> = raw
+            .iter()
+            .filter(|(k, _)| k.as_str() != "expect")
+            .map(|(k, v)| (k.clone(), self.aliases.resolve(v)))
+            .collect();
+        let op = step.get("op").and_then(Value::as_str).unwrap_or("");
+        let mut all = Vec::new();
+        let got = match op {
+            "wait" => {
+                let ms = step.get("ms").and_then(Value::as_u64).unwrap_or(0);
+                all = driver.wait(ms)?;
+                self.absorb(&all);
+                Value::Null
+            }
+            "deliveries" => {
+                all = driver.settle()?;
+                self.absorb(&all);
+                let tag = step
+                    .get("consumer_tag")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                Value::Array(self.buffers.remove(tag).unwrap_or_default())
+            }
+            "connection_close_reopen" => {
+                let mut out = Value::Null;
+                for which in ["connection_close", "connection_open"] {
+                    let mut s = step.clone();
+                    s.insert("op".into(), Value::String(which.into()));
+                    let id = self.id();
+                    let req = case::to_request(&s, id)?;
+                    let frames = driver.request(req)?;
+                    self.absorb(&frames);
+                    let failed = reply(&frames, id).and_then(|r| match r {
+                        ReplyResult::Error(e) => Some(normalize::error(e)),
+                        ReplyResult::Ok(_) => None,
+                    });
+                    all.extend(frames);
+                    if let Some(e) = failed {
+                        out = e;
+                        break;
+                    }
+                }
+                out
+            }
+            _ => {
+                let id = self.id();
+                let req = case::to_request(&step, id)?;
+                let requested_queue = step
+                    .get("queue")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                all = driver.request(req)?;
+                self.absorb(&all);
+                normalize::outcome(&mut self.aliases, op, &requested_queue, id, &all)
+            }
+        };
+        Ok((got, all))
     }
 }
 
@@ -144,69 +233,12 @@ fn run_case(driver: &mut dyn Driver, case: &case::Case) -> anyhow::Result<Option
 }
 
 fn run_steps(driver: &mut dyn Driver, case: &case::Case) -> anyhow::Result<Option<String>> {
-    let mut run = Run {
-        aliases: Aliases::default(),
-        buffers: BTreeMap::new(),
-        next_id: 0,
-    };
+    let mut run = Stepper::new();
     for (i, raw) in case.steps.iter().enumerate() {
-        let step: serde_json::Map<String, Value> = raw
-            .iter()
-            .filter(|(k, _)| k.as_str() != "expect")
-            .map(|(k, v)| (k.clone(), run.aliases.resolve(v)))
-            .collect();
-        let op = step
-            .get("op")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let got = match op.as_str() {
-            "wait" => {
-                let ms = step.get("ms").and_then(Value::as_u64).unwrap_or(0);
-                let frames = driver.wait(ms)?;
-                run.absorb(&frames);
-                Value::Null
-            }
-            "deliveries" => {
-                let frames = driver.settle()?;
-                run.absorb(&frames);
-                let tag = step
-                    .get("consumer_tag")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                Value::Array(run.buffers.remove(tag).unwrap_or_default())
-            }
-            "connection_close_reopen" => {
-                let mut out = Value::Null;
-                for which in ["connection_close", "connection_open"] {
-                    let mut s = step.clone();
-                    s.insert("op".into(), Value::String(which.into()));
-                    let id = run.id();
-                    let req = case::to_request(&s, id)?;
-                    let frames = driver.request(req)?;
-                    run.absorb(&frames);
-                    if let Some(ReplyResult::Error(e)) = reply(&frames, id) {
-                        out = normalize::error(e);
-                        break;
-                    }
-                }
-                out
-            }
-            _ => {
-                let id = run.id();
-                let req = case::to_request(&step, id)?;
-                let requested_queue = step
-                    .get("queue")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                let frames = driver.request(req)?;
-                run.absorb(&frames);
-                normalize::outcome(&mut run.aliases, &op, &requested_queue, id, &frames)
-            }
-        };
+        let (got, _) = run.step(driver, raw)?;
         let expected = raw.get("expect").cloned().unwrap_or(Value::Null);
         if got != expected {
+            let op = raw.get("op").and_then(Value::as_str).unwrap_or("");
             return Ok(Some(format!(
                 "   step {i} {op}\n      expected {}\n      got      {}",
                 expected, got

@@ -30,6 +30,10 @@ const INTERNAL_ID: u64 = u64::MAX / 2;
 
 pub struct SimDriver {
     broker: Broker,
+    /// Trace events on (the difftest reads routing and drops from them).
+    tracing: bool,
+    /// Deliveries the broker made so far (dispatched to the client or not).
+    delivered: u64,
     /// Deliver frames not yet dispatched to the client's callbacks.
     pending: Vec<ServerFrame>,
     /// consumer tag -> no_ack.
@@ -42,11 +46,31 @@ impl SimDriver {
     pub fn new() -> SimDriver {
         SimDriver {
             broker: Broker::new(SEED),
+            tracing: false,
+            delivered: 0,
             pending: Vec::new(),
             no_ack: BTreeMap::new(),
             confirm: BTreeSet::new(),
             next_internal: INTERNAL_ID,
         }
+    }
+
+    /// A driver whose broker also reports `trace` events.
+    pub fn traced() -> SimDriver {
+        let mut d = SimDriver::new();
+        d.tracing = true;
+        d.broker.set_tracing(true);
+        d
+    }
+
+    /// How many deliveries the broker has made since the case began.
+    pub fn deliveries_made(&self) -> u64 {
+        self.delivered
+    }
+
+    /// The broker's state, as the page shows it.
+    pub fn view(&self) -> sim_core::BrokerView {
+        self.broker.view()
     }
 
     /// Runs one request; deliveries are held back, closures drop the held
@@ -69,7 +93,10 @@ impl SimDriver {
         let mut out = Vec::new();
         while let Some(f) = self.broker.poll_event() {
             match &f.event {
-                Event::Deliver { .. } => self.pending.push(f),
+                Event::Deliver { .. } => {
+                    self.delivered += 1;
+                    self.pending.push(f)
+                }
                 Event::Closed {
                     connection,
                     channel,
@@ -151,7 +178,11 @@ fn reply_ok(frames: &[ServerFrame], id: u64) -> Option<&Outcome> {
 
 impl Driver for SimDriver {
     fn begin_case(&mut self, _queues: &[String], _exchanges: &[String]) -> anyhow::Result<()> {
-        *self = SimDriver::new();
+        *self = if self.tracing {
+            SimDriver::traced()
+        } else {
+            SimDriver::new()
+        };
         self.internal(1, 1, Method::ConnectionOpen);
         Ok(())
     }
@@ -228,7 +259,10 @@ impl Driver for SimDriver {
         let mut out = Vec::new();
         while let Some(f) = self.broker.poll_event() {
             match &f.event {
-                Event::Deliver { .. } => self.pending.push(f),
+                Event::Deliver { .. } => {
+                    self.delivered += 1;
+                    self.pending.push(f)
+                }
                 _ => out.push(f),
             }
         }
