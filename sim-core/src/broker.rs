@@ -809,7 +809,9 @@ impl Broker {
         arguments: FieldTable,
     ) -> Res<Outcome> {
         let qid = if passive {
-            let name = self.expand_queue_name(conn, ch, &queue)?;
+            // RabbitMQ 3.10 does not apply the "last declared queue" shortcut
+            // to a passive declare: `""` is looked up as it is (and not found).
+            let name = queue;
             let qid = self
                 .queue_id(&name)
                 .ok_or_else(|| Fault::not_found(format!("no {}", rs_queue(&name))))?;
@@ -1189,7 +1191,9 @@ impl Broker {
             }
             let Some(ex) = self.exchange(x) else { continue };
             if dests.is_empty() {
-                if let Some(ae) = ex.alternate.clone() {
+                // RabbitMQ never follows an alternate exchange named "" (the
+                // default exchange cannot be one): the message is unroutable.
+                if let Some(ae) = ex.alternate.clone().filter(|ae| !ae.is_empty()) {
                     if let Some(aid) = self.exchange_id(&ae) {
                         let exname = ex.name.to_string();
                         self.trace(|_| Trace::ToAlternateExchange {
@@ -1282,26 +1286,40 @@ impl Broker {
             queue: b.queue_name(qid).to_string(),
         });
         self.deliver_ready(qid);
-        self.drop_over_limit(qid);
-        self.expire_heads(qid);
-        self.touch(qid);
+        let dropped = self.drop_over_limit(qid);
+        // RabbitMQ looks for expired messages after a publish only when the
+        // head may have changed: something was dropped, or the message is
+        // alone in the queue. A message that jumps ahead in a priority queue
+        // therefore arms no timer and outlives its TTL until something else
+        // (a get, a requeue, an older timer) looks at the head.
+        let alone = self.queue(qid).is_some_and(|q| q.ready_len() == 1);
+        if (dropped || alone) && !(dropped && alone && ttl.is_none()) {
+            self.expire_heads(qid);
+        }
         true
     }
 
     /// Overflow `drop-head`: the oldest messages leave (dead-lettered as
     /// `maxlen`) until the queue fits its limits.
-    fn drop_over_limit(&mut self, qid: u32) {
+    /// True if it dropped anything.
+    fn drop_over_limit(&mut self, qid: u32) -> bool {
+        let mut dropped = false;
         loop {
-            let Some(q) = self.queue_mut(qid) else { return };
+            let Some(q) = self.queue_mut(qid) else {
+                return dropped;
+            };
             if q.cfg.overflow() != Overflow::DropHead || !q.over_limit() {
-                return;
+                return dropped;
             }
-            let Some(e) = q.pop() else { return };
+            let Some(e) = q.pop() else { return dropped };
             self.kill(qid, e.msg, DeathReason::Maxlen);
+            dropped = true;
         }
     }
 
-    /// Removes expired head messages (dead-lettering them as `expired`).
+    /// Removes expired head messages (dead-lettering them as `expired`) and
+    /// keeps a timer for the new head's expiry (RabbitMQ's
+    /// `drop_expired_msgs`).
     fn expire_heads(&mut self, qid: u32) {
         let now = self.now;
         let mut out = Vec::new();
@@ -1311,6 +1329,7 @@ impl Broker {
         for e in out {
             self.kill(qid, e.msg, DeathReason::Expired);
         }
+        self.touch(qid);
     }
 
     /// A message dies in a queue: to the dead-letter exchange if the queue has
@@ -1653,6 +1672,12 @@ impl Broker {
         let Some(q) = self.queue(qid) else {
             return Err(Fault::not_found("queue vanished"));
         };
+        if exclusive && q.cfg.single_active_consumer {
+            return Err(Fault::access_refused(format!(
+                "exclusive consume not allowed on single active consumer {}",
+                rs_queue(&q.name)
+            )));
+        }
         if q.has_exclusive_consumer || (exclusive && !q.consumers.is_empty()) {
             return Err(Fault::access_refused(format!(
                 "{} in exclusive use",

@@ -252,13 +252,16 @@ impl Queue {
         Some(e)
     }
 
-    /// Removes expired messages found at the head of each level.
+    /// Removes expired messages from the head, in delivery order (highest
+    /// priority first), stopping at the first one that has not expired: as
+    /// RabbitMQ's `dropwhile`, a live message shields everything behind it,
+    /// lower priorities included.
     pub fn take_expired(&mut self, now: u64, out: &mut Vec<QEntry>) {
         for level in self.levels.iter_mut().rev() {
-            while level
-                .front()
-                .is_some_and(|e| e.expires_at().is_some_and(|t| t <= now))
-            {
+            while let Some(e) = level.front() {
+                if !e.expires_at().is_some_and(|t| t <= now) {
+                    return;
+                }
                 if let Some(e) = level.pop_front() {
                     self.ready_len -= 1;
                     self.ready_bytes -= e.msg.body_len();
@@ -268,12 +271,14 @@ impl Queue {
         }
     }
 
-    /// The earliest expiry among the heads.
+    /// The expiry of the message at the head (the next to be delivered), if
+    /// it has one: the only expiry RabbitMQ keeps a timer for.
     pub fn head_expiry(&self) -> Option<u64> {
         self.levels
             .iter()
-            .filter_map(|l| l.front().and_then(|e| e.expires_at()))
-            .min()
+            .rev()
+            .find_map(|l| l.front())
+            .and_then(|e| e.expires_at())
     }
 
     /// Whether one more message of `bytes` would exceed a limit.
