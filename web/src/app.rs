@@ -15,13 +15,26 @@ use crate::lesson_view::{self, LessonSlot};
 use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
 use crate::model::{Action, LinkStatus, Mode, Model, Stage};
 use crate::scene::{self, Scene, NODE_X, QUEUE_H, QUEUE_SLOTS, QUEUE_W, WIDTH};
+use crate::timeline::{TimeAction, TimeMachine};
+use crate::timeline_view;
 use sim_core::protocol::ExchangeKind;
 
-/// The link the reducer sends through (shared, replaced on a mode switch).
-#[derive(Default)]
+/// The link the reducer sends through (shared, replaced on a mode switch),
+/// and the timeline recording what goes through it.
 pub struct LinkSlot {
     pub(crate) link: RefCell<Option<BrokerLink>>,
     pub(crate) generation: Cell<u32>,
+    pub(crate) time: RefCell<TimeMachine>,
+}
+
+impl Default for LinkSlot {
+    fn default() -> Self {
+        LinkSlot {
+            link: RefCell::new(None),
+            generation: Cell::new(0),
+            time: RefCell::new(TimeMachine::new(0, &scene::DIRECT, true)),
+        }
+    }
 }
 
 pub struct AppState {
@@ -61,7 +74,7 @@ impl AppState {
         }
     }
 
-    fn redrawn_parts(&self) -> AppState {
+    pub(crate) fn redrawn_parts(&self) -> AppState {
         AppState {
             model: self.model.clone(),
             link: self.link.clone(),
@@ -115,7 +128,24 @@ impl Reducible for AppState {
     type Action = Action;
 
     fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let lesson_open = self.lesson_open();
         let action = match action {
+            // Outside a lesson, → and ← step the timeline.
+            Action::Lesson(LessonAction::Next) if !lesson_open => Action::Time(TimeAction::Step),
+            Action::Lesson(LessonAction::Back) if !lesson_open => {
+                Action::Time(TimeAction::StepBack)
+            }
+            a => a,
+        };
+        let action = match action {
+            Action::Time(_) => return timeline_view::reduce(self, action),
+            Action::Tick { .. } | Action::TogglePause | Action::SetClock { .. }
+                if !lesson_open && timeline_view::in_past(&self) =>
+            {
+                return timeline_view::reduce(self, action);
+            }
+            // Looking at the past: nothing is published into it.
+            Action::Publish if timeline_view::in_past(&self) => return self,
             Action::TogglePause => Action::SetClock {
                 paused: !self.model.paused,
                 speed: self.model.speed,
@@ -168,14 +198,9 @@ impl Reducible for AppState {
         let (out, changed) = model.apply(action);
         let sent = !out.is_empty();
         if sent {
-            if let Ok(slot) = self.link.link.try_borrow() {
-                if let Some(link) = slot.as_ref() {
-                    for req in out {
-                        link.send(req);
-                    }
-                }
-            }
+            timeline_view::send_recorded(&self.link, &model, out);
         }
+        timeline_view::after_apply(&self.link, &mut model);
         if !changed && !sent {
             return self;
         }
@@ -191,7 +216,7 @@ impl Reducible for AppState {
 }
 
 /// Makes the link for `mode` and points the reducer at it.
-fn switch_mode(state: &UseReducerHandle<AppState>, mode: Mode, scene: &'static Scene) {
+pub(crate) fn switch_mode(state: &UseReducerHandle<AppState>, mode: Mode, scene: &'static Scene) {
     let slot = state.link.clone();
     let generation = slot.generation.get().wrapping_add(1);
     slot.generation.set(generation);
@@ -211,8 +236,13 @@ fn switch_mode(state: &UseReducerHandle<AppState>, mode: Mode, scene: &'static S
             LinkMsg::Link(event) => Action::Link { generation, event },
         })
     });
+    // The simulation's seed is the link's generation; the timeline records it.
+    let seed = u64::from(generation);
+    if let Ok(mut tm) = slot.time.try_borrow_mut() {
+        tm.reset(seed, scene, mode == Mode::Sim);
+    }
     let link = match mode {
-        Mode::Sim => BrokerLink::Sim(SimLink::new(u64::from(generation), sink)),
+        Mode::Sim => BrokerLink::Sim(SimLink::new(seed, sink)),
         Mode::Real => BrokerLink::Ws(WsLink::new(sink)),
     };
     match slot.link.try_borrow_mut() {
@@ -400,31 +430,6 @@ pub fn app() -> Html {
         let state = state.clone();
         Callback::from(move |_: MouseEvent| state.dispatch(Action::ResetScene))
     };
-    let on_pause = {
-        let state = state.clone();
-        Callback::from(move |_: MouseEvent| {
-            state.dispatch(Action::SetClock {
-                paused: !state.model.paused,
-                speed: state.model.speed,
-            })
-        })
-    };
-    let speed_button = |speed: f64, label: &'static str| {
-        let state = state.clone();
-        let active = (state.model.speed - speed).abs() < 1e-9;
-        let onclick = Callback::from(move |_: MouseEvent| {
-            state.dispatch(Action::SetClock {
-                paused: state.model.paused,
-                speed,
-            })
-        });
-        html! {
-            <button class={classes!("small", "speed", active.then_some("active"))}
-                    aria-pressed={ if active { "true" } else { "false" } }
-                    data-testid={format!("speed-{speed}")}
-                    aria-label={format!("Speed {label}")} onclick={onclick}>{ label }</button>
-        }
-    };
     let scene_button = |sc: &'static Scene| {
         let state = state.clone();
         let lang = state.ui.lang;
@@ -458,7 +463,6 @@ pub fn app() -> Html {
     };
 
     let m = &state.model;
-    let in_flight = m.in_flight_tags();
     let real = m.mode == Mode::Real;
     let failed = matches!(
         m.status,
@@ -484,20 +488,13 @@ pub fn app() -> Html {
         }
         None => (m.status.kind(), status_text(&m.status, lang)),
     };
-    let clock = html! {
-        <div class="clock" role="group" aria-label="Animation clock">
-            <button class="small" data-testid="pause" onclick={on_pause}
-                    aria-keyshortcuts="Space"
-                    aria-pressed={ if m.paused { "true" } else { "false" } }
-                    aria-label={ if m.paused { "Play" } else { "Pause" } }>
-                { if m.paused { t(lang, "play") } else { t(lang, "pause") } }
-            </button>
-            { speed_button(0.5, "½×") }
-            { speed_button(1.0, "1×") }
-            { speed_button(2.0, "2×") }
-            { speed_button(4.0, "4×") }
-        </div>
-    };
+    let clock = timeline_view::controls(&state, lang, lesson.is_some());
+    // While the timeline shows the past, the picture and counts are its replay.
+    let past = timeline_view::shown(&state);
+    let in_past = past.is_some();
+    let live_error = m.error.clone();
+    let m: &Model = past.as_deref().unwrap_or(m);
+    let in_flight = m.in_flight_tags();
 
     html! {
         <div class={classes!("app", ui.projector.then_some("projector"), ui.contrast.then_some("contrast"))}
@@ -575,7 +572,7 @@ pub fn app() -> Html {
                 Callback::from(move |_: MouseEvent| state.dispatch(Action::Export(None)))
             }) }
         }
-        if let (Some(err), None) = (&m.error, lesson) {
+        if let (Some(err), None) = (&live_error, lesson) {
             <div class="error-banner" role="alert" data-testid="error-banner">
                 <span>{ err }</span>
                 <button class="small" onclick={on_reset.clone()} aria-label="Declare the scene again">{ "Reset scene" }</button>
@@ -589,6 +586,12 @@ pub fn app() -> Html {
                 <button class={classes!("scene-choice", "lessons-button", (ui.picker || lesson.is_some()).then_some("active"))}
                         data-testid="lessons-open" aria-expanded={ if ui.picker { "true" } else { "false" } }
                         onclick={ui_button(UiAction::Picker(None))}>{ t(lang, "lessons") }</button>
+                <crate::compare_view::Compare lang={lang}
+                    current={lesson.map_or_else(|| m.scene.id.to_string(), |l| l.player.sc.id.clone())}
+                    scenario={{
+                        let state = state.clone();
+                        Callback::from(move |()| crate::files::current_scenario(&state))
+                    }} />
             </nav>
             { crate::files::files_bar(&state, lang) }
             if ui.picker {
@@ -613,7 +616,7 @@ pub fn app() -> Html {
             </p>
             <section class="controls" aria-label="Controls">
                 <button class="publish" data-testid="publish" onclick={on_publish}
-                        disabled={!m.ready}
+                        disabled={!m.ready || in_past}
                         aria-keyshortcuts="P" title="Publish (key P)"
                     aria-label={format!("Publish one message to exchange {}", m.scene.exchange)}>
                     { t(lang, "publish") }

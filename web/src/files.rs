@@ -32,6 +32,13 @@ pub fn open_fragment(state: &UseReducerHandle<AppState>) {
     let Some(hash) = web_sys::window().and_then(|w| w.location().hash().ok()) else {
         return;
     };
+    if crate::timeline::is_run(&hash) {
+        // A shared playground run: replayed from its seed and command log.
+        let opened = crate::timeline::decode_run(&hash)
+            .and_then(|run| crate::timeline_view::open_run(state, run));
+        state.dispatch(Action::Notice(opened.err()));
+        return;
+    }
     if !share::is_shared(&hash) {
         return;
     }
@@ -134,6 +141,30 @@ pub fn files_bar(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
                     "definitions.json".to_string(),
                     share::scenario_to_definitions(&sc),
                 ),
+                "share" if !state.lesson_open() => {
+                    // The playground: the run itself (seed and command log), so
+                    // the link replays what happened, not only the scene.
+                    let run = {
+                        let slot = state.link_slot();
+                        let live = slot
+                            .link
+                            .try_borrow()
+                            .ok()
+                            .and_then(|l| l.as_ref().and_then(|l| l.sim_now_ms()));
+                        slot.time.try_borrow().ok().and_then(|tm| {
+                            tm.available().ok()?;
+                            let mut run = tm.run.clone();
+                            run.end_ms = run.end_ms.max(live.unwrap_or(0));
+                            Some(run)
+                        })
+                    };
+                    let frag = match run {
+                        Some(run) => crate::timeline::encode_run(&run),
+                        None => share::encode_fragment(&sc),
+                    };
+                    let url = set_fragment(&frag).unwrap_or_else(|| format!("#{frag}"));
+                    ("share-url".to_string(), url)
+                }
                 "share" => {
                     let frag = share::encode_fragment(&sc);
                     let url = set_fragment(&frag).unwrap_or_else(|| format!("#{frag}"));

@@ -158,15 +158,15 @@ const STRINGS: &[[&str; 4]] = &[
     ],
     [
         "help-right",
-        "→: next step",
-        "→: следующий шаг",
-        "→: наступний крок",
+        "→: one event forward (in a lesson: next step)",
+        "→: на событие вперёд (в уроке: следующий шаг)",
+        "→: на подію вперед (в уроці: наступний крок)",
     ],
     [
         "help-left",
-        "←: previous step",
-        "←: предыдущий шаг",
-        "←: попередній крок",
+        "←: one event back (in a lesson: previous step)",
+        "←: на событие назад (в уроке: предыдущий шаг)",
+        "←: на подію назад (в уроці: попередній крок)",
     ],
     [
         "help-p",
@@ -281,9 +281,17 @@ const STRINGS: &[[&str; 4]] = &[
     ],
 ];
 
+/// Every table of page strings (the views' modules keep their own).
+fn all_strings() -> impl Iterator<Item = &'static [&'static str; 4]> {
+    STRINGS
+        .iter()
+        .chain(crate::timeline::STRINGS)
+        .chain(crate::compare::STRINGS)
+}
+
 /// The page string `key` in `lang` (`?` if unknown, so a typo shows; never a panic).
 pub fn t(lang: Lang, key: &str) -> &'static str {
-    for row in STRINGS {
+    for row in all_strings() {
         if row[0] == key {
             return match lang {
                 Lang::En => row[1],
@@ -334,7 +342,7 @@ mod tests {
     #[test]
     fn every_string_has_three_non_empty_translations_and_unique_keys() {
         let mut keys = std::collections::BTreeSet::new();
-        for row in STRINGS {
+        for row in all_strings() {
             assert!(keys.insert(row[0]), "duplicate key {}", row[0]);
             assert!(row.iter().all(|s| !s.is_empty()), "{row:?}");
         }
@@ -351,6 +359,8 @@ mod tests {
             include_str!("app.rs"),
             include_str!("lesson_view.rs"),
             include_str!("files.rs"),
+            include_str!("timeline_view.rs"),
+            include_str!("compare_view.rs"),
         ];
         let mut missing = Vec::new();
         for src in sources {

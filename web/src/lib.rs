@@ -6,11 +6,14 @@
 //! to a broker: in-page simulation or the bridge's `/ws`), `sim` and `app`
 //! (the Yew components).
 
+pub mod compare;
 pub mod i18n;
 pub mod lesson;
 pub mod model;
 pub mod scene;
 pub mod share;
+pub mod sim;
+pub mod timeline;
 
 #[cfg(target_arch = "wasm32")]
 mod app;
@@ -18,13 +21,15 @@ mod app;
 #[cfg(target_arch = "wasm32")]
 mod bench;
 #[cfg(target_arch = "wasm32")]
+mod compare_view;
+#[cfg(target_arch = "wasm32")]
 mod files;
 #[cfg(target_arch = "wasm32")]
 mod lesson_view;
 #[cfg(target_arch = "wasm32")]
 mod link;
 #[cfg(target_arch = "wasm32")]
-mod sim;
+mod timeline_view;
 
 /// Entry point, called by `static/index.html` after `init()`.
 #[cfg(target_arch = "wasm32")]

@@ -35,10 +35,15 @@ pub enum BrokerLink {
 }
 
 impl BrokerLink {
-    pub fn send(&self, req: Request) {
+    /// Sends `req`. The simulation returns its virtual time when it handled
+    /// the request (the timeline records it); real mode returns `None`.
+    pub fn send(&self, req: Request) -> Option<u64> {
         match self {
             BrokerLink::Sim(l) => l.send(req),
-            BrokerLink::Ws(l) => l.send(req),
+            BrokerLink::Ws(l) => {
+                l.send(req);
+                None
+            }
         }
     }
 
@@ -115,9 +120,20 @@ pub struct SimLink {
 
 impl SimLink {
     pub fn new(seed: u64, sink: Sink) -> SimLink {
+        SimLink::start(SimBroker::new(seed), sink, true)
+    }
+
+    /// Goes on from a replayed broker (a shared run): its clock continues
+    /// where the run ended, and no `Open` is reported (the scene is declared).
+    pub fn resume(broker: SimBroker, sink: Sink) -> SimLink {
+        SimLink::start(broker, sink, false)
+    }
+
+    fn start(broker: SimBroker, sink: Sink, announce: bool) -> SimLink {
+        let virtual_ms = broker.now_ms() as f64;
         let inner = Rc::new(RefCell::new(SimInner {
-            broker: SimBroker::new(seed),
-            virtual_ms: 0.0,
+            broker,
+            virtual_ms,
             last_wall: wall_ms(),
             playing: true,
             speed: 1.0,
@@ -134,24 +150,28 @@ impl SimLink {
                 drain(&inner);
             })
         };
-        Timeout::new(0, move || sink(LinkMsg::Link(LinkEvent::Open))).forget();
+        if announce {
+            Timeout::new(0, move || sink(LinkMsg::Link(LinkEvent::Open))).forget();
+        }
         SimLink {
             inner,
             _clock: clock,
         }
     }
 
-    fn send(&self, req: Request) {
+    fn send(&self, req: Request) -> Option<u64> {
         let Ok(mut i) = self.inner.try_borrow_mut() else {
-            return;
+            return None;
         };
         i.advance();
+        let at = i.broker.now_ms();
         i.broker.request(req);
         if !i.drain_scheduled {
             i.drain_scheduled = true;
             let inner = self.inner.clone();
             Timeout::new(0, move || drain(&inner)).forget();
         }
+        Some(at)
     }
 
     fn now_ms(&self) -> Option<u64> {
@@ -165,7 +185,7 @@ impl SimLink {
             i.advance();
             i.playing = playing;
             i.speed = if speed.is_finite() {
-                speed.clamp(0.1, 20.0)
+                speed.clamp(crate::model::MIN_SPEED, crate::model::MAX_SPEED)
             } else {
                 1.0
             };

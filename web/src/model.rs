@@ -29,6 +29,9 @@ pub const MAX_LOG: usize = 50;
 pub const MAX_EVENTS: usize = 200;
 pub const MAX_TOKENS: usize = 400;
 const MAX_EARLY: usize = 256;
+/// The clock's speed range (the page offers 0.1× to 100×).
+pub const MIN_SPEED: f64 = 0.1;
+pub const MAX_SPEED: f64 = 100.0;
 
 /// Where the broker lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +130,9 @@ pub enum Action {
     Notice(Option<String>),
     /// Show an exported file `(file name, text)`, or close the export panel.
     Export(Option<(String, String)>),
+    /// The timeline: step, scrub, replay, reset (handled by the shell, see
+    /// [`crate::timeline`]).
+    Time(crate::timeline::TimeAction),
 }
 
 /// How far a message has come, as the protocol says (not as it is drawn).
@@ -293,6 +299,8 @@ pub struct Model {
     early: BTreeMap<MessageId, Vec<Fact>>,
     next_key: u64,
     link_open: bool,
+    /// Frames of this model's link applied so far: the timeline's event count.
+    pub frames: u32,
 }
 
 impl Model {
@@ -329,6 +337,7 @@ impl Model {
             early: BTreeMap::new(),
             next_key: 1,
             link_open: false,
+            frames: 0,
         }
     }
 
@@ -428,12 +437,13 @@ impl Model {
                 if generation != self.generation {
                     return (Vec::new(), false);
                 }
+                self.frames = self.frames.saturating_add(1);
                 (self.frame(frame), true)
             }
             Action::SetClock { paused, speed } => {
                 self.paused = paused;
                 self.speed = if speed.is_finite() {
-                    speed.clamp(0.1, 10.0)
+                    speed.clamp(MIN_SPEED, MAX_SPEED)
                 } else {
                     1.0
                 };
@@ -443,14 +453,92 @@ impl Model {
                 self.error = None;
                 (Vec::new(), true)
             }
-            Action::Lesson(_) | Action::Ui(_) | Action::Notice(_) | Action::Export(_) => {
-                (Vec::new(), false)
-            }
+            Action::Lesson(_)
+            | Action::Ui(_)
+            | Action::Notice(_)
+            | Action::Export(_)
+            | Action::Time(_) => (Vec::new(), false),
             Action::TogglePause => {
                 self.paused = !self.paused;
                 (Vec::new(), true)
             }
         }
+    }
+
+    /// A model for replaying a recorded run (see [`crate::timeline`]): its link
+    /// is open and the scene's declaration comes from the record through
+    /// [`Model::note_sent`], not from [`LinkEvent::Open`].
+    pub fn for_replay(mode: Mode, generation: u32, scene: &'static Scene) -> Self {
+        let mut m = Model::new(mode, generation, scene);
+        m.link_open = true;
+        m
+    }
+
+    /// Replay: `req` was sent by this page. Has the effects the action that
+    /// sent it had (a publish makes its token, an ack marks its token, a
+    /// declaration starts or joins the scene's setup), so a model fed the
+    /// recorded requests and the broker's frames in their recorded order ends
+    /// in the state the live one was in.
+    pub fn note_sent(&mut self, req: &Request) {
+        self.next_id = self.next_id.max(req.id.saturating_add(1));
+        self.push_event(None, "out", describe_request(req));
+        let pending = match &req.method {
+            Method::Publish { .. } => {
+                let n = self.next_order;
+                self.next_order += 1;
+                self.published += 1;
+                let mut token = self.new_token(Stage::Sent, 0.0, format!("#{n}"));
+                token.req_id = Some(req.id);
+                self.tokens.push(token);
+                self.trim_tokens();
+                Pending::Publish
+            }
+            Method::Ack { delivery_tag, .. } => {
+                let tag = *delivery_tag;
+                if let Some(t) = self
+                    .tokens
+                    .iter_mut()
+                    .find(|t| t.delivery_tag == Some(tag) && t.stage == Stage::Delivered)
+                {
+                    t.ack_sent = true;
+                }
+                Pending::Ack { delivery_tag: tag }
+            }
+            _ => {
+                if self.setup_waiting.is_empty() {
+                    // A (re)declaration starts, as in `reset_scene` + `setup_requests`.
+                    self.error = None;
+                    self.tokens.clear();
+                    self.early.clear();
+                    self.ready = false;
+                    self.connection_closed = false;
+                    self.channel_closed = false;
+                }
+                self.setup_waiting.insert(req.id);
+                Pending::Setup
+            }
+        };
+        self.pending.insert(req.id, pending);
+    }
+
+    /// The picture of this state at rest: every token where its stage puts
+    /// it, finished ones gone (a replayed state has no animation history).
+    pub fn settle(&mut self) {
+        let now = self.anim_ms;
+        self.tokens
+            .retain(|t| t.gone_ms.is_none() && !matches!(t.stage, Stage::Acked | Stage::Dropped));
+        for t in &mut self.tokens {
+            t.pos = t.stage.target();
+            if t.stage == Stage::Delivered && t.arrived_ms.is_none() {
+                t.arrived_ms = Some(now);
+            }
+        }
+        self.last_wall = None;
+    }
+
+    /// Virtual time of the last frame applied, if any.
+    pub fn last_frame_ms(&self) -> Option<u64> {
+        self.events.iter().find_map(|e| e.at_ms)
     }
 
     fn request(&mut self, method: Method, pending: Pending) -> Request {

@@ -352,11 +352,26 @@ fn b64url_decode(s: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Text as it travels in a link: deflated, base64url.
+pub(crate) fn pack(json: &str) -> String {
+    let packed = miniz_oxide::deflate::compress_to_vec(json.as_bytes(), 9);
+    b64url_encode(&packed)
+}
+
+/// The text of a link made by [`pack`] (inflated size capped).
+pub(crate) fn unpack(body: &str) -> Result<String, String> {
+    let packed = b64url_decode(body).map_err(|e| format!("the shared link is broken: {e}"))?;
+    let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, MAX_INFLATED).map_err(
+        |_| "the shared link is broken: its data does not unpack (was it cut off?)".to_string(),
+    )?;
+    String::from_utf8(json)
+        .map_err(|_| "the shared link is broken: its data is not text".to_string())
+}
+
 /// The URL fragment (without `#`) that reproduces `sc`.
 pub fn encode_fragment(sc: &Scenario) -> String {
     let json = serde_json::to_string(sc).unwrap_or_default();
-    let packed = miniz_oxide::deflate::compress_to_vec(json.as_bytes(), 9);
-    format!("{FRAGMENT_PREFIX}{}", b64url_encode(&packed))
+    format!("{FRAGMENT_PREFIX}{}", pack(&json))
 }
 
 /// Is this fragment (with or without `#`) a shared scene?
@@ -372,12 +387,7 @@ pub fn decode_fragment(fragment: &str) -> Result<Scenario, String> {
         .trim_start_matches('#')
         .strip_prefix(FRAGMENT_PREFIX)
         .ok_or("the link has no shared scene (#s=...)")?;
-    let packed = b64url_decode(body).map_err(|e| format!("the shared link is broken: {e}"))?;
-    let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, MAX_INFLATED).map_err(
-        |_| "the shared link is broken: its data does not unpack (was it cut off?)".to_string(),
-    )?;
-    let json = String::from_utf8(json)
-        .map_err(|_| "the shared link is broken: its data is not text".to_string())?;
+    let json = unpack(body)?;
     parse_scenario(&json).map_err(|e| format!("the shared scene cannot be used: {e}"))
 }
 

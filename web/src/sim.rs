@@ -1,6 +1,7 @@
 //! The simulated broker as the page's `SimLink` drives it: `sim_core::Broker`
 //! with tracing on, starting the way a bridge session starts (connection 1 with
 //! channel 1 open), so the page sends the same requests in both modes.
+//! Pure (no browser API): the timeline replays runs with it natively too.
 
 use sim_core::protocol::{Method, Request, ServerFrame};
 use sim_core::Broker;
@@ -24,6 +25,11 @@ impl SimBroker {
         if now_ms > self.broker.now_ms() {
             self.broker.handle_timeout(now_ms);
         }
+    }
+
+    /// The broker's virtual clock, ms.
+    pub fn now_ms(&self) -> u64 {
+        self.broker.now_ms()
     }
 
     pub fn request(&mut self, req: Request) {

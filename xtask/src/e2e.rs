@@ -21,7 +21,7 @@ pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const RABBITMQ: ([u8; 4], u16) = ([127, 0, 0, 1], 5672);
 
 /// The tests, in order.
-const TESTS: [&str; 14] = [
+const TESTS: [&str; 18] = [
     "sim-publish-is-delivered-and-acked",
     "real-mode-publish-through-rabbitmq",
     "sim-again-after-real",
@@ -35,6 +35,10 @@ const TESTS: [&str; 14] = [
     "import-definitions-json-builds-the-scene",
     "share-url-round-trip",
     "broken-share-fragment-says-why",
+    "timeline-step-scrub-back-and-forward",
+    "timeline-shared-run-replays-the-same",
+    "timeline-real-mode-says-why-not",
+    "compare-sim-and-real-side-by-side",
     // Last: it stops the bridge.
     "bridge-gone-says-why-and-sim-still-works",
 ];
@@ -96,7 +100,7 @@ pub(crate) fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-pub fn main(no_build: bool) -> anyhow::Result<ExitCode> {
+pub fn main(no_build: bool, only: &[String]) -> anyhow::Result<ExitCode> {
     let root = crate::project_root();
     let mut missing = Vec::new();
     for (bin, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
@@ -117,7 +121,19 @@ pub fn main(no_build: bool) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
 
-    let results = match setup_and_run(&root, &out_dir, no_build) {
+    let selected: Vec<&'static str> = TESTS
+        .into_iter()
+        .filter(|t| only.is_empty() || only.iter().any(|o| t.contains(o.as_str())))
+        .collect();
+    if selected.len() != TESTS.len() {
+        println!(
+            "e2e: --only: running {} of {} tests, {} left out",
+            selected.len(),
+            TESTS.len(),
+            TESTS.len() - selected.len()
+        );
+    }
+    let results = match setup_and_run(&root, &out_dir, no_build, &selected) {
         Ok(results) => results,
         Err(err) => {
             println!("FAIL setup: {err:#}");
@@ -140,6 +156,7 @@ fn setup_and_run(
     root: &Path,
     out_dir: &Path,
     no_build: bool,
+    tests: &[&'static str],
 ) -> anyhow::Result<Vec<(&'static str, anyhow::Result<()>)>> {
     if !no_build {
         crate::web::build(root)?;
@@ -223,7 +240,9 @@ fn setup_and_run(
     let page = format!("http://127.0.0.1:{bridge_port}/");
     let webdriver = format!("http://127.0.0.1:{driver_port}");
     let bridge = &mut children.0[0].1;
-    let results = rt.block_on(run_tests(&webdriver, &page, &profile.0, out_dir, bridge));
+    let results = rt.block_on(run_tests(
+        &webdriver, &page, &profile.0, out_dir, bridge, tests,
+    ));
     drop(children);
     results
 }
@@ -266,10 +285,11 @@ async fn run_tests(
     profile: &Path,
     out_dir: &Path,
     bridge: &mut Child,
+    tests: &[&'static str],
 ) -> anyhow::Result<Vec<(&'static str, anyhow::Result<()>)>> {
     let client = connect(webdriver, profile).await?;
     let mut results = Vec::new();
-    for name in TESTS {
+    for &name in tests {
         let result = match name {
             "sim-publish-is-delivered-and-acked" => sim_publish(&client, page, out_dir).await,
             "real-mode-publish-through-rabbitmq" => real_publish(&client, page, out_dir).await,
@@ -292,6 +312,12 @@ async fn run_tests(
             }
             "share-url-round-trip" => share_round_trip(&client, page, out_dir).await,
             "broken-share-fragment-says-why" => broken_fragment(&client, page, out_dir).await,
+            "timeline-step-scrub-back-and-forward" => timeline_scrub(&client, page, out_dir).await,
+            "timeline-shared-run-replays-the-same" => {
+                timeline_shared_run(&client, page, out_dir).await
+            }
+            "timeline-real-mode-says-why-not" => timeline_real(&client, page, out_dir).await,
+            "compare-sim-and-real-side-by-side" => compare_sim_real(&client, page, out_dir).await,
             "bridge-gone-says-why-and-sim-still-works" => {
                 bridge_gone(&client, page, out_dir, bridge).await
             }
@@ -585,6 +611,19 @@ async fn bridge_gone(
         bail!("the status does not say why: {text:?}");
     }
     screenshot(client, out_dir, "bridge-gone").await?;
+    // The comparison needs the bridge too, and says so.
+    click(client, "compare-open").await?;
+    let why = wait_until(
+        "the comparison to say the bridge is gone",
+        Duration::from_secs(15),
+        || async { Ok(text_of(client, "compare-error").await.ok()) },
+    )
+    .await?;
+    if !why.contains("bridge") {
+        bail!("the comparison does not say why it failed: {why:?}");
+    }
+    screenshot(client, out_dir, "compare-bridge-gone").await?;
+    click(client, "compare-close").await?;
     click(client, "use-sim").await?;
     wait_for_publish_enabled(client).await?;
     publish_and_check(
@@ -1014,5 +1053,288 @@ async fn lesson_pipeline_picture(
         )
         .await?;
     screenshot(client, out_dir, "lesson-pipeline").await?;
+    Ok(())
+}
+
+/// `(position, total)` of the timeline ("event 3 / 17 · 0.42 s").
+async fn timeline_pos(client: &Client) -> anyhow::Result<(u32, u32)> {
+    let text = text_of(client, "timeline-pos").await?;
+    let nums: Vec<u32> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(2)
+        .map(|s| s.parse())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("timeline position {text:?}"))?;
+    match nums[..] {
+        [pos, total] => Ok((pos, total)),
+        _ => bail!("the timeline position is not `event N / M`: {text:?}"),
+    }
+}
+
+/// Moves the scrub bar to `n` as a user dragging it would (an `input` event).
+async fn scrub_to(client: &Client, n: u32) -> anyhow::Result<()> {
+    client
+        .execute(
+            "const el = document.querySelector('[data-testid=\"timeline\"]');
+             el.value = String(arguments[0]);
+             el.dispatchEvent(new Event('input', {bubbles: true}));",
+            vec![serde_json::json!(n)],
+        )
+        .await
+        .context("cannot move the scrub bar")?;
+    Ok(())
+}
+
+/// `(published, received, ready, unacked)` as the page shows them.
+async fn counts(client: &Client) -> anyhow::Result<(u32, u32, u32, u32)> {
+    let n = |s: String| s.trim().parse::<u32>().context("not a number");
+    Ok((
+        n(text_of(client, "published-count").await?)?,
+        n(text_of(client, "received-count").await?)?,
+        n(text_of(client, "queue-ready").await?)?,
+        n(text_of(client, "queue-unacked").await?)?,
+    ))
+}
+
+async fn wait_all_acked(client: &Client, n: u32) -> anyhow::Result<()> {
+    wait_until(
+        &format!("{n} published, received and acked"),
+        Duration::from_secs(20),
+        || async { Ok((counts(client).await? == (n, n, 0, 0)).then_some(())) },
+    )
+    .await
+}
+
+/// Three publishes, all acked; then step back, scrub back to where two wait
+/// in the queue, step forward (button and →), and back to live: the same
+/// final state.
+async fn timeline_scrub(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    open_page(client, page).await?;
+    click(client, "speed-2").await?;
+    for _ in 0..3 {
+        click(client, "publish").await?;
+    }
+    wait_all_acked(client, 3).await?;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    click(client, "pause").await?;
+    let (pos, total) = timeline_pos(client).await?;
+    if pos != total || total < 20 {
+        bail!("live, the timeline should be at its end with every event: {pos} / {total}");
+    }
+    let live = counts(client).await?;
+    click(client, "step-back").await?;
+    let state = attr_of(client, "time-controls", "data-state").await?;
+    if state.as_deref() != Some("past") || timeline_pos(client).await? != (total - 1, total) {
+        bail!(
+            "one step back should show event {} of {total} (state {state:?}, at {:?})",
+            total - 1,
+            timeline_pos(client).await?
+        );
+    }
+    // Scrub back until the queue holds two ready messages and one unacked.
+    let mut found = None;
+    for n in (0..total - 1).rev() {
+        scrub_to(client, n).await?;
+        let (p, _) = timeline_pos(client).await?;
+        if p != n {
+            bail!("scrubbed to {n}, the timeline shows {p}");
+        }
+        let c = counts(client).await?;
+        if c.2 == 2 && c.3 == 1 {
+            found = Some((n, c));
+            break;
+        }
+    }
+    let Some((n, earlier)) = found else {
+        bail!("no earlier event shows 2 ready and 1 unacked in the queue");
+    };
+    if earlier.1 >= 3 {
+        bail!(
+            "at event {n} the consumer already shows {} received",
+            earlier.1
+        );
+    }
+    let caption = text_of(client, "counts-orders.new").await?;
+    if !caption.contains("ready 2") {
+        bail!("the queue box does not show the earlier state: {caption:?}");
+    }
+    if attr_of(client, "publish", "disabled").await?.is_none() {
+        bail!("Publish is enabled while the past is shown");
+    }
+    screenshot(client, out_dir, "timeline-past").await?;
+    click(client, "step").await?;
+    if timeline_pos(client).await?.0 != n + 1 {
+        bail!("Step did not go one event forward from {n}");
+    }
+    client
+        .execute(
+            "document.dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowRight'}));",
+            vec![],
+        )
+        .await?;
+    if timeline_pos(client).await?.0 != n + 2 {
+        bail!("→ did not go one event forward from {}", n + 1);
+    }
+    click(client, "time-live").await?;
+    let state = attr_of(client, "time-controls", "data-state").await?;
+    if state.as_deref() != Some("live") {
+        bail!("Back to live left the timeline in {state:?}");
+    }
+    if counts(client).await? != live || timeline_pos(client).await? != (total, total) {
+        bail!(
+            "back at the end the page shows {:?}, not {live:?}",
+            counts(client).await?
+        );
+    }
+    // A live step: publish while paused, then step until the next event.
+    click(client, "publish").await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, before) = timeline_pos(client).await?;
+    click(client, "step").await?;
+    wait_until(
+        "a live step to stop one event later",
+        Duration::from_secs(15),
+        || async { Ok((timeline_pos(client).await?.0 == before + 1).then_some(())) },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if timeline_pos(client).await?.0 != before + 1 {
+        bail!("the live step did not stay one event later");
+    }
+    let pause = attr_of(client, "pause", "aria-pressed").await?;
+    if pause.as_deref() != Some("true") {
+        bail!("after a step the clock should be paused (aria-pressed {pause:?})");
+    }
+    screenshot(client, out_dir, "timeline-step").await?;
+    Ok(())
+}
+
+/// A shared playground link carries the run: opened fresh, it replays the
+/// same events to the same final state.
+async fn timeline_shared_run(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    open_page(client, page).await?;
+    click(client, "scene-fanout").await?;
+    wait_for_publish_enabled(client).await?;
+    click(client, "speed-4").await?;
+    click(client, "publish").await?;
+    click(client, "publish").await?;
+    wait_until("four copies acked", Duration::from_secs(20), || async {
+        Ok((counts(client).await? == (2, 4, 0, 0)).then_some(()))
+    })
+    .await?;
+    click(client, "pause").await?;
+    let (_, total) = timeline_pos(client).await?;
+    let log = text_of(client, "consumer-log").await?;
+    click(client, "share").await?;
+    let url = client
+        .find(Locator::Css("[data-testid=\"share-url\"]"))
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default();
+    if !url.contains("#r=") {
+        bail!("the playground's share link carries no run: {url:?}");
+    }
+    client.goto("about:blank").await?;
+    client.goto(&url).await?;
+    wait_until("the shared run", Duration::from_secs(15), || async {
+        no_panic(client).await?;
+        Ok(timeline_pos(client)
+            .await
+            .ok()
+            .filter(|p| *p == (0, total))
+            .map(|_| ()))
+    })
+    .await?;
+    let pressed = attr_of(client, "scene-fanout", "aria-pressed").await?;
+    if pressed.as_deref() != Some("true") {
+        bail!("the shared run did not open its scene (fanout)");
+    }
+    screenshot(client, out_dir, "shared-run-start").await?;
+    click(client, "time-live").await?;
+    if counts(client).await? != (2, 4, 0, 0) {
+        bail!("the shared run ends in {:?}", counts(client).await?);
+    }
+    let again = text_of(client, "consumer-log").await?;
+    if again != log {
+        bail!("the shared run's consumers got other messages: {again:?} vs {log:?}");
+    }
+    // And it goes on live from there.
+    click(client, "pause").await?;
+    click(client, "publish").await?;
+    wait_until(
+        "the next message acked",
+        Duration::from_secs(20),
+        || async { Ok((counts(client).await? == (3, 6, 0, 0)).then_some(())) },
+    )
+    .await?;
+    screenshot(client, out_dir, "shared-run-live").await?;
+    Ok(())
+}
+
+/// Real mode: no stepping or scrubbing, and the page says why.
+async fn timeline_real(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    open_page(client, page).await?;
+    go_real(client).await?;
+    let why = text_of(client, "timeline-reason").await?;
+    if !why.contains("RabbitMQ") {
+        bail!("real mode does not say why the timeline is off: {why:?}");
+    }
+    for id in ["step", "step-back", "timeline"] {
+        if attr_of(client, id, "disabled").await?.is_none() {
+            bail!("{id} is enabled in real mode");
+        }
+    }
+    screenshot(client, out_dir, "timeline-real").await?;
+    Ok(())
+}
+
+/// The hello-world lesson in the simulation and on RabbitMQ: both columns
+/// filled, no difference.
+async fn compare_sim_real(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    if !rabbitmq_answers() {
+        bail!("RabbitMQ is not answering on 127.0.0.1:5672 (the comparison needs it)");
+    }
+    open_page(client, page).await?;
+    open_lesson(client, "hello-world", 0).await?;
+    click(client, "compare-open").await?;
+    wait_until(
+        "the real run of the comparison",
+        Duration::from_secs(60),
+        || async {
+            no_panic(client).await?;
+            if let Ok(why) = text_of(client, "compare-error").await {
+                return Err(Fatal(format!("the comparison failed: {why}")).into());
+            }
+            let state = attr_of(client, "compare-status", "data-state").await?;
+            Ok((state.as_deref() == Some("done")).then_some(()))
+        },
+    )
+    .await?;
+    let sim = text_of(client, "compare-sim").await?;
+    let real = text_of(client, "compare-real").await?;
+    if !(sim.contains("Simulation") && real.contains("RabbitMQ")) {
+        bail!("the columns are not simulation and RabbitMQ: {sim:?} / {real:?}");
+    }
+    let rows = client
+        .execute(
+            "return [...document.querySelectorAll('[data-testid^=\"compare-row-\"]')].map(r => r.innerText).join('\\n')",
+            vec![],
+        )
+        .await?;
+    let rows = rows.as_str().unwrap_or_default().to_string();
+    if !(rows.contains("consumer") && rows.contains("checks passed")) {
+        bail!("the outcome table misses rows: {rows}");
+    }
+    let diffs = attr_of(client, "compare-summary", "data-differences").await?;
+    screenshot(client, out_dir, "compare").await?;
+    if diffs.as_deref() != Some("0") {
+        bail!("hello-world differs between the simulation and RabbitMQ ({diffs:?}): {rows}");
+    }
+    click(client, "compare-close").await?;
+    if exists(client, "compare").await? {
+        bail!("the comparison did not close");
+    }
     Ok(())
 }

@@ -107,6 +107,10 @@ enum Command {
         /// Reuse the last static/pkg and bridge build (for quick iterations; CI builds).
         #[arg(long)]
         no_build: bool,
+        /// Run only the tests whose name contains this (repeatable; for
+        /// development: the run says how many it left out).
+        #[arg(long)]
+        only: Vec<String>,
     },
     /// The bridge under load and through a RabbitMQ restart (`rabbitmqctl
     /// stop_app/start_app`: disturbs everyone using the broker).
@@ -157,7 +161,7 @@ fn main() -> ExitCode {
         Command::BuildWeb => web::main(),
         Command::Bench { quick } => bench::main(quick),
         Command::Serve { bind } => serve::main(&bind),
-        Command::E2e { no_build } => e2e::main(no_build),
+        Command::E2e { no_build, only } => e2e::main(no_build, &only),
         Command::Faults {
             clients,
             messages,
