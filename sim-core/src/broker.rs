@@ -936,7 +936,14 @@ impl Broker {
             (None, _) => return Err(Fault::not_found(format!("no {}", rs_exchange(exchange)))),
             (_, None) => return Err(Fault::not_found(format!("no {}", rs_queue(&qname)))),
         };
-        self.check_exclusive(qid, conn)?;
+        // RabbitMQ removes a binding that does not exist without looking at
+        // the queue's owner: only a real unbind (or a bind) is refused.
+        let exists = self
+            .exchange(sid)
+            .is_some_and(|x| x.has_binding(Dest::Queue(qid), &key, &arguments));
+        if bind || exists {
+            self.check_exclusive(qid, conn)?;
+        }
         self.bind_common(sid, Dest::Queue(qid), &key, arguments, bind)
     }
 
@@ -1138,7 +1145,7 @@ impl Broker {
 
     /// The queues a message published to exchange `xid` reaches: through
     /// exchange-to-exchange bindings and alternate exchanges, each queue once,
-    /// sorted by name (as `rabbit_exchange:route` returns them).
+    /// in the order RabbitMQ hands it to them (reverse name order).
     fn route(&mut self, xid: u32, msg: &Msg, out: &mut Vec<u32>) {
         let headers = msg.props().headers.as_ref();
         let mut dests = std::mem::take(&mut self.scratch);
@@ -1227,6 +1234,12 @@ impl Broker {
             out.sort_unstable();
             out.dedup();
             out.sort_by_cached_key(|q| self.queue_name(*q));
+            // `rabbit_exchange:route` sorts by name, then `delegate` casts
+            // to the local queue processes in reverse (it prepends while
+            // grouping them by node): the last name hears of the message
+            // first, so a channel with consumers on several of these queues
+            // numbers their deliveries in reverse name order.
+            out.reverse();
         }
     }
 

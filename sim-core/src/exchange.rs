@@ -103,13 +103,20 @@ impl Exchange {
         true
     }
 
-    /// Removes one binding; false if there was no such binding.
-    pub fn unbind(&mut self, dest: Dest, key: &str, arguments: &FieldTable) -> bool {
-        let Some(i) = self
-            .bindings
+    /// Whether exactly this binding exists.
+    pub fn has_binding(&self, dest: Dest, key: &str, arguments: &FieldTable) -> bool {
+        self.position(dest, key, arguments).is_some()
+    }
+
+    fn position(&self, dest: Dest, key: &str, arguments: &FieldTable) -> Option<usize> {
+        self.bindings
             .iter()
             .position(|b| b.dest == dest && &*b.key == key && &b.arguments == arguments)
-        else {
+    }
+
+    /// Removes one binding; false if there was no such binding.
+    pub fn unbind(&mut self, dest: Dest, key: &str, arguments: &FieldTable) -> bool {
+        let Some(i) = self.position(dest, key, arguments) else {
             return false;
         };
         let b = self.bindings.remove(i);

@@ -113,6 +113,26 @@ pub fn main() -> anyhow::Result<ExitCode> {
             &["xtask", "lessons", "--real"],
         ),
         stage("browser end-to-end", cargo, &["xtask", "e2e"]),
+        // Random programs, sim vs RabbitMQ: a fixed seed, so a failure here is
+        // reproducible with the command it prints. Its two restart programs
+        // stop the broker, so it runs after everything but the faults.
+        stage(
+            "differential (random programs, sim vs RabbitMQ)",
+            cargo,
+            &[
+                "xtask",
+                "difftest",
+                "--seed",
+                "11",
+                "--programs",
+                "400",
+                "--restarts",
+                "2",
+                "--shrink-budget",
+                "60",
+                "--no-write",
+            ],
+        ),
         // Last: it restarts RabbitMQ. The load check at 100 clients x 200
         // confirmed messages (`cargo xtask faults` runs the full 100 x 1,000).
         stage(

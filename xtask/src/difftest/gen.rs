@@ -122,6 +122,16 @@ impl Gen {
         }
     }
 
+    /// A queue for an op that accepts `""` as "the channel's last declared
+    /// queue" (bind, consume, get, purge, delete): sometimes exactly that.
+    fn queue_or_last(&mut self) -> String {
+        if self.chance(0.04) {
+            String::new()
+        } else {
+            self.queue()
+        }
+    }
+
     /// An exchange name: built-in with probability `builtin`, else mostly one
     /// the program declared and that still exists.
     fn exchange(&mut self, builtin: f64) -> String {
@@ -227,10 +237,10 @@ impl Gen {
                 "global": self.chance(0.3),
             })),
             75..=76 => obj(json!({"op": "confirm_select"})),
-            77 => obj(json!({"op": "queue_purge", "queue": self.queue()})),
+            77 => obj(json!({"op": "queue_purge", "queue": self.queue_or_last()})),
             78..=79 => obj(json!({
                 "op": "queue_delete",
-                "queue": self.queue(),
+                "queue": self.queue_or_last(),
                 "if_unused": self.chance(0.2),
                 "if_empty": self.chance(0.2),
             })),
@@ -244,7 +254,7 @@ impl Gen {
             84 => obj(json!({"op": "connection_close", "connection": 2})),
             85 => obj(json!({"op": "connection_close_reopen", "connection": 1 + self.below(2)})),
             86..=89 => obj(json!({"op": "wait", "ms": 50 * (1 + self.below(10))})),
-            90 if self.opts.restarts => obj(json!({"op": "broker_restart"})),
+            90..=93 if self.opts.restarts => obj(json!({"op": "broker_restart"})),
             _ => self.publish(),
         }
     }
@@ -379,7 +389,7 @@ impl Gen {
     fn queue_bind(&mut self) -> Step {
         obj(json!({
             "op": "queue_bind",
-            "queue": self.queue(),
+            "queue": self.queue_or_last(),
             "exchange": self.exchange(0.2),
             "routing_key": self.binding_key(),
             "arguments": self.headers_args(),
@@ -489,14 +499,14 @@ impl Gen {
     }
 
     fn get(&mut self) -> Step {
-        obj(json!({"op": "get", "queue": self.queue(), "no_ack": self.chance(0.4)}))
+        obj(json!({"op": "get", "queue": self.queue_or_last(), "no_ack": self.chance(0.4)}))
     }
 
     fn consume(&mut self) -> Step {
         self.consumers += 1;
         let mut step = obj(json!({
             "op": "consume",
-            "queue": self.queue(),
+            "queue": self.queue_or_last(),
             "consumer_tag": format!("c{}", self.consumers),
             "no_ack": self.chance(0.3),
             "exclusive": self.chance(0.1),

@@ -190,17 +190,21 @@ pub fn main(opts: Opts) -> anyhow::Result<ExitCode> {
         }
     }
     println!(
-        "\ndifftest: {} passed, {} failed (seed {}, {} programs, total {:.0} s)",
-        everything.len() - differing - errors,
-        differing + errors,
+        "\nseed {}, {} programs, {} regression case(s) written, total {:.0} s",
         opts.seed,
         everything.len(),
+        written.len(),
         started.elapsed().as_secs_f64()
+    );
+    println!(
+        "difftest: {} passed, {} failed",
+        everything.len() - differing - errors,
+        differing + errors,
     );
     if differing + errors > 0 {
         println!(
-            "   reproduce: cargo xtask difftest --seed {} --programs {} --max-steps {}",
-            opts.seed, opts.programs, opts.max_steps
+            "   reproduce: cargo xtask difftest --seed {} --programs {} --max-steps {} --restarts {}",
+            opts.seed, opts.programs, opts.max_steps, opts.restarts
         );
     }
     Ok(if differing + errors == 0 {
