@@ -941,6 +941,15 @@ impl Broker {
         let exists = self
             .exchange(sid)
             .is_some_and(|x| x.has_binding(Dest::Queue(qid), &key, &arguments));
+        // The binding's arguments are validated before the queue's owner
+        // is checked (a bad x-match is a 406 even on a foreign queue).
+        if bind
+            && self
+                .exchange(sid)
+                .is_some_and(|x| x.kind == ExchangeKind::Headers)
+        {
+            headers::validate(&arguments).map_err(Fault::precondition_failed)?;
+        }
         if bind || exists {
             self.check_exclusive(qid, conn)?;
         }

@@ -259,7 +259,7 @@ impl Queue {
     pub fn take_expired(&mut self, now: u64, out: &mut Vec<QEntry>) {
         for level in self.levels.iter_mut().rev() {
             while let Some(e) = level.front() {
-                if !e.expires_at().is_some_and(|t| t <= now) {
+                if e.expires_at().is_none_or(|t| t > now) {
                     return;
                 }
                 if let Some(e) = level.pop_front() {
