@@ -25,6 +25,9 @@ pub struct LinkSlot {
     pub(crate) link: RefCell<Option<BrokerLink>>,
     pub(crate) generation: Cell<u32>,
     pub(crate) time: RefCell<TimeMachine>,
+    /// The mode of the newest link: a second click on the toggle before the
+    /// page re-rendered must see the first one's mode, not the render's.
+    pub(crate) mode: Cell<Mode>,
 }
 
 impl Default for LinkSlot {
@@ -33,6 +36,7 @@ impl Default for LinkSlot {
             link: RefCell::new(None),
             generation: Cell::new(0),
             time: RefCell::new(TimeMachine::new(0, &scene::DIRECT, true)),
+            mode: Cell::new(Mode::Sim),
         }
     }
 }
@@ -238,6 +242,7 @@ pub(crate) fn switch_mode(state: &UseReducerHandle<AppState>, mode: Mode, scene:
     });
     // The simulation's seed is the link's generation; the timeline records it.
     let seed = u64::from(generation);
+    slot.mode.set(mode);
     if let Ok(mut tm) = slot.time.try_borrow_mut() {
         tm.reset(seed, scene, mode == Mode::Sim);
     }
@@ -340,6 +345,8 @@ pub fn app() -> Html {
             });
             // "P" publishes too (a presenter's clicker or a keyboard on the desk).
             let keys = publish_key_listener(state.dispatcher());
+            // The lesson list (the lessons themselves are fetched when opened).
+            lesson_view::load_catalog(state.dispatcher());
             // A shared link (#s=...) opens its scene, now and when the fragment changes.
             crate::files::open_fragment(&state);
             let hash = crate::files::hash_listener(state.clone());
@@ -354,7 +361,7 @@ pub fn app() -> Html {
     let on_toggle = {
         let state = state.clone();
         Callback::from(move |_: MouseEvent| {
-            let next = match state.model.mode {
+            let next = match state.link.mode.get() {
                 Mode::Sim => Mode::Real,
                 Mode::Real => Mode::Sim,
             };
@@ -372,10 +379,8 @@ pub fn app() -> Html {
     let on_open_lesson = {
         let state = state.clone();
         Callback::from(move |id: String| {
-            if let Some(sc) = lesson_view::lesson_by_id(&id) {
-                lesson_view::open_lesson(&state, sc, state.model.mode);
-                state.dispatch(Action::Ui(UiAction::Picker(Some(false))));
-            }
+            lesson_view::open_by_id(&state, id);
+            state.dispatch(Action::Ui(UiAction::Picker(Some(false))));
         })
     };
     let on_close_lesson = {

@@ -158,9 +158,9 @@ pub fn files_bar(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
                             Some(run)
                         })
                     };
-                    let frag = match run {
-                        Some(run) => crate::timeline::encode_run(&run),
-                        None => share::encode_fragment(&sc),
+                    let frag = match run.map(|r| crate::timeline::encode_run(&r)) {
+                        Some(Ok(frag)) => frag,
+                        _ => share::encode_fragment(&sc),
                     };
                     let url = set_fragment(&frag).unwrap_or_else(|| format!("#{frag}"));
                     ("share-url".to_string(), url)

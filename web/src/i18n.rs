@@ -321,6 +321,8 @@ pub enum UiAction {
     /// Toggle (`None`) or set the help overlay.
     Help(Option<bool>),
     Picker(Option<bool>),
+    /// Nothing changes; the page draws again (something it shows arrived).
+    Redraw,
 }
 
 impl Ui {
@@ -331,6 +333,7 @@ impl Ui {
             UiAction::Contrast => self.contrast = !self.contrast,
             UiAction::Help(v) => self.help = v.unwrap_or(!self.help),
             UiAction::Picker(v) => self.picker = v.unwrap_or(!self.picker),
+            UiAction::Redraw => {}
         }
     }
 }

@@ -81,13 +81,69 @@ pub const GROUPS: [&str; 3] = ["tutorials", "course", "reliability"];
 
 /// Which picker group a lesson belongs to (by its tags).
 pub fn group_of(sc: &Scenario) -> &'static str {
-    if sc.tags.iter().any(|t| t == "tutorial") {
+    group_of_tags(&sc.tags)
+}
+
+fn group_of_tags<S: AsRef<str>>(tags: &[S]) -> &'static str {
+    if tags.iter().any(|t| t.as_ref() == "tutorial") {
         "tutorials"
-    } else if sc.tags.iter().any(|t| t == "reliability") {
+    } else if tags.iter().any(|t| t.as_ref() == "reliability") {
         "reliability"
     } else {
         "course"
     }
+}
+
+/// One lesson of the picker. The page does not carry the lessons in its
+/// wasm: `cargo xtask build-web` writes each to `pkg/lessons/<id>.json` (fetched
+/// when opened) and their catalogue to `pkg/lessons/index.json`,
+/// `[{"id": "...", "tags": [...], "title": {"en": "...", "ru": "...", "uk": "..."}}]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogEntry {
+    pub id: String,
+    pub group: &'static str,
+    pub title: sim_core::scenario::Text,
+}
+
+/// Reads the lesson catalogue; ids that could not be a file name are refused.
+pub fn parse_catalog(json: &str) -> Result<Vec<CatalogEntry>, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("the lesson list is not JSON: {e}"))?;
+    let list = v.as_array().ok_or("the lesson list is not a list")?;
+    list.iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let s = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_string);
+            let id = s(e.get("id")).ok_or(format!("lesson {i} has no id"))?;
+            if id.is_empty()
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                return Err(format!("lesson {i} has the id {id:?}"));
+            }
+            let tags: Vec<String> = e
+                .get("tags")
+                .and_then(|t| t.as_array())
+                .map(|t| {
+                    t.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let title = e.get("title");
+            let lang = |l: &str| s(title.and_then(|t| t.get(l))).unwrap_or_else(|| id.clone());
+            Ok(CatalogEntry {
+                group: group_of_tags(&tags),
+                title: sim_core::scenario::Text {
+                    en: lang("en"),
+                    ru: lang("ru"),
+                    uk: lang("uk"),
+                },
+                id,
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1247,6 +1303,27 @@ mod tests {
         let all = builtin_lessons();
         assert_eq!(all.len(), sim_core::scenario::BUILTIN.len());
         all
+    }
+
+    #[test]
+    fn the_catalogue_lists_every_lesson_and_refuses_odd_ids() {
+        // As `cargo xtask build-web` writes it.
+        let index: Vec<serde_json::Value> = builtin()
+            .iter()
+            .map(|sc| {
+                serde_json::json!({"id": sc.id, "tags": sc.tags,
+                    "title": {"en": sc.title.en, "ru": sc.title.ru, "uk": sc.title.uk}})
+            })
+            .collect();
+        let cat = parse_catalog(&serde_json::to_string(&index).unwrap()).expect("reads");
+        assert_eq!(cat.len(), builtin().len());
+        for (e, sc) in cat.iter().zip(builtin()) {
+            assert_eq!((e.id.as_str(), e.group), (sc.id.as_str(), group_of(&sc)));
+            assert_eq!(e.title, sc.title);
+        }
+        assert!(parse_catalog(r#"[{"id": "../x"}]"#).is_err());
+        assert!(parse_catalog(r#"[{"tags": []}]"#).is_err());
+        assert!(parse_catalog("{}").is_err());
     }
 
     #[test]

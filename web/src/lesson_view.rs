@@ -11,7 +11,8 @@ use yew::prelude::*;
 use crate::app::AppState;
 use crate::i18n::{t, Lang};
 use crate::lesson::{
-    group_of, rates, EdgeKind, LessonAction, Node, NodeKind, Player, GROUPS, TOKEN_MS,
+    parse_catalog, rates, CatalogEntry, EdgeKind, LessonAction, Node, NodeKind, Player, GROUPS,
+    TOKEN_MS,
 };
 use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
 use crate::model::{Action, LinkEvent, Mode};
@@ -29,26 +30,66 @@ pub struct OpenLesson {
 pub type LessonSlot = Rc<RefCell<Option<OpenLesson>>>;
 
 thread_local! {
-    static LESSONS: Vec<Scenario> = crate::lesson::builtin_lessons();
+    /// The lesson catalogue once fetched (`None` while it is on its way).
+    static CATALOG: RefCell<Option<Result<Rc<Vec<CatalogEntry>>, String>>> =
+        const { RefCell::new(None) };
 }
 
-/// `(id, group, title in lang)` of every built-in lesson (no clone of the lessons).
-fn lesson_titles(lang: Lang) -> Vec<(String, &'static str, String)> {
-    LESSONS.with(|l| {
-        l.iter()
-            .map(|s| {
-                (
-                    s.id.clone(),
-                    group_of(s),
-                    s.title.get(lang.code()).to_string(),
-                )
-            })
-            .collect()
-    })
+/// Where `cargo xtask build-web` puts the lessons.
+const LESSONS_URL: &str = "/pkg/lessons";
+
+/// GETs `url` as text.
+async fn fetch_text(url: &str) -> Result<String, String> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    let window = web_sys::window().ok_or("no window")?;
+    let resp = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|e| format!("cannot fetch {url}: {}", crate::link::js_error_text(&e)))?;
+    let resp: web_sys::Response = resp
+        .dyn_into()
+        .map_err(|e| crate::link::js_error_text(&e))?;
+    if !resp.ok() {
+        return Err(format!("{url} answered HTTP {}", resp.status()));
+    }
+    let text = resp.text().map_err(|e| crate::link::js_error_text(&e))?;
+    JsFuture::from(text)
+        .await
+        .ok()
+        .and_then(|v| v.as_string())
+        .ok_or_else(|| format!("{url} is not text"))
 }
 
-pub fn lesson_by_id(id: &str) -> Option<Scenario> {
-    LESSONS.with(|l| l.iter().find(|s| s.id == id).cloned())
+/// Fetches the lesson catalogue (once); the page draws again when it is in.
+pub fn load_catalog(dispatcher: UseReducerDispatcher<AppState>) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let got = fetch_text(&format!("{LESSONS_URL}/index.json"))
+            .await
+            .and_then(|text| parse_catalog(&text))
+            .map(Rc::new);
+        CATALOG.with(|c| *c.borrow_mut() = Some(got));
+        dispatcher.dispatch(Action::Ui(crate::i18n::UiAction::Redraw));
+    });
+}
+
+/// Fetches lesson `id` and opens it in the mode the page is in then.
+pub fn open_by_id(state: &UseReducerHandle<AppState>, id: String) {
+    let state = state.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let known = CATALOG
+            .with(|c| matches!(&*c.borrow(), Some(Ok(list)) if list.iter().any(|e| e.id == id)));
+        if !known {
+            state.dispatch(Action::Notice(Some(format!("there is no lesson '{id}'"))));
+            return;
+        }
+        let got = fetch_text(&format!("{LESSONS_URL}/{id}.json"))
+            .await
+            .and_then(|text| crate::lesson::parse_scenario(&text));
+        match got {
+            Ok(sc) => open_lesson(&state, sc, state.model.mode),
+            Err(e) => state.dispatch(Action::Notice(Some(format!("lesson '{id}': {e}")))),
+        }
+    });
 }
 
 pub fn wall_ms() -> f64 {
@@ -63,6 +104,7 @@ pub fn open_lesson(state: &UseReducerHandle<AppState>, sc: Scenario, mode: Mode)
     let slot = state.link_slot();
     let generation = slot.generation.get().wrapping_add(1);
     slot.generation.set(generation);
+    slot.mode.set(mode);
     if let Ok(mut l) = slot.link.try_borrow_mut() {
         *l = None;
     }
@@ -155,7 +197,27 @@ pub fn fingerprint(p: &Player) -> (usize, u64, Option<usize>, bool, u64, usize) 
 
 /// The picker: every built-in lesson, grouped.
 pub fn picker(lang: Lang, current: Option<&str>, on_open: Callback<String>) -> Html {
-    let all = lesson_titles(lang);
+    let catalog = CATALOG.with(|c| c.borrow().clone());
+    let all: Vec<(String, &'static str, String)> = match &catalog {
+        Some(Ok(list)) => list
+            .iter()
+            .map(|e| (e.id.clone(), e.group, e.title.get(lang.code()).to_string()))
+            .collect(),
+        Some(Err(why)) => {
+            return html! {
+                <div class="lesson-picker" data-testid="lesson-picker">
+                    <p class="hint" role="alert">{ format!("The lessons could not be loaded: {why}") }</p>
+                </div>
+            }
+        }
+        None => {
+            return html! {
+                <div class="lesson-picker" data-testid="lesson-picker">
+                    <p class="hint">{ "…" }</p>
+                </div>
+            }
+        }
+    };
     html! {
         <div class="lesson-picker" data-testid="lesson-picker">
             { for GROUPS.iter().map(|g| {

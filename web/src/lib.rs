@@ -14,6 +14,7 @@ pub mod scene;
 pub mod share;
 pub mod sim;
 pub mod timeline;
+pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 mod app;

@@ -406,7 +406,7 @@ fn open_socket(inner: &Rc<RefCell<WsInner>>, alive: &Rc<Cell<bool>>, sink: Sink)
             let Some(text) = ev.data().as_string() else {
                 return;
             };
-            match serde_json::from_str::<ServerFrame>(&text) {
+            match crate::wire::parse_frame(&text) {
                 Ok(frame) => sink(LinkMsg::Frame(frame)),
                 Err(e) => sink(LinkMsg::Frame(ServerFrame {
                     at_ms: 0,

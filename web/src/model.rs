@@ -12,8 +12,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use sim_core::protocol::{
-    AmqpError, DestinationKind, Event, LinkState, Message, MessageId, Method, Outcome, Properties,
-    ReplyResult, Request, ServerFrame, Trace,
+    AmqpError, DestinationKind, Event, LinkState, Message, MessageId, Method, Outcome, ReplyResult,
+    Request, ServerFrame, Trace,
 };
 
 use crate::scene::Scene;
@@ -629,17 +629,7 @@ impl Model {
         }
         let n = self.next_order;
         self.next_order += 1;
-        let method = Method::Publish {
-            exchange: self.scene.exchange.into(),
-            routing_key: self.scene.routing_key.into(),
-            body: self.scene.body(n),
-            mandatory: false,
-            properties: Properties {
-                content_type: Some("application/json".into()),
-                ..Properties::default()
-            },
-        };
-        let req = self.request(method, Pending::Publish);
+        let req = self.request(self.scene.publish_method(n), Pending::Publish);
         self.published += 1;
         let mut token = self.new_token(Stage::Sent, 0.0, format!("#{n}"));
         token.req_id = Some(req.id);
@@ -1366,7 +1356,7 @@ pub fn describe_trace(t: &Trace) -> String {
 mod tests {
     use super::*;
     use crate::scene::{DIRECT, FANOUT};
-    use sim_core::protocol::ErrorScope;
+    use sim_core::protocol::{ErrorScope, Properties};
 
     fn frame(event: Event) -> Action {
         Action::Frame {

@@ -140,6 +140,20 @@ impl Scene {
     }
 
     /// The body of message `n`, JSON.
+    /// The producer's `n`-th publish (1-based), as the page sends it.
+    pub fn publish_method(&self, n: u64) -> Method {
+        Method::Publish {
+            exchange: self.exchange.into(),
+            routing_key: self.routing_key.into(),
+            body: self.body(n),
+            mandatory: false,
+            properties: sim_core::protocol::Properties {
+                content_type: Some("application/json".into()),
+                ..Default::default()
+            },
+        }
+    }
+
     pub fn body(&self, n: u64) -> String {
         match self.kind {
             ExchangeKind::Fanout => {

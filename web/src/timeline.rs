@@ -20,8 +20,7 @@
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use serde::{Deserialize, Serialize};
-use sim_core::protocol::{Request, ServerFrame};
+use sim_core::protocol::{Method, Request, ServerFrame};
 
 use crate::model::{Action, Mode, Model};
 use crate::scene::{self, Scene};
@@ -428,32 +427,67 @@ impl TimeMachine {
     }
 }
 
-/// The shared-link form of a run.
-#[derive(Serialize, Deserialize)]
-struct RunFile {
-    v: u32,
-    scene: String,
-    seed: u64,
-    end_ms: u64,
-    /// `[at_ms, after, request]`.
-    commands: Vec<(u64, u32, Request)>,
+/// A request in a shared link: what the playground's model sends, by
+/// name, not as JSON: `s<i>` the scene's i-th declaration, `o` connection.open,
+/// `c` channel.open, `p` the next publish, `a<tag>` an ack. The link stays
+/// short, cannot carry any other request, and the page needs no JSON reader
+/// for requests.
+fn method_code(scene: &Scene, setup: &[Method], publishes: &mut u64, m: &Method) -> Option<String> {
+    match m {
+        Method::ConnectionOpen => Some("o".into()),
+        Method::ChannelOpen => Some("c".into()),
+        Method::Ack {
+            delivery_tag,
+            multiple: false,
+        } => Some(format!("a{delivery_tag}")),
+        Method::Publish { .. } => {
+            *publishes += 1;
+            (*m == scene.publish_method(*publishes)).then(|| "p".into())
+        }
+        _ => setup.iter().position(|s| s == m).map(|i| format!("s{i}")),
+    }
 }
 
-/// The URL fragment (without `#`) that replays `run`.
-pub fn encode_run(run: &Run) -> String {
-    let file = RunFile {
-        v: RUN_VERSION,
-        scene: run.scene.id.to_string(),
-        seed: run.seed,
-        end_ms: run.end_ms,
-        commands: run
-            .commands
-            .iter()
-            .map(|c| (c.at_ms, c.after, c.req.clone()))
-            .collect(),
-    };
-    let json = serde_json::to_string(&file).unwrap_or_default();
-    format!("{RUN_PREFIX}{}", crate::share::pack(&json))
+fn code_method(scene: &Scene, setup: &[Method], publishes: &mut u64, code: &str) -> Option<Method> {
+    let (kind, arg) = code.split_at(code.len().min(1));
+    match (kind, arg) {
+        ("o", "") => Some(Method::ConnectionOpen),
+        ("c", "") => Some(Method::ChannelOpen),
+        ("p", "") => {
+            *publishes += 1;
+            Some(scene.publish_method(*publishes))
+        }
+        ("a", tag) => Some(Method::Ack {
+            delivery_tag: tag.parse().ok()?,
+            multiple: false,
+        }),
+        ("s", i) => setup.get(i.parse::<usize>().ok()?).cloned(),
+        _ => None,
+    }
+}
+
+/// The URL fragment (without `#`) that replays `run`: `r=` and, deflated,
+/// `1 scene seed end_ms` then one `at_ms after id code` line per request.
+/// `Err` if the run holds a request the link cannot carry.
+pub fn encode_run(run: &Run) -> Result<String, String> {
+    let setup = run.scene.setup_methods();
+    let mut publishes = 0;
+    let mut text = format!("{RUN_VERSION} {} {} {}", run.scene.id, run.seed, run.end_ms);
+    for c in &run.commands {
+        let code =
+            method_code(run.scene, &setup, &mut publishes, &c.req.method).ok_or_else(|| {
+                format!(
+                    "request #{} ({}) cannot travel in a link",
+                    c.req.id,
+                    c.req.method.op()
+                )
+            })?;
+        if (c.req.connection, c.req.channel) != (1, 1) {
+            return Err(format!("request #{} is not on channel 1/1", c.req.id));
+        }
+        text.push_str(&format!("\n{} {} {} {code}", c.at_ms, c.after, c.req.id));
+    }
+    Ok(format!("{RUN_PREFIX}{}", crate::share::pack(&text)))
 }
 
 /// Is this fragment (with or without `#`) a shared run?
@@ -467,46 +501,66 @@ pub fn decode_run(fragment: &str) -> Result<Run, String> {
         .trim_start_matches('#')
         .strip_prefix(RUN_PREFIX)
         .ok_or("the link has no shared run (#r=...)")?;
-    let json = crate::share::unpack(body)?;
-    let file: RunFile =
-        serde_json::from_str(&json).map_err(|e| format!("the shared run cannot be read: {e}"))?;
-    if file.v != RUN_VERSION {
+    let text = crate::share::unpack(body)?;
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
+    let [version, scene, seed, end_ms] = head[..] else {
+        return Err(
+            "the shared run is broken: its first line is not `version scene seed end`".into(),
+        );
+    };
+    if version != RUN_VERSION.to_string() {
         return Err(format!(
-            "the shared run has format {} (this page reads format {RUN_VERSION})",
-            file.v
+            "the shared run has format {version} (this page reads format {RUN_VERSION})"
         ));
     }
-    let scene = scene::by_id(&file.scene).ok_or_else(|| {
-        format!(
-            "the shared run is of scene '{}', which this page does not have",
-            file.scene
-        )
+    let scene = scene::by_id(scene).ok_or_else(|| {
+        format!("the shared run is of scene '{scene}', which this page does not have")
     })?;
-    if file.commands.len() > MAX_COMMANDS {
-        return Err(format!(
-            "the shared run has {} requests (at most {MAX_COMMANDS})",
-            file.commands.len()
-        ));
-    }
+    let number = |s: &str, what: &str| {
+        s.parse::<u64>()
+            .map_err(|_| format!("the shared run is broken: its {what} `{s}` is not a number"))
+    };
+    let seed = number(seed, "seed")?;
+    let mut end_ms = number(end_ms, "end time")?;
+    let setup = scene.setup_methods();
+    let mut publishes = 0;
+    let mut commands = Vec::new();
     let mut last = 0;
-    for (i, (at, _, _)) in file.commands.iter().enumerate() {
-        if *at < last {
+    for (i, line) in lines.enumerate() {
+        if commands.len() >= MAX_COMMANDS {
             return Err(format!(
-                "the shared run is broken: request {} is timed before the one ahead of it",
-                i + 1
+                "the shared run has more than {MAX_COMMANDS} requests"
             ));
         }
-        last = *at;
+        let broken = |why: &str| format!("the shared run is broken: request {}: {why}", i + 1);
+        let parts: Vec<&str> = line.split(' ').collect();
+        let [at, after, id, code] = parts[..] else {
+            return Err(broken("not `at after id request`"));
+        };
+        let (Ok(at_ms), Ok(after), Ok(id)) =
+            (at.parse::<u64>(), after.parse::<u32>(), id.parse::<u64>())
+        else {
+            return Err(broken("a number is not one"));
+        };
+        if at_ms < last {
+            return Err(broken("it is timed before the one ahead of it"));
+        }
+        last = at_ms;
+        let method = code_method(scene, &setup, &mut publishes, code)
+            .ok_or_else(|| broken(&format!("unknown request `{code}`")))?;
+        commands.push(Command {
+            at_ms,
+            after,
+            req: Request::new(id, method),
+        });
     }
+    end_ms = end_ms.max(last);
     Ok(Run {
-        seed: file.seed,
+        seed,
         scene,
-        end_ms: file.end_ms.max(last),
-        commands: file
-            .commands
-            .into_iter()
-            .map(|(at_ms, after, req)| Command { at_ms, after, req })
-            .collect(),
+        commands,
+        end_ms,
     })
 }
 
@@ -702,7 +756,7 @@ mod tests {
     #[test]
     fn a_shared_run_replays_the_same_and_goes_on_live() {
         let mut p = three_orders(&FANOUT);
-        let link = encode_run(&p.time.run);
+        let link = encode_run(&p.time.run).expect("the playground's requests travel");
         assert!(is_run(&format!("#{link}")));
         let run = decode_run(&format!("#{link}")).expect("round trip");
         assert_eq!(run, p.time.run);
@@ -726,31 +780,32 @@ mod tests {
 
     #[test]
     fn broken_shared_runs_say_why() {
-        assert!(decode_run("#r=").unwrap_err().contains("shared"));
+        assert!(decode_run("#r=").unwrap_err().contains("broken"));
         assert!(decode_run("#r=!!!").unwrap_err().contains("broken"));
         assert!(decode_run("#s=abc").unwrap_err().contains("#r="));
-        let other = RunFile {
-            v: 1,
-            scene: "nope".into(),
-            seed: 1,
-            end_ms: 0,
-            commands: Vec::new(),
-        };
-        let link = format!(
-            "r={}",
-            crate::share::pack(&serde_json::to_string(&other).unwrap())
-        );
-        assert!(decode_run(&link).unwrap_err().contains("'nope'"));
-        let newer = RunFile {
-            v: 9,
-            scene: "direct".into(),
-            ..other
-        };
-        let link = format!(
-            "r={}",
-            crate::share::pack(&serde_json::to_string(&newer).unwrap())
-        );
-        assert!(decode_run(&link).unwrap_err().contains("format 9"));
+        let link = |text: &str| format!("r={}", crate::share::pack(text));
+        for (text, why) in [
+            ("1 nope 1 0", "'nope'"),
+            ("9 direct 1 0", "format 9"),
+            ("1 direct x 0", "seed"),
+            ("1 direct", "first line"),
+            ("1 direct 1 0\n5 0 1 s0\n4 0 2 s1", "timed before"),
+            ("1 direct 1 0\n5 0 1 z", "unknown request `z`"),
+            ("1 direct 1 0\n5 0 1 s99", "unknown request `s99`"),
+            ("1 direct 1 0\n5 0 1", "not `at after id request`"),
+            ("1 direct 1 0\n5 -1 1 p", "not one"),
+        ] {
+            let err = decode_run(&link(text)).expect_err(text);
+            assert!(err.contains(why), "{text}: {err}");
+        }
+        // A run with a request the link cannot carry says so.
+        let mut run = Run::new(1, &DIRECT);
+        run.commands.push(Command {
+            at_ms: 0,
+            after: 0,
+            req: Request::new(1, Method::BrokerRestart),
+        });
+        assert!(encode_run(&run).unwrap_err().contains("broker_restart"));
     }
 
     #[test]

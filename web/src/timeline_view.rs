@@ -232,6 +232,7 @@ pub fn open_run(state: &UseReducerHandle<AppState>, run: Run) -> Result<(), Stri
         *l = None;
     }
     slot.generation.set(generation);
+    slot.mode.set(crate::model::Mode::Sim);
     if let Ok(mut l) = slot.link.try_borrow_mut() {
         *l = None;
     }

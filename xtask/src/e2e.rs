@@ -690,16 +690,24 @@ async fn burst(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()
 async fn open_lesson(client: &Client, id: &str, choice: usize) -> anyhow::Result<()> {
     click(client, "lessons-open").await?;
     click(client, &format!("lesson-{id}")).await?;
+    wait_lesson_stage(client).await?;
+    click(client, &format!("lesson-choice-{choice}")).await
+}
+
+/// A lesson is fetched when it is opened: waits until it is on screen.
+async fn wait_lesson_stage(client: &Client) -> anyhow::Result<()> {
     wait_until("the lesson stage", Duration::from_secs(10), || async {
         no_panic(client).await?;
+        if let Ok(why) = text_of(client, "import-error").await {
+            return Err(Fatal(format!("the lesson did not open: {why}")).into());
+        }
         Ok(client
             .find(Locator::Css("[data-testid=\"lesson-stage\"]"))
             .await
             .is_ok()
             .then_some(()))
     })
-    .await?;
-    click(client, &format!("lesson-choice-{choice}")).await
+    .await
 }
 
 /// Waits for the lesson's report and requires every check to have passed.
@@ -736,6 +744,7 @@ async fn lesson_sim_timing(client: &Client, page: &str, out_dir: &Path) -> anyho
     click(client, "lessons-open").await?;
     screenshot(client, out_dir, "lesson-picker").await?;
     click(client, "lesson-timing-1-consumer").await?;
+    wait_lesson_stage(client).await?;
     // The question holds the clock at 0 until it is answered.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let t = text_of(client, "lesson-time").await?;
@@ -957,6 +966,7 @@ async fn share_round_trip(client: &Client, page: &str, out_dir: &Path) -> anyhow
     open_page(client, page).await?;
     click(client, "lessons-open").await?;
     click(client, "lesson-routing-direct").await?;
+    wait_lesson_stage(client).await?;
     let title = text_of(client, "lesson-title").await?;
     click(client, "share").await?;
     let url = client

@@ -65,11 +65,15 @@ pub struct BundleSize {
     pub js_gz: u64,
     pub css_gz: u64,
     pub html_gz: u64,
+    /// The lesson catalogue the page fetches at start (`pkg/lessons/index.json`).
+    pub index_gz: u64,
+    /// The largest lesson file, fetched only when that lesson is opened.
+    pub largest_lesson_gz: u64,
 }
 
 impl BundleSize {
     pub fn total_gz(&self) -> u64 {
-        self.wasm_gz + self.js_gz + self.css_gz + self.html_gz
+        self.wasm_gz + self.js_gz + self.css_gz + self.html_gz + self.index_gz
     }
 }
 
@@ -78,6 +82,34 @@ fn gzipped_len(path: &Path) -> anyhow::Result<u64> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     enc.write_all(&data)?;
     Ok(enc.finish()?.len() as u64)
+}
+
+/// The lessons as the page loads them: `pkg/lessons/<id>.json` (each file as
+/// it is in `scenarios/`, fetched when the lesson is opened) and
+/// `pkg/lessons/index.json` (id, tags and title of each, for the picker,
+/// fetched at start). Keeping them out of the wasm keeps ~140 KB of JSON out
+/// of the first load. Returns (index, largest lesson) gzipped sizes.
+fn write_lessons(out_dir: &Path) -> anyhow::Result<(u64, u64)> {
+    let dir = out_dir.join("lessons");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut index = Vec::new();
+    let mut largest = 0;
+    for (file, json) in sim_core::scenario::BUILTIN {
+        let sc = sim_core::scenario::parse(json)
+            .map_err(|e| anyhow::anyhow!("scenarios/{file} does not parse: {e}"))?;
+        let path = dir.join(format!("{}.json", sc.id));
+        std::fs::write(&path, json).with_context(|| format!("cannot write {}", path.display()))?;
+        largest = largest.max(gzipped_len(&path)?);
+        index.push(serde_json::json!({
+            "id": sc.id,
+            "tags": sc.tags,
+            "title": {"en": sc.title.en, "ru": sc.title.ru, "uk": sc.title.uk},
+        }));
+    }
+    let path = dir.join("index.json");
+    std::fs::write(&path, serde_json::to_string(&index)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok((gzipped_len(&path)?, largest))
 }
 
 fn kib(n: u64) -> String {
@@ -135,7 +167,10 @@ pub fn build(root: &Path) -> anyhow::Result<BundleSize> {
         .context("wasm-bindgen could not generate the JS glue")?;
 
     let wasm_out = out_dir.join("web_bg.wasm");
+    let (index_gz, largest_lesson_gz) = write_lessons(&out_dir)?;
     let size = BundleSize {
+        index_gz,
+        largest_lesson_gz,
         wasm: std::fs::metadata(&wasm_out)
             .with_context(|| format!("missing {}", wasm_out.display()))?
             .len(),
@@ -145,12 +180,14 @@ pub fn build(root: &Path) -> anyhow::Result<BundleSize> {
         html_gz: gzipped_len(&root.join("static/index.html"))?,
     };
     println!(
-        "build-web: static/pkg/web_bg.wasm {} raw, {} gzipped; web.js {} gz; style.css {} gz; index.html {} gz",
+        "build-web: static/pkg/web_bg.wasm {} raw, {} gzipped; web.js {} gz; style.css {} gz; index.html {} gz; lessons/index.json {} gz (each lesson, fetched when opened: at most {} gz)",
         kib(size.wasm),
         kib(size.wasm_gz),
         kib(size.js_gz),
         kib(size.css_gz),
         kib(size.html_gz),
+        kib(size.index_gz),
+        kib(size.largest_lesson_gz),
     );
     println!(
         "build-web: bundle total {} gzipped; built in {:.1} s",
