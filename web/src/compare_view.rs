@@ -352,7 +352,8 @@ fn panel(
                 <tbody>
                     { for rows.iter().enumerate().map(|(i, r)| html! {
                         <tr class={classes!((!r.same).then_some("diff"))} data-testid={format!("compare-row-{i}")}
-                            data-diff={ if r.same { "false" } else { "true" } }>
+                            data-diff={ if r.same { "false" } else { "true" } }
+                            data-kind={ if r.kind == RowKind::Time { "time" } else { "exact" } }>
                             <th scope="row">
                                 { &r.label }
                                 if r.kind == RowKind::Time {

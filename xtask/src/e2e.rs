@@ -1337,10 +1337,27 @@ async fn compare_sim_real(client: &Client, page: &str, out_dir: &Path) -> anyhow
     if !(rows.contains("consumer") && rows.contains("checks passed")) {
         bail!("the outcome table misses rows: {rows}");
     }
-    let diffs = attr_of(client, "compare-summary", "data-differences").await?;
     screenshot(client, out_dir, "compare").await?;
-    if diffs.as_deref() != Some("0") {
-        bail!("hello-world differs between the simulation and RabbitMQ ({diffs:?}): {rows}");
+    // Every outcome and every event the same; times are wall-clock on
+    // RabbitMQ and may differ beyond the tolerance on a loaded machine (the
+    // panel marks that too, but it says nothing about the broker).
+    let differing = client
+        .execute(
+            "const rows = [...document.querySelectorAll('[data-testid^=\"compare-row-\"][data-diff=\"true\"]:not([data-kind=\"time\"])')];
+             const events = [...document.querySelectorAll('.compare-events li[data-diff=\"true\"]')];
+             return rows.concat(events).map(r => r.innerText).join(' | ')",
+            vec![],
+        )
+        .await?;
+    let differing = differing.as_str().unwrap_or_default().to_string();
+    if !differing.is_empty() {
+        bail!("hello-world differs between the simulation and RabbitMQ: {differing}");
+    }
+    if attr_of(client, "compare-summary", "data-differences")
+        .await?
+        .is_none()
+    {
+        bail!("the comparison has no summary");
     }
     click(client, "compare-close").await?;
     if exists(client, "compare").await? {
