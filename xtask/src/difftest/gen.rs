@@ -115,7 +115,7 @@ impl Gen {
             .filter(|q| QUEUES.contains(&q.name.as_str()))
             .map(|q| q.name.clone())
             .collect();
-        if !live.is_empty() && self.chance(0.85) {
+        if !live.is_empty() && self.chance(0.92) {
             live[self.below(live.len())].clone()
         } else {
             self.pick(QUEUES).to_string()
@@ -146,7 +146,7 @@ impl Gen {
             .filter(|x| EXCHANGES.contains(&x.name.as_str()))
             .map(|x| x.name.clone())
             .collect();
-        if !live.is_empty() && self.chance(0.85) {
+        if !live.is_empty() && self.chance(0.92) {
             live[self.below(live.len())].clone()
         } else {
             self.pick(EXCHANGES).to_string()
@@ -275,7 +275,7 @@ impl Gen {
         } else {
             self.queue()
         };
-        if !name.is_empty() && self.chance(0.6) {
+        if !name.is_empty() && self.chance(0.8) {
             if let Some(prev) = self.queue_args.get(&name) {
                 return prev.clone();
             }
@@ -334,7 +334,7 @@ impl Gen {
 
     fn exchange_declare(&mut self) -> Step {
         let name = self.exchange(0.08);
-        if self.chance(0.6) {
+        if self.chance(0.8) {
             if let Some(prev) = self.exchange_args.get(&name) {
                 return prev.clone();
             }
@@ -571,6 +571,8 @@ impl Gen {
             1 => (0, true),
             2 if !seen.is_empty() => (seen[self.below(seen.len())], false),
             _ if !ackable.is_empty() => (ackable[self.below(ackable.len())], self.chance(0.2)),
+            // Nothing to settle: reject has no "all" form, so look instead.
+            _ if op == "reject" => return self.deliveries(),
             _ => (0, true),
         };
         let mut step = obj(json!({"op": op, "delivery_tag": tag}));
@@ -596,7 +598,17 @@ impl Gen {
         for tag in tags.iter().take(2) {
             self.push(obj(json!({"op": "deliveries", "consumer_tag": tag})))?;
         }
-        for q in QUEUES.iter().take(2) {
+        // What the queues hold: those that exist (a missing one is a 404 that
+        // says nothing new).
+        let live: Vec<String> = self
+            .t
+            .view()
+            .queues
+            .iter()
+            .filter(|q| QUEUES.contains(&q.name.as_str()))
+            .map(|q| q.name.clone())
+            .collect();
+        for q in live.iter().take(2) {
             let mut s = obj(json!({"op": "queue_declare", "queue": q, "passive": true}));
             if !self.t.is_open(1, Some(1)) {
                 if !self.t.is_open(1, None) {

@@ -113,6 +113,11 @@ pub fn main(opts: Opts) -> anyhow::Result<ExitCode> {
         .map(|(_, p)| run_sim(p))
         .collect::<anyhow::Result<_>>()?;
 
+    println!(
+        "{}",
+        error_line(programs.iter().chain(&restart_programs), &sims)
+    );
+
     let results = run_real_parallel(&programs, opts.jobs)?;
     let mut all_results = results;
     for (label, p) in &restart_programs {
@@ -241,6 +246,30 @@ fn coverage_line<'a>(programs: impl Iterator<Item = &'a (String, Vec<Step>)>) ->
             format!(" (never used: {})", missing.join(", "))
         }
     )
+}
+
+/// Which ops ended in an error (on the simulation), per op: errors on purpose
+/// are part of the mix, but a channel closed by one costs a `channel_open`.
+fn error_line<'a>(
+    programs: impl Iterator<Item = &'a (String, Vec<Step>)>,
+    sims: &[Outcomes],
+) -> String {
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    let mut total = 0usize;
+    for ((_, p), outcomes) in programs.zip(sims) {
+        for (s, o) in p.iter().zip(outcomes) {
+            if let Some(e) = o.get("error") {
+                total += 1;
+                let op = s.get("op").and_then(Value::as_str).unwrap_or("?");
+                let code = e.get("code").map(Value::to_string).unwrap_or_default();
+                *count.entry(format!("{op} {code}")).or_default() += 1;
+            }
+        }
+    }
+    let mut list: Vec<(String, usize)> = count.into_iter().collect();
+    list.sort_by(|a, b| b.1.cmp(&a.1));
+    let top: Vec<String> = list.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    format!("errors on purpose: {total} ({})", top.join(", "))
 }
 
 /// Every op of the conformance case format.
