@@ -50,20 +50,20 @@ pub fn builtin_lessons() -> Vec<Scenario> {
 }
 
 /// Reads a scenario file a user gives (import, shared link): the format
-/// version first, then the shape (serde's message with line and column), then
+/// version first, then the shape ([`crate::scenario_json`], errors with their
+/// JSON path), then
 /// `sim_core::scenario::validate` (every issue with its JSON path). Never panics.
 pub fn parse_scenario(json: &str) -> Result<Scenario, String> {
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(json) {
-        if let Some(f) = v.get("format") {
-            if f.as_u64() != Some(u64::from(sim_core::scenario::FORMAT_VERSION)) {
-                return Err(format!(
-                    "format: unsupported scenario format {f} (this page reads format {})",
-                    sim_core::scenario::FORMAT_VERSION
-                ));
-            }
+    let v = serde_json::from_str::<serde_json::Value>(json).map_err(|e| e.to_string())?;
+    if let Some(f) = v.get("format") {
+        if f.as_u64() != Some(u64::from(sim_core::scenario::FORMAT_VERSION)) {
+            return Err(format!(
+                "format: unsupported scenario format {f} (this page reads format {})",
+                sim_core::scenario::FORMAT_VERSION
+            ));
         }
     }
-    let sc: Scenario = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let sc = crate::scenario_json::from_value(&v)?;
     let issues = sim_core::scenario::validate(&sc);
     if issues.is_empty() {
         Ok(sc)

@@ -10,6 +10,7 @@ pub mod compare;
 pub mod i18n;
 pub mod lesson;
 pub mod model;
+pub mod scenario_json;
 pub mod scene;
 pub mod share;
 pub mod sim;

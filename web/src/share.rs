@@ -311,7 +311,7 @@ pub fn scenario_to_definitions(sc: &Scenario) -> String {
 
 /// The scenario as the playground's JSON file.
 pub fn scenario_to_json(sc: &Scenario) -> String {
-    serde_json::to_string_pretty(sc).unwrap_or_default()
+    serde_json::to_string_pretty(&crate::scenario_json::to_value(sc)).unwrap_or_default()
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -370,7 +370,7 @@ pub(crate) fn unpack(body: &str) -> Result<String, String> {
 
 /// The URL fragment (without `#`) that reproduces `sc`.
 pub fn encode_fragment(sc: &Scenario) -> String {
-    let json = serde_json::to_string(sc).unwrap_or_default();
+    let json = crate::scenario_json::to_value(sc).to_string();
     format!("{FRAGMENT_PREFIX}{}", pack(&json))
 }
 
