@@ -136,7 +136,7 @@ fn page_size() -> u64 {
 /// Resident memory per queued message: `n` 16-byte messages published to a
 /// queue without consumers, RSS before and after (this process is fresh).
 fn memory(n: u64) {
-    use sim_core::protocol::{FieldTable, Method, Properties, Request};
+    use sim_core::protocol::{FieldTable, Method, Request, SharedProperties};
     let mut b = sim_core::Broker::new(1);
     b.set_tracing(false);
     for m in [
@@ -162,7 +162,7 @@ fn memory(n: u64) {
                 routing_key: "q".into(),
                 body: w::BODY.into(),
                 mandatory: false,
-                properties: Properties::default(),
+                properties: SharedProperties::default(),
             },
         ));
         while b.poll_event().is_some() {}

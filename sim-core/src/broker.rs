@@ -21,7 +21,7 @@ use crate::dead_letter;
 use crate::error::{rs_exchange, rs_queue, Fault, Res};
 use crate::exchange::{Dest, Exchange};
 use crate::headers;
-use crate::message::{boxed, parse_expiration, take_cc_bcc, Msg, QEntry};
+use crate::message::{parse_expiration, take_cc_bcc, Msg, QEntry};
 use crate::outbox::{Outbox, Pending};
 use crate::protocol::*;
 use crate::queue::{inequivalent_arg, Overflow, Queue, QueueConfig};
@@ -1051,9 +1051,9 @@ impl Broker {
         ch: ChannelId,
         exchange: &str,
         routing_key: String,
-        body: String,
+        body: Arc<str>,
         mandatory: bool,
-        mut properties: Properties,
+        mut properties: SharedProperties,
     ) -> Res<Outcome> {
         let xid = self
             .exchange_id(exchange)
@@ -1093,10 +1093,10 @@ impl Broker {
         let msg = Arc::new(Msg {
             id,
             exchange: xname,
-            routing_key,
+            routing_key: Arc::from(routing_key),
             extra_keys,
             body,
-            properties: boxed(properties),
+            properties,
             ttl,
         });
 
@@ -1111,7 +1111,7 @@ impl Broker {
                     channel: ch,
                     reply_code: 312,
                     reply_text: "NO_ROUTE".into(),
-                    exchange: msg.exchange.to_string(),
+                    exchange: msg.exchange.clone(),
                     routing_key: msg.routing_key.clone(),
                     message: msg.to_message(),
                 });
@@ -1421,7 +1421,7 @@ impl Broker {
                 queue: d.queue_name.to_string(),
                 reason: d.reason,
                 dead_letter_exchange: dlx.to_string(),
-                routing_key: msg.routing_key.clone(),
+                routing_key: msg.routing_key.to_string(),
             });
             let mut targets = Vec::new();
             self.route(xid, &msg, &mut targets);
@@ -1654,7 +1654,7 @@ impl Broker {
         Ok(Outcome::GetOk {
             delivery_tag,
             redelivered,
-            exchange: msg.exchange.to_string(),
+            exchange: msg.exchange.clone(),
             routing_key: msg.routing_key.clone(),
             message_count,
             message: msg.to_message(),
@@ -2052,9 +2052,9 @@ impl Broker {
                     .ready()
                     .map(|e| MessageView {
                         message_id: e.msg.id,
-                        body: e.msg.body.clone(),
+                        body: e.msg.body.to_string(),
                         exchange: e.msg.exchange.to_string(),
-                        routing_key: e.msg.routing_key.clone(),
+                        routing_key: e.msg.routing_key.to_string(),
                         redelivered: e.redelivered(),
                         priority: e.msg.props().priority,
                         expires_at_ms: e.expires_at(),

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::message::{boxed, Msg};
-use crate::protocol::{DeathReason, FieldTable};
+use crate::message::Msg;
+use crate::protocol::{DeathReason, FieldTable, SharedProperties};
 
 /// The message as the dead-letter exchange receives it.
 pub fn rewrite(
@@ -27,7 +27,7 @@ pub fn rewrite(
 
     // The first routing key is the publish key; the rest come from CC (BCC was
     // stripped at publish).
-    let mut rks: Vec<Value> = vec![Value::String(msg.routing_key.clone())];
+    let mut rks: Vec<Value> = vec![Value::String(msg.routing_key.to_string())];
     if let Some(Value::Array(cc)) = headers.get("CC") {
         rks.extend(cc.iter().filter(|v| v.is_string()).cloned());
     }
@@ -71,7 +71,7 @@ pub fn rewrite(
     let (routing_key, extra_keys) = match dlrk {
         Some(k) => {
             headers.remove("CC");
-            (k.to_string(), Vec::new())
+            (Arc::from(k), Vec::new())
         }
         None => (msg.routing_key.clone(), msg.extra_keys.clone()),
     };
@@ -82,7 +82,7 @@ pub fn rewrite(
         routing_key,
         extra_keys,
         body: msg.body.clone(),
-        properties: boxed(props),
+        properties: SharedProperties::new(props),
         ttl: None,
     }
 }

@@ -5,9 +5,9 @@
 //! redelivered flag), so a fanout to many queues copies no body and a queued
 //! message costs a few dozen bytes beyond its content.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use crate::protocol::{Message, MessageId, Properties};
+use crate::protocol::{Message, MessageId, Properties, SharedProperties};
 
 /// One message's immutable content. Dead-lettering makes a new `Msg` (new
 /// headers, exchange and routing keys) with the same [`MessageId`].
@@ -17,13 +17,12 @@ pub struct Msg {
     /// The exchange it was published (or dead-lettered) to.
     pub exchange: Arc<str>,
     /// The routing key of the publish; what deliveries report.
-    pub routing_key: String,
+    pub routing_key: Arc<str>,
     /// CC and BCC keys (sender-selected distribution), routed like the key.
     pub extra_keys: Vec<String>,
-    pub body: String,
-    /// `None` when no property is set (most messages): saves ~270 bytes per
-    /// message. Read through [`Msg::props`].
-    pub properties: Option<Box<Properties>>,
+    pub body: Arc<str>,
+    /// Shared with the publish request and every delivery.
+    pub properties: SharedProperties,
     /// Per-message TTL parsed from `expiration`.
     pub ttl: Option<u64>,
 }
@@ -31,15 +30,11 @@ pub struct Msg {
 impl Msg {
     /// Every key the message is routed with (the publish key first).
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.routing_key.as_str()).chain(self.extra_keys.iter().map(String::as_str))
+        std::iter::once(&*self.routing_key).chain(self.extra_keys.iter().map(String::as_str))
     }
 
     pub fn props(&self) -> &Properties {
-        static NONE: OnceLock<Properties> = OnceLock::new();
-        match &self.properties {
-            Some(p) => p,
-            None => NONE.get_or_init(Properties::default),
-        }
+        &self.properties
     }
 
     pub fn persistent(&self) -> bool {
@@ -53,7 +48,7 @@ impl Msg {
     pub fn to_message(&self) -> Message {
         Message {
             body: self.body.clone(),
-            properties: self.props().clone(),
+            properties: self.properties.clone(),
         }
     }
 }
@@ -121,7 +116,13 @@ pub fn parse_expiration(props: &Properties) -> Result<Option<u64>, String> {
 
 /// Reads sender-selected distribution keys (`CC`, `BCC`) from the headers and
 /// strips `BCC`, as RabbitMQ does at publish time.
-pub fn take_cc_bcc(props: &mut Properties) -> Vec<String> {
+pub fn take_cc_bcc(props: &mut SharedProperties) -> Vec<String> {
+    let Some(h) = props.headers.as_ref() else {
+        return Vec::new();
+    };
+    if !h.contains_key("CC") && !h.contains_key("BCC") {
+        return Vec::new();
+    }
     let Some(h) = props.headers.as_mut() else {
         return Vec::new();
     };
@@ -142,15 +143,6 @@ pub fn take_cc_bcc(props: &mut Properties) -> Vec<String> {
     keys
 }
 
-/// Boxes properties unless none is set.
-pub fn boxed(props: Properties) -> Option<Box<Properties>> {
-    if props == Properties::default() {
-        None
-    } else {
-        Some(Box::new(props))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,10 +157,10 @@ mod tests {
         let msg = Arc::new(Msg {
             id: 1,
             exchange: Arc::from(""),
-            routing_key: String::new(),
+            routing_key: Arc::from(""),
             extra_keys: Vec::new(),
-            body: String::new(),
-            properties: None,
+            body: Arc::from(""),
+            properties: SharedProperties::default(),
             ttl: None,
         });
         let mut e = QEntry::new(msg, None);

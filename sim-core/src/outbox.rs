@@ -55,10 +55,10 @@ impl Pending {
                 event: Event::Deliver {
                     connection,
                     channel,
-                    consumer_tag: consumer_tag.to_string(),
+                    consumer_tag,
                     delivery_tag,
                     redelivered,
-                    exchange: msg.exchange.to_string(),
+                    exchange: msg.exchange.clone(),
                     routing_key: msg.routing_key.clone(),
                     message: msg.to_message(),
                     message_id: msg.id,

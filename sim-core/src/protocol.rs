@@ -17,7 +17,10 @@
 //! {"at_ms": 12, "event": "reply", "id": 3, "ok": {"kind": "queue_declare_ok", "queue": "orders", "message_count": 0, "consumer_count": 0}}
 //! ```
 
-use serde::{Deserialize, Serialize};
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, LazyLock};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An AMQP field table (`arguments`, `headers`) as JSON. Typing rules follow the
 /// conformance corpus: strings are long strings, integers are signed 32/64-bit,
@@ -146,13 +149,92 @@ pub struct Properties {
     pub app_id: Option<String>,
 }
 
+/// [`Properties`] behind a shared pointer: cloning one is a reference-count
+/// increment, so a message's properties travel from the publish through the
+/// queue to every delivery without being copied, and the many messages that
+/// set none share one empty value (no allocation at all).
+///
+/// It reads like `Properties` (`Deref`) and serializes exactly as `Properties`
+/// does; writing through `DerefMut` copies the properties first if they are
+/// shared (clone on write), so it behaves as a plain value.
+#[derive(Clone, PartialEq)]
+pub struct SharedProperties(Arc<Properties>);
+
+static NO_PROPERTIES: LazyLock<Arc<Properties>> = LazyLock::new(Arc::default);
+
+impl SharedProperties {
+    /// Shares `p` (the common empty value when nothing is set).
+    pub fn new(p: Properties) -> Self {
+        if p == Properties::default() {
+            SharedProperties::default()
+        } else {
+            SharedProperties(Arc::new(p))
+        }
+    }
+
+    /// Whether no property is set.
+    pub fn is_empty(&self) -> bool {
+        Arc::ptr_eq(&self.0, &NO_PROPERTIES) || *self.0 == Properties::default()
+    }
+}
+
+impl Default for SharedProperties {
+    fn default() -> Self {
+        SharedProperties(NO_PROPERTIES.clone())
+    }
+}
+
+impl Deref for SharedProperties {
+    type Target = Properties;
+    fn deref(&self) -> &Properties {
+        &self.0
+    }
+}
+
+impl DerefMut for SharedProperties {
+    fn deref_mut(&mut self) -> &mut Properties {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl From<Properties> for SharedProperties {
+    fn from(p: Properties) -> Self {
+        SharedProperties::new(p)
+    }
+}
+
+impl PartialEq<Properties> for SharedProperties {
+    fn eq(&self, other: &Properties) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl std::fmt::Debug for SharedProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for SharedProperties {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SharedProperties {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Properties::deserialize(d).map(SharedProperties::new)
+    }
+}
+
 /// A message as a client sees it: body and properties. The body is text: the
-/// playground shows bodies, and the corpus sends UTF-8 strings.
+/// playground shows bodies, and the corpus sends UTF-8 strings. Both are
+/// shared, so a delivery points at the queued message instead of copying it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Message {
-    pub body: String,
+    pub body: Arc<str>,
     #[serde(default)]
-    pub properties: Properties,
+    pub properties: SharedProperties,
 }
 
 /// The AMQP methods a client can call, plus the few administrative operations the
@@ -260,11 +342,11 @@ pub enum Method {
         #[serde(default)]
         routing_key: String,
         #[serde(default)]
-        body: String,
+        body: Arc<str>,
         #[serde(default, skip_serializing_if = "is_false")]
         mandatory: bool,
         #[serde(default)]
-        properties: Properties,
+        properties: SharedProperties,
     },
     /// basic.get
     Get {
@@ -453,8 +535,8 @@ pub enum Outcome {
     GetOk {
         delivery_tag: DeliveryTag,
         redelivered: bool,
-        exchange: String,
-        routing_key: String,
+        exchange: Arc<str>,
+        routing_key: Arc<str>,
         /// Ready messages remaining after this one.
         message_count: u32,
         message: Message,
@@ -524,11 +606,11 @@ pub enum Event {
     Deliver {
         connection: ConnectionId,
         channel: ChannelId,
-        consumer_tag: String,
+        consumer_tag: Arc<str>,
         delivery_tag: DeliveryTag,
         redelivered: bool,
-        exchange: String,
-        routing_key: String,
+        exchange: Arc<str>,
+        routing_key: Arc<str>,
         message: Message,
         message_id: MessageId,
     },
@@ -538,8 +620,8 @@ pub enum Event {
         channel: ChannelId,
         reply_code: u16,
         reply_text: String,
-        exchange: String,
-        routing_key: String,
+        exchange: Arc<str>,
+        routing_key: Arc<str>,
         message: Message,
     },
     /// Publisher confirm (basic.ack / basic.nack from the broker).
@@ -723,6 +805,71 @@ mod tests {
         );
         let back: ServerFrame = serde_json::from_str(&json).expect("parses");
         assert_eq!(back, frame);
+    }
+
+    /// Shared strings and shared properties are a representation choice: on
+    /// the wire they are the plain strings and objects they always were.
+    #[test]
+    fn shared_fields_keep_the_wire_format() {
+        let publish = Request::new(
+            4,
+            Method::Publish {
+                exchange: "x".into(),
+                routing_key: "k".into(),
+                body: "hello".into(),
+                mandatory: false,
+                properties: SharedProperties::default(),
+            },
+        );
+        let json = serde_json::to_string(&publish).expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"id":4,"op":"publish","exchange":"x","routing_key":"k","body":"hello","properties":{}}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Request>(&json).expect("parses"),
+            publish
+        );
+        let frame = ServerFrame {
+            at_ms: 1,
+            event: Event::Deliver {
+                connection: 1,
+                channel: 1,
+                consumer_tag: "c".into(),
+                delivery_tag: 2,
+                redelivered: false,
+                exchange: "x".into(),
+                routing_key: "k".into(),
+                message: Message {
+                    body: "hello".into(),
+                    properties: Properties {
+                        priority: Some(3),
+                        ..Properties::default()
+                    }
+                    .into(),
+                },
+                message_id: 9,
+            },
+        };
+        let json = serde_json::to_string(&frame).expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"at_ms":1,"event":"deliver","connection":1,"channel":1,"consumer_tag":"c","delivery_tag":2,"redelivered":false,"exchange":"x","routing_key":"k","message":{"body":"hello","properties":{"priority":3}},"message_id":9}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<ServerFrame>(&json).expect("parses"),
+            frame
+        );
+    }
+
+    #[test]
+    fn shared_properties_copy_on_write() {
+        let mut a = SharedProperties::default();
+        let b = a.clone();
+        a.priority = Some(1);
+        assert_eq!(a.priority, Some(1));
+        assert_eq!(b.priority, None);
+        assert!(b.is_empty() && !a.is_empty());
     }
 
     #[test]

@@ -102,7 +102,7 @@ fn method() -> impl Strategy<Value = Method> {
         2 => (0u16..3, any::<bool>()).prop_map(|(prefetch_count, global)| Method::BasicQos { prefetch_count, global }),
         8 => (prop_oneof![Just(String::new()), name("x", 2)], key(), any::<bool>(), props())
             .prop_map(|(exchange, routing_key, mandatory, properties)| Method::Publish {
-                exchange, routing_key, body: "body".into(), mandatory, properties }),
+                exchange, routing_key, body: "body".into(), mandatory, properties: properties.into() }),
         3 => (name("q", 3), any::<bool>()).prop_map(|(queue, no_ack)| Method::Get { queue, no_ack }),
         3 => (name("q", 3), name("c", 3), any::<bool>(), any::<bool>()).prop_map(|(queue, consumer_tag, no_ack, exclusive)| Method::Consume {
             queue, consumer_tag, no_ack, exclusive, arguments: FieldTable::new() }),
@@ -177,7 +177,7 @@ impl Ledger {
                     message_id,
                     ..
                 } => {
-                    let key = (*connection, *channel, consumer_tag.clone());
+                    let key = (*connection, *channel, consumer_tag.to_string());
                     let no_ack = self.consumers.get(&key).copied();
                     prop_assert!(no_ack.is_some(), "delivery to unknown consumer {:?}", key);
                     if no_ack == Some(true) {

@@ -127,7 +127,7 @@ fn publish(x: &str, key: &str, body: &str, properties: Properties) -> Method {
         routing_key: key.into(),
         body: body.into(),
         mandatory: false,
-        properties,
+        properties: properties.into(),
     }
 }
 
@@ -149,7 +149,11 @@ fn delivered(evs: &[Event]) -> Vec<(String, u64, String)> {
                 delivery_tag,
                 message,
                 ..
-            } => Some((consumer_tag.clone(), *delivery_tag, message.body.clone())),
+            } => Some((
+                consumer_tag.to_string(),
+                *delivery_tag,
+                message.body.to_string(),
+            )),
             _ => None,
         })
         .collect()
@@ -359,9 +363,9 @@ fn ttl_fires_on_the_virtual_clock_in_order_and_dead_letters() {
             exchange,
             ..
         } => {
-            assert_eq!(message.body, "a");
-            assert_eq!((routing_key.as_str(), exchange.as_str()), ("dead", ""));
-            let hd = message.properties.headers.expect("headers");
+            assert_eq!(&*message.body, "a");
+            assert_eq!((&*routing_key, &*exchange), ("dead", ""));
+            let hd = message.properties.headers.clone().expect("headers");
             assert_eq!(
                 hd["x-death"],
                 json!([{"count": 1, "exchange": "", "queue": "short", "reason": "expired", "routing-keys": ["short"]}])
@@ -554,7 +558,7 @@ fn mandatory_return_comes_before_the_confirm_and_reply() {
             routing_key: "nowhere".into(),
             body: "b".into(),
             mandatory: true,
-            properties: Properties::default(),
+            properties: Properties::default().into(),
         },
     );
     assert!(matches!(

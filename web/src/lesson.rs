@@ -941,7 +941,7 @@ impl Player {
                     self.sc
                         .consumers
                         .iter()
-                        .position(|c| c.name == *consumer_tag)
+                        .position(|c| c.name == **consumer_tag)
                 }) else {
                     return;
                 };

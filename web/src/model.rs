@@ -679,10 +679,10 @@ impl Model {
                     ),
                 );
                 self.deliver(
-                    consumer_tag,
+                    consumer_tag.to_string(),
                     delivery_tag,
                     redelivered,
-                    routing_key,
+                    routing_key.to_string(),
                     message,
                     message_id,
                 );
@@ -1100,7 +1100,7 @@ impl Model {
             delivery_tag,
             routing_key,
             redelivered,
-            body: message.body,
+            body: message.body.to_string(),
             acked: false,
         });
         self.log.truncate(MAX_LOG);
@@ -1356,7 +1356,7 @@ pub fn describe_trace(t: &Trace) -> String {
 mod tests {
     use super::*;
     use crate::scene::{DIRECT, FANOUT};
-    use sim_core::protocol::{ErrorScope, Properties};
+    use sim_core::protocol::ErrorScope;
 
     fn frame(event: Event) -> Action {
         Action::Frame {
@@ -1409,7 +1409,7 @@ mod tests {
             routing_key: "new".into(),
             message: Message {
                 body: body.into(),
-                properties: Properties::default(),
+                properties: Default::default(),
             },
             message_id,
         })
@@ -1769,10 +1769,10 @@ mod tests {
             delivery_tag: queue_tag,
             redelivered: false,
             exchange: "alerts".into(),
-            routing_key: String::new(),
+            routing_key: "".into(),
             message: Message {
                 body: "{}".into(),
-                properties: Properties::default(),
+                properties: Default::default(),
             },
             message_id,
         })

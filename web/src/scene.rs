@@ -145,12 +145,13 @@ impl Scene {
         Method::Publish {
             exchange: self.exchange.into(),
             routing_key: self.routing_key.into(),
-            body: self.body(n),
+            body: self.body(n).into(),
             mandatory: false,
             properties: sim_core::protocol::Properties {
                 content_type: Some("application/json".into()),
                 ..Default::default()
-            },
+            }
+            .into(),
         }
     }
 

@@ -10,6 +10,8 @@
 //! (same field names, same defaults, unknown fields ignored); a test checks
 //! it against serde on every kind of frame the simulation makes.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 use sim_core::protocol::{
     AmqpError, DeathReason, DestinationKind, DropReason, ErrorScope, Event, LinkState, Message,
@@ -26,6 +28,13 @@ fn text(o: &Obj, key: &str) -> Result<String, String> {
     field(o, key)?
         .as_str()
         .map(str::to_string)
+        .ok_or_else(|| format!("`{key}` is not a string"))
+}
+
+fn shared(o: &Obj, key: &str) -> Result<Arc<str>, String> {
+    field(o, key)?
+        .as_str()
+        .map(Arc::from)
         .ok_or_else(|| format!("`{key}` is not a string"))
 }
 
@@ -99,10 +108,10 @@ fn properties(o: &Obj) -> Result<Properties, String> {
 fn message(o: &Obj) -> Result<Message, String> {
     let m = object(field(o, "message")?, "message")?;
     Ok(Message {
-        body: text(m, "body")?,
+        body: shared(m, "body")?,
         properties: match m.get("properties") {
-            None => Properties::default(),
-            Some(v) => properties(object(v, "properties")?)?,
+            None => Default::default(),
+            Some(v) => properties(object(v, "properties")?)?.into(),
         },
     })
 }
@@ -143,8 +152,8 @@ fn outcome(v: &Value) -> Result<Outcome, String> {
         "get_ok" => Outcome::GetOk {
             delivery_tag: num(o, "delivery_tag")?,
             redelivered: flag(o, "redelivered")?,
-            exchange: text(o, "exchange")?,
-            routing_key: text(o, "routing_key")?,
+            exchange: shared(o, "exchange")?,
+            routing_key: shared(o, "routing_key")?,
             message_count: num(o, "message_count")?,
             message: message(o)?,
             message_id: num(o, "message_id")?,
@@ -241,11 +250,11 @@ fn event(o: &Obj) -> Result<Event, String> {
         "deliver" => Event::Deliver {
             connection: num(o, "connection")?,
             channel: num(o, "channel")?,
-            consumer_tag: text(o, "consumer_tag")?,
+            consumer_tag: shared(o, "consumer_tag")?,
             delivery_tag: num(o, "delivery_tag")?,
             redelivered: flag(o, "redelivered")?,
-            exchange: text(o, "exchange")?,
-            routing_key: text(o, "routing_key")?,
+            exchange: shared(o, "exchange")?,
+            routing_key: shared(o, "routing_key")?,
             message: message(o)?,
             message_id: num(o, "message_id")?,
         },
@@ -254,8 +263,8 @@ fn event(o: &Obj) -> Result<Event, String> {
             channel: num(o, "channel")?,
             reply_code: num(o, "reply_code")?,
             reply_text: text(o, "reply_text")?,
-            exchange: text(o, "exchange")?,
-            routing_key: text(o, "routing_key")?,
+            exchange: shared(o, "exchange")?,
+            routing_key: shared(o, "routing_key")?,
             message: message(o)?,
         },
         "confirm" => Event::Confirm {
@@ -387,7 +396,8 @@ mod tests {
                         priority: Some(3),
                         kind: Some("t".into()),
                         ..Properties::default()
-                    },
+                    }
+                    .into(),
                 },
             ),
             (

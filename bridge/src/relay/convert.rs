@@ -194,8 +194,14 @@ pub fn to_message(ns: &Namespace, props: &BasicProperties, body: &[u8]) -> (Mess
         user_id: opt(props.user_id()),
         app_id: opt(props.app_id()),
     };
-    let body = String::from_utf8_lossy(body).into_owned();
-    (Message { body, properties }, message_id)
+    let body = String::from_utf8_lossy(body).into();
+    (
+        Message {
+            body,
+            properties: properties.into(),
+        },
+        message_id,
+    )
 }
 
 #[cfg(test)]
@@ -249,6 +255,6 @@ mod tests {
         let (msg, id) = to_message(&ns, &props, b"hi");
         assert_eq!(id, 42);
         assert_eq!(msg.properties.headers, None);
-        assert_eq!(msg.body, "hi");
+        assert_eq!(&*msg.body, "hi");
     }
 }

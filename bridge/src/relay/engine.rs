@@ -1144,8 +1144,8 @@ impl Engine {
                 Ok(Outcome::GetOk {
                     delivery_tag: d.delivery_tag,
                     redelivered: d.redelivered,
-                    exchange: self.ns.back(d.exchange.as_str()).to_string(),
-                    routing_key: self.ns.back(d.routing_key.as_str()).to_string(),
+                    exchange: self.ns.back(d.exchange.as_str()).into(),
+                    routing_key: self.ns.back(d.routing_key.as_str()).into(),
                     message_count: got.message_count,
                     message,
                     message_id,
@@ -1324,8 +1324,8 @@ impl Engine {
             channel: n,
             reply_code: ret.reply_code,
             reply_text: ret.reply_text.as_str().to_string(),
-            exchange: self.ns.back(d.exchange.as_str()).to_string(),
-            routing_key: self.ns.back(d.routing_key.as_str()).to_string(),
+            exchange: self.ns.back(d.exchange.as_str()).into(),
+            routing_key: self.ns.back(d.routing_key.as_str()).into(),
             message,
         });
     }
@@ -1375,7 +1375,7 @@ impl Engine {
             .insert(tag.clone(), ended_by_client.clone());
         let em = self.em.clone();
         let ns = self.ns.clone();
-        let consumer_tag = tag.clone();
+        let consumer_tag: std::sync::Arc<str> = tag.as_str().into();
         tokio::spawn(async move {
             let mut errored = false;
             while let Some(item) = consumer.next().await {
@@ -1389,8 +1389,8 @@ impl Engine {
                             consumer_tag: consumer_tag.clone(),
                             delivery_tag: d.delivery_tag,
                             redelivered: d.redelivered,
-                            exchange: ns.back(d.exchange.as_str()).to_string(),
-                            routing_key: ns.back(d.routing_key.as_str()).to_string(),
+                            exchange: ns.back(d.exchange.as_str()).into(),
+                            routing_key: ns.back(d.routing_key.as_str()).into(),
                             message,
                             message_id,
                         });
@@ -1402,7 +1402,7 @@ impl Engine {
                 em.emit(Event::ConsumerCancelled {
                     connection: c,
                     channel: n,
-                    consumer_tag,
+                    consumer_tag: consumer_tag.to_string(),
                 });
             }
         });

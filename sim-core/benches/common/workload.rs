@@ -7,7 +7,9 @@
 
 #![allow(dead_code)]
 
-use sim_core::protocol::{Event, ExchangeKind, FieldTable, Method, Outcome, Properties, Request};
+use sim_core::protocol::{
+    Event, ExchangeKind, FieldTable, Method, Outcome, Request, SharedProperties,
+};
 use sim_core::Broker;
 
 /// Prefetch of the direct workload's consumer (as in the RabbitMQ baseline).
@@ -67,7 +69,7 @@ pub fn publish(exchange: &str, key: &str) -> Method {
         routing_key: key.into(),
         body: BODY.into(),
         mandatory: false,
-        properties: Properties::default(),
+        properties: SharedProperties::default(),
     }
 }
 

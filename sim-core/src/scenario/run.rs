@@ -21,7 +21,7 @@ use super::report::{self, ConsumerReport, ProducerReport, QueueReport, Report};
 use super::template::{self, Ctx};
 use crate::protocol::{
     ConnectionId, DeliveryTag, ErrorScope, Event, Message, MessageId, Method, Outcome, Properties,
-    ReplyResult, Request, ServerFrame,
+    ReplyResult, Request, ServerFrame, SharedProperties,
 };
 use crate::rng::SplitMix64;
 
@@ -528,7 +528,7 @@ impl ScenarioRun {
                 Delivery {
                     delivery_tag: *delivery_tag,
                     redelivered: *redelivered,
-                    routing_key: routing_key.clone(),
+                    routing_key: routing_key.to_string(),
                     message: message.clone(),
                     message_id: *message_id,
                 },
@@ -891,7 +891,7 @@ impl ScenarioRun {
             let kind = NoteKind::Published {
                 exchange: exchange.clone(),
                 routing_key: routing_key.clone(),
-                body: body.clone(),
+                body: body.to_string(),
             };
             self.note(who, kind);
         }
@@ -1059,7 +1059,7 @@ impl ScenarioRun {
         if d.redelivered {
             c.redelivered += 1;
         }
-        c.received_bodies.push(d.message.body.clone());
+        c.received_bodies.push(d.message.body.to_string());
         if let Some(id) = &d.message.properties.correlation_id {
             c.correlation_ids.push(id.clone());
         }
@@ -1193,18 +1193,19 @@ impl ScenarioRun {
         } else {
             let c = &mut self.consumers[j];
             c.processed += 1;
-            c.processed_bodies.insert(body.clone());
+            c.processed_bodies.insert(body.to_string());
             self.last_done = Some(self.now);
             if let (Some(r), Some(reply_to)) = (&def.reply, &d.message.properties.reply_to) {
                 sends.push(Method::Publish {
                     exchange: String::new(),
                     routing_key: reply_to.clone(),
-                    body: template::render_body(&r.body, &ctx),
+                    body: template::render_body(&r.body, &ctx).into(),
                     mandatory: false,
                     properties: Properties {
                         correlation_id: d.message.properties.correlation_id.clone(),
                         ..Properties::default()
-                    },
+                    }
+                    .into(),
                 });
                 self.consumers[j].replies_sent += 1;
             }
@@ -1273,7 +1274,7 @@ impl ScenarioRun {
         let method = Method::Publish {
             exchange,
             routing_key: routing_key.clone(),
-            body: template::render_body(body, &ctx),
+            body: template::render_body(body, &ctx).into(),
             mandatory,
             properties: properties(props, &ctx),
         };
@@ -1322,7 +1323,7 @@ impl ScenarioRun {
                 let m = Method::Publish {
                     exchange,
                     routing_key: routing_key.clone(),
-                    body: template::render_body(&body, &ctx),
+                    body: template::render_body(&body, &ctx).into(),
                     mandatory,
                     properties: properties(&props, &ctx),
                 };
@@ -1688,7 +1689,7 @@ fn attempt_of(d: &Delivery, queue: &str) -> u64 {
     }
 }
 
-fn properties(def: &PropsDef, ctx: &Ctx<'_>) -> Properties {
+fn properties(def: &PropsDef, ctx: &Ctx<'_>) -> SharedProperties {
     let t = |s: &Option<String>| s.as_ref().map(|s| template::render(s, ctx));
     Properties {
         content_type: def.content_type.clone(),
@@ -1702,13 +1703,14 @@ fn properties(def: &PropsDef, ctx: &Ctx<'_>) -> Properties {
         kind: def.kind.clone(),
         ..Properties::default()
     }
+    .into()
 }
 
 fn target_publish(t: &Target, ctx: &Ctx<'_>) -> Method {
     Method::Publish {
         exchange: t.exchange.clone(),
         routing_key: template::render(&t.routing_key, ctx),
-        body: template::render_body(&t.body, ctx),
+        body: template::render_body(&t.body, ctx).into(),
         mandatory: false,
         properties: properties(&t.properties, ctx),
     }

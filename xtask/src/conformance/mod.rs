@@ -128,7 +128,7 @@ impl Stepper {
                         .message(exchange, routing_key, *redelivered, message);
                     m.insert("delivery_tag".into(), json!(delivery_tag));
                     self.buffers
-                        .entry(consumer_tag.clone())
+                        .entry(consumer_tag.to_string())
                         .or_default()
                         .push(Value::Object(m));
                 }

@@ -91,7 +91,7 @@ fn deliver_key(f: &ServerFrame) -> Option<(ConnectionId, ChannelId, &str, u64)> 
             consumer_tag,
             delivery_tag,
             ..
-        } => Some((*connection, *channel, consumer_tag.as_str(), *delivery_tag)),
+        } => Some((*connection, *channel, &**consumer_tag, *delivery_tag)),
         _ => None,
     }
 }

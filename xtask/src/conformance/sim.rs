@@ -156,7 +156,7 @@ impl SimDriver {
                 consumer_tag,
                 delivery_tag,
                 ..
-            } if consumer_tag == tag => {
+            } if &**consumer_tag == tag => {
                 tags.push(*delivery_tag);
                 false
             }
