@@ -124,35 +124,89 @@ pub fn main(opts: Opts) -> anyhow::Result<ExitCode> {
         let mut d = real::driver()?;
         all_results.push(run_program(d.as_mut(), p).with_context(|| label.clone()));
     }
+    let everything: Vec<&(String, Vec<Step>)> = programs.iter().chain(&restart_programs).collect();
+
+    // A program that differed (or failed to run) is run twice more: the
+    // broker is shared, and a one-off (someone restarted it, the machine
+    // stalled) must not pass for a sim bug, nor a sim bug for a one-off.
+    let suspects: Vec<usize> = (0..everything.len())
+        .filter(|&i| match &all_results[i] {
+            Ok(real) => first_difference(&sims[i], real).is_some(),
+            Err(_) => true,
+        })
+        .collect();
+    let mut reruns: BTreeMap<usize, Vec<anyhow::Result<Outcomes>>> = BTreeMap::new();
+    if !suspects.is_empty() {
+        println!(
+            "difftest: {} program(s) differed or failed; running each twice more",
+            suspects.len()
+        );
+        let (parallel, serial): (Vec<usize>, Vec<usize>) =
+            suspects.iter().partition(|&&i| i < programs.len());
+        for _ in 0..2 {
+            let subset: Vec<(String, Vec<Step>)> =
+                parallel.iter().map(|&i| everything[i].clone()).collect();
+            let got = run_real_parallel(&subset, opts.jobs)?;
+            for (&i, r) in parallel.iter().zip(got) {
+                reruns.entry(i).or_default().push(r);
+            }
+            for &i in &serial {
+                let mut d = real::driver()?;
+                let r = run_program(d.as_mut(), &everything[i].1);
+                reruns.entry(i).or_default().push(r);
+            }
+        }
+    }
     let real_secs = started.elapsed().as_secs_f64() - gen_secs;
 
     // Differences, grouped by signature.
-    let everything: Vec<&(String, Vec<Step>)> = programs.iter().chain(&restart_programs).collect();
     let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut errors = 0;
-    for (i, r) in all_results.iter().enumerate() {
-        match r {
-            Err(e) => {
-                errors += 1;
-                println!("ERROR {}: {e:#}", everything[i].0);
-            }
-            Ok(real) => {
-                if let Some(at) = first_difference(&sims[i], real) {
-                    let sig = signature(&everything[i].1, at, &sims[i], real);
-                    groups.entry(sig).or_default().push(i);
+    let mut transient = 0;
+    for &i in &suspects {
+        let label = &everything[i].0;
+        let runs: Vec<&anyhow::Result<Outcomes>> = std::iter::once(&all_results[i])
+            .chain(reruns.get(&i).into_iter().flatten())
+            .collect();
+        let ok: Vec<&Outcomes> = runs.iter().filter_map(|r| r.as_ref().ok()).collect();
+        let first = match &all_results[i] {
+            Ok(real) => first_difference(&sims[i], real)
+                .map(|at| signature(&everything[i].1, at, &sims[i], real))
+                .unwrap_or_default(),
+            Err(e) => format!("runner error: {e:#}"),
+        };
+        if ok.len() == runs.len() && ok.windows(2).all(|w| w[0] == w[1]) {
+            // The broker answered the same three times: a real difference.
+            groups.entry(first).or_default().push(i);
+        } else if runs[1..].iter().all(|r| {
+            r.as_ref()
+                .is_ok_and(|real| first_difference(&sims[i], real).is_none())
+        }) {
+            transient += 1;
+            println!("TRANSIENT {label}: once {first}; agreed with the simulation on both re-runs");
+        } else {
+            errors += 1;
+            println!("NONDETERMINISTIC {label}: {first}; the broker's three runs disagree");
+            for r in &runs {
+                if let Err(e) = r {
+                    println!("   error: {e:#}");
                 }
             }
         }
     }
     let differing: usize = groups.values().map(Vec::len).sum();
     println!(
-        "difftest: {} programs ran on both sides in {real_secs:.0} s ({} jobs): {} agree, {differing} differ in {} ways, {errors} runner errors",
+        "difftest: {} programs ran on both sides in {real_secs:.0} s ({} jobs): {} agree ({transient} after a transient difference), {differing} differ in {} ways, {errors} nondeterministic or failing",
         everything.len(),
         opts.jobs,
         everything.len() - differing - errors,
         groups.len()
     );
 
+    for (sig, members) in &groups {
+        let labels: Vec<&str> = members.iter().map(|&i| everything[i].0.as_str()).collect();
+        println!("DIFFERS {sig}: {}", labels.join(" "));
+    }
     let mut written = Vec::new();
     for (sig, members) in &groups {
         // Shrink the shortest member of each group.
