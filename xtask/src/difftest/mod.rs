@@ -321,7 +321,7 @@ fn error_line<'a>(
         }
     }
     let mut list: Vec<(String, usize)> = count.into_iter().collect();
-    list.sort_by(|a, b| b.1.cmp(&a.1));
+    list.sort_by_key(|x| std::cmp::Reverse(x.1));
     let top: Vec<String> = list.iter().map(|(k, n)| format!("{k}: {n}")).collect();
     format!("errors on purpose: {total} ({})", top.join(", "))
 }
