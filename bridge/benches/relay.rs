@@ -266,13 +266,18 @@ async fn bridge_workload(addr: &str, n: u64, samples: u64) -> Res<Value> {
     .map_err(|_| "the bridge did not answer within 10 s")??;
     let (tx, rx) = ws.split();
     let mut ws = Ws { tx, rx };
+    // As the lapin baseline: one connection, the producer on channel 1 (in
+    // confirm mode), the consumer on channel 2.
     ws.call(json!({"id": 1, "op": "queue_declare", "queue": "bench", "exclusive": true}))
         .await?;
     ws.call(json!({"id": 2, "op": "confirm_select"})).await?;
-    ws.call(json!({"id": 3, "op": "basic_qos", "prefetch_count": PREFETCH}))
+    ws.call(json!({"id": 3, "op": "channel_open", "channel": 2}))
         .await?;
-    ws.call(json!({"id": 4, "op": "consume", "queue": "bench", "consumer_tag": "c"}))
+    ws.call(json!({"id": 4, "op": "basic_qos", "channel": 2, "prefetch_count": PREFETCH}))
         .await?;
+    ws.call(json!({"id": 5, "op": "consume", "channel": 2, "queue": "bench", "consumer_tag": "c"}))
+        .await?;
+    let ack = |tag: u64| json!({"id": ACK_IDS + tag, "op": "ack", "channel": 2, "delivery_tag": tag});
     let publish = |id: u64| {
         json!({"id": id, "op": "publish", "exchange": "", "routing_key": "bench",
                "body": std::str::from_utf8(BODY).expect("ascii")})
@@ -304,8 +309,7 @@ async fn bridge_workload(addr: &str, n: u64, samples: u64) -> Res<Value> {
             Some("deliver") => {
                 delivered += 1;
                 let tag = f["delivery_tag"].as_u64().ok_or("deliver without a tag")?;
-                ws.send(json!({"id": ACK_IDS + tag, "op": "ack", "delivery_tag": tag}))
-                    .await?;
+                ws.send(ack(tag)).await?;
             }
             _ => {}
         }
@@ -329,8 +333,7 @@ async fn bridge_workload(addr: &str, n: u64, samples: u64) -> Res<Value> {
                     lat.push(t.elapsed().as_secs_f64() * 1000.0);
                     let tag = f["delivery_tag"].as_u64().ok_or("deliver without a tag")?;
                     ack_id = Some(ACK_IDS + tag);
-                    ws.send(json!({"id": ACK_IDS + tag, "op": "ack", "delivery_tag": tag}))
-                        .await?;
+                    ws.send(ack(tag)).await?;
                 }
                 Some("reply") => {
                     let rid = f["id"].as_u64();

@@ -301,13 +301,16 @@ async fn handle_socket(socket: WebSocket, state: AppState) {
             }
             frame = frames.recv() => {
                 let Some(frame) = frame else { break };
-                match serde_json::to_string(&frame) {
-                    Ok(json) => {
-                        if sink.send(WsMessage::Text(json.into())).await.is_err() {
-                            break;
-                        }
+                // Frames already waiting go out with it, in one write.
+                let mut batch = vec![frame];
+                while batch.len() < MAX_FRAMES_PER_WRITE {
+                    match frames.try_recv() {
+                        Ok(frame) => batch.push(frame),
+                        Err(_) => break,
                     }
-                    Err(e) => warn!(error = %e, "cannot serialize a frame"),
+                }
+                if send_frames(&mut sink, batch).await.is_err() {
+                    break;
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {
@@ -321,6 +324,23 @@ async fn handle_socket(socket: WebSocket, state: AppState) {
     let prefix = session.prefix().to_string();
     session.shutdown().await;
     info!(%prefix, "session ended");
+}
+
+/// Server frames written to the socket with one flush at most.
+const MAX_FRAMES_PER_WRITE: usize = 256;
+
+/// Writes frames as JSON text messages, flushing once.
+async fn send_frames<S>(sink: &mut S, frames: Vec<sim_core::protocol::ServerFrame>) -> Result<(), S::Error>
+where
+    S: futures_util::Sink<WsMessage> + Unpin,
+{
+    for frame in frames {
+        match serde_json::to_string(&frame) {
+            Ok(json) => sink.feed(WsMessage::Text(json.into())).await?,
+            Err(e) => warn!(error = %e, "cannot serialize a frame"),
+        }
+    }
+    sink.flush().await
 }
 
 /// A token bucket: `rate` tokens per second, holding at most `2 * rate`.

@@ -1,10 +1,21 @@
 //! The session task: owns the lapin connections and executes requests in order.
+//!
+//! Requests start in the order they arrive. Most are executed one at a time
+//! (the next starts when the previous one's reply is out), but the hot path
+//! is pipelined: a publish or an ack that the broker cannot refuse (see
+//! [`Engine::pipelined`]) is sent at once and its reply waits in `pending`
+//! for what settles it — the publisher confirm, or a round trip on its
+//! channel that several such requests share. Replies still come out in
+//! request order, and any other request first waits for everything pending
+//! to settle, so errors stay attributed to the request that caused them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use futures_util::stream::FuturesOrdered;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions,
@@ -73,8 +84,43 @@ fn not_allowed(text: String) -> Failure {
     refused(ErrorScope::Channel, 403, "ACCESS_REFUSED", text)
 }
 
+/// Pipelined requests sharing one round trip on a channel.
+struct Batch {
+    done: Option<tokio::sync::oneshot::Sender<Result<(), lapin::Error>>>,
+    result: ProbeResult,
+    len: usize,
+}
+
+/// The outcome of a shared round trip (`Err(None)`: it never ran).
+type ProbeResult = Shared<BoxFuture<'static, Result<(), Option<lapin::Error>>>>;
+
+/// Pipelined requests per round trip at most (bounds the wait of a reply
+/// while a client keeps streaming).
+const MAX_BATCH: usize = 64;
+
+impl Batch {
+    fn new() -> Self {
+        let (done, rx) = tokio::sync::oneshot::channel::<Result<(), lapin::Error>>();
+        let result = async move {
+            match rx.await {
+                Ok(r) => r.map_err(Some),
+                Err(_) => Err(None),
+            }
+        }
+        .boxed()
+        .shared();
+        Batch {
+            done: Some(done),
+            result,
+            len: 0,
+        }
+    }
+}
+
 struct Chan {
     ch: Channel,
+    /// Distinguishes this channel from a later one with the same number.
+    incarnation: u64,
     confirm: bool,
     seq: u64,
     /// consumer tag → "the client ended it" flag (so the consumer task does not
@@ -83,17 +129,51 @@ struct Chan {
     /// The queue last declared on the channel (client name): AMQP's
     /// empty-queue-name shortcut.
     last_queue: Option<String>,
+    /// Delivery tags delivered for manual ack and not yet settled: an
+    /// ack/nack/reject of one of them cannot fail, so it is pipelined.
+    unacked: Arc<Mutex<BTreeSet<u64>>>,
+    /// The open round-trip batch of pipelined requests, if any.
+    batch: Option<Batch>,
 }
 
 impl Chan {
-    fn new(ch: Channel) -> Self {
+    fn new(ch: Channel, incarnation: u64) -> Self {
         Chan {
             ch,
+            incarnation,
             confirm: false,
             seq: 0,
             consumers: HashMap::new(),
             last_queue: None,
+            unacked: Arc::new(Mutex::new(BTreeSet::new())),
+            batch: None,
         }
+    }
+
+    /// Starts the round trip that settles the open batch.
+    fn close_batch(&mut self) {
+        let Some(mut batch) = self.batch.take() else {
+            return;
+        };
+        let Some(done) = batch.done.take() else {
+            return;
+        };
+        let ch = self.ch.clone();
+        tokio::spawn(async move {
+            let _ = done.send(probe(&ch).await);
+        });
+    }
+
+    /// Joins the open batch (opening one): the future settles when the batch's
+    /// round trip is back.
+    fn join_batch(&mut self) -> ProbeResult {
+        let batch = self.batch.get_or_insert_with(Batch::new);
+        batch.len += 1;
+        let result = batch.result.clone();
+        if batch.len >= MAX_BATCH {
+            self.close_batch();
+        }
+        result
     }
 
     fn expect_consumer_ends(&self) {
@@ -182,6 +262,30 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// of RabbitMQ accepting connections again.
 const OUTAGE_MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+/// A pipelined request whose reply waits for what settles it.
+struct Settled {
+    id: u64,
+    c: ConnectionId,
+    n: ChannelId,
+    incarnation: u64,
+    how: Settlement,
+}
+
+enum Settlement {
+    /// A publish in confirm mode: its confirm (or the channel's end).
+    Confirmed {
+        seq: u64,
+        message_id: u64,
+        result: Result<lapin::Confirmation, lapin::Error>,
+    },
+    /// A publish without confirms or an ack/nack/reject: the shared round
+    /// trip after it.
+    RoundTrip {
+        outcome: Outcome,
+        result: Result<(), Option<lapin::Error>>,
+    },
+}
+
 pub(crate) struct Engine {
     cfg: RelayConfig,
     ns: Namespace,
@@ -197,6 +301,10 @@ pub(crate) struct Engine {
     retry: Option<Retry>,
     next_message_id: u64,
     generation: u64,
+    next_incarnation: u64,
+    /// Pipelined requests in request order (see the module docs); in a
+    /// mutex only so that the engine is `Sync` (it is never locked).
+    pending: Mutex<FuturesOrdered<BoxFuture<'static, Settled>>>,
 }
 
 impl Engine {
@@ -219,6 +327,8 @@ impl Engine {
             retry: None,
             next_message_id: 1,
             generation: 0,
+            next_incarnation: 0,
+            pending: Mutex::new(FuturesOrdered::new()),
         }
     }
 
@@ -242,18 +352,23 @@ impl Engine {
         }
         let mut ack = None;
         loop {
-            let cmd = match &self.retry {
-                Some(r) => {
-                    let at = r.at;
-                    tokio::select! {
-                        cmd = rx.recv() => cmd,
-                        _ = tokio::time::sleep_until(at) => {
-                            self.reconnect().await;
-                            continue;
-                        }
-                    }
+            if rx.is_empty() {
+                // Nothing else to send now: start the round trips that settle
+                // the pipelined requests.
+                self.close_batches();
+            }
+            let retry_at = self.retry.as_ref().map(|r| r.at);
+            let cmd = tokio::select! {
+                biased;
+                Some(settled) = self.pending().next(), if !self.pending().is_empty() => {
+                    self.settle(settled).await;
+                    continue;
                 }
-                None => rx.recv().await,
+                cmd = rx.recv() => cmd,
+                _ = sleep_until(retry_at), if retry_at.is_some() => {
+                    self.reconnect().await;
+                    continue;
+                }
             };
             let Some(cmd) = cmd else { break };
             match cmd {
@@ -332,6 +447,18 @@ impl Engine {
             }
             self.reconnect().await;
         }
+        match self.pipelined(&req).await {
+            Some(Ok(settles)) => {
+                self.pending().push_back(settles);
+                return;
+            }
+            Some(Err(failure)) => {
+                self.drain().await;
+                self.finish(req.id, c, ch, Err(failure)).await;
+                return;
+            }
+            None => self.drain().await,
+        }
         let unopened_channel = !matches!(
             req.method,
             Method::ConnectionOpen
@@ -375,7 +502,20 @@ impl Engine {
         if let Some(conn) = self.conns.get_mut(&c) {
             while conn.soft_errors.try_recv().is_ok() {}
         }
-        let mut outcome = self.exec(&req).await;
+        let outcome = self.exec(&req).await;
+        self.finish(req.id, c, ch, outcome).await;
+    }
+
+    /// Emits the reply of request `id` (and the `closed` event of an error
+    /// that closed its channel or connection).
+    async fn finish(
+        &mut self,
+        id: u64,
+        c: ConnectionId,
+        ch: ChannelId,
+        outcome: Result<Outcome, Failure>,
+    ) {
+        let mut outcome = outcome;
         if let Err(Failure::ChannelGone(e)) = outcome {
             outcome = Err(self.channel_close_reason(c, e).await);
         }
@@ -406,7 +546,7 @@ impl Engine {
                 ReplyResult::Error(e)
             }
         };
-        self.em.emit(Event::Reply { id: req.id, result });
+        self.em.emit(Event::Reply { id, result });
     }
 
     /// The broker's reason for closing a channel that lapin already knows is
@@ -675,7 +815,8 @@ impl Engine {
             }
         });
         let mut chans = HashMap::new();
-        chans.insert(1, Chan::new(ch));
+        self.next_incarnation += 1;
+        chans.insert(1, Chan::new(ch, self.next_incarnation));
         self.conns.insert(
             c,
             Conn {
@@ -771,6 +912,304 @@ impl Engine {
         Ok(self.chan(c, n)?.ch.clone())
     }
 
+    // ------------------------------------------------------------ pipelining
+
+    fn pending(&mut self) -> &mut FuturesOrdered<BoxFuture<'static, Settled>> {
+        self.pending.get_mut().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts every open round-trip batch.
+    fn close_batches(&mut self) {
+        for conn in self.conns.values_mut() {
+            conn.chans.values_mut().for_each(Chan::close_batch);
+        }
+    }
+
+    /// Waits for every pipelined request to settle and emits their replies.
+    async fn drain(&mut self) {
+        self.close_batches();
+        while let Some(settled) = self.pending().next().await {
+            self.settle(settled).await;
+        }
+    }
+
+    /// Whether the broker cannot refuse a publish to `exchange` with these
+    /// properties: the exchange is one the session itself declared and has
+    /// not deleted (nobody else may touch the namespace), not internal and not
+    /// auto-deleting, or one of the stand-ins for the default and `amq.*`
+    /// exchanges; and no property RabbitMQ validates is set (`expiration`,
+    /// `user_id`, `CC`/`BCC` headers).
+    fn publish_cannot_fail(&self, exchange: &str, p: &sim_core::protocol::Properties) -> bool {
+        if p.expiration.is_some() || p.user_id.is_some() {
+            return false;
+        }
+        if p
+            .headers
+            .as_ref()
+            .is_some_and(|h| h.contains_key("CC") || h.contains_key("BCC"))
+        {
+            return false;
+        }
+        if exchange.is_empty() || AMQ_EXCHANGES.iter().any(|(name, _)| *name == exchange) {
+            return self.topology_ready;
+        }
+        let real = self.ns.exchange(exchange);
+        self.topology
+            .exchanges
+            .iter()
+            .any(|x| x.0 == real && !x.2.internal && !x.2.auto_delete && !x.2.passive)
+    }
+
+    /// Sends a request that cannot fail without waiting for its answer, if it
+    /// is one (`None`: execute it the synchronous way). The future settles
+    /// it; `Err` is a failure to send.
+    async fn pipelined(
+        &mut self,
+        req: &Request,
+    ) -> Option<Result<BoxFuture<'static, Settled>, Failure>> {
+        let (id, c, n) = (req.id, req.connection, req.channel);
+        if oversize_short_string(&req.method).is_some() {
+            return None;
+        }
+        let chan = self.conns.get(&c)?.chans.get(&n)?;
+        let incarnation = chan.incarnation;
+        match &req.method {
+            Method::Publish {
+                exchange,
+                routing_key,
+                body,
+                mandatory,
+                properties,
+            } => {
+                if *mandatory || !self.publish_cannot_fail(exchange, properties) {
+                    return None;
+                }
+                Some(
+                    self.publish_pipelined(id, c, n, exchange, routing_key, body, properties)
+                        .await,
+                )
+            }
+            Method::Ack {
+                delivery_tag,
+                multiple,
+            }
+            | Method::Nack {
+                delivery_tag,
+                multiple,
+                ..
+            } => {
+                let known = *delivery_tag != 0
+                    && chan
+                        .unacked
+                        .lock()
+                        .is_ok_and(|set| set.contains(delivery_tag));
+                if !known {
+                    return None;
+                }
+                let ch = chan.ch.clone();
+                let sent = match &req.method {
+                    Method::Nack { requeue, .. } => {
+                        let opts = BasicNackOptions {
+                            multiple: *multiple,
+                            requeue: *requeue,
+                        };
+                        ch.basic_nack(*delivery_tag, opts).await
+                    }
+                    _ => {
+                        let opts = BasicAckOptions {
+                            multiple: *multiple,
+                        };
+                        ch.basic_ack(*delivery_tag, opts).await
+                    }
+                };
+                Some(self.after_ack(sent, id, c, n, incarnation, *delivery_tag, *multiple))
+            }
+            Method::Reject {
+                delivery_tag,
+                requeue,
+            } => {
+                let known = chan
+                    .unacked
+                    .lock()
+                    .is_ok_and(|set| set.contains(delivery_tag));
+                if !known {
+                    return None;
+                }
+                let ch = chan.ch.clone();
+                let opts = BasicRejectOptions { requeue: *requeue };
+                let sent = ch.basic_reject(*delivery_tag, opts).await;
+                Some(self.after_ack(sent, id, c, n, incarnation, *delivery_tag, false))
+            }
+            _ => None,
+        }
+    }
+
+    /// A pipelined ack/nack/reject was sent: its reply waits for the round trip.
+    #[allow(clippy::too_many_arguments)]
+    fn after_ack(
+        &mut self,
+        sent: Result<(), lapin::Error>,
+        id: u64,
+        c: ConnectionId,
+        n: ChannelId,
+        incarnation: u64,
+        tag: u64,
+        multiple: bool,
+    ) -> Result<BoxFuture<'static, Settled>, Failure> {
+        sent.map_err(|e| self.failure(&e))?;
+        let chan = self.chan(c, n)?;
+        settle_tags(&chan.unacked, tag, multiple);
+        let round_trip = chan.join_batch();
+        Ok(async move {
+            Settled {
+                id,
+                c,
+                n,
+                incarnation,
+                how: Settlement::RoundTrip {
+                    outcome: Outcome::Ok,
+                    result: round_trip.await,
+                },
+            }
+        }
+        .boxed())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn publish_pipelined(
+        &mut self,
+        id: u64,
+        c: ConnectionId,
+        n: ChannelId,
+        exchange: &str,
+        routing_key: &str,
+        body: &str,
+        properties: &sim_core::protocol::Properties,
+    ) -> Result<BoxFuture<'static, Settled>, Failure> {
+        let message_id = self.next_message_id;
+        self.next_message_id += 1;
+        let x = short("exchange", &self.ns.publish_exchange(exchange)).map_err(invalid)?;
+        let key = short("routing_key", routing_key).map_err(invalid)?;
+        let props = convert::to_properties(properties, message_id).map_err(invalid)?;
+        let chan = self.chan(c, n)?;
+        let ch = chan.ch.clone();
+        let incarnation = chan.incarnation;
+        let confirm = ch
+            .basic_publish(x, key, BasicPublishOptions::default(), body.as_bytes(), props)
+            .await
+            .map_err(|e| self.failure(&e))?;
+        let chan = self.chan(c, n)?;
+        if chan.confirm {
+            chan.seq += 1;
+            let seq = chan.seq;
+            Ok(async move {
+                Settled {
+                    id,
+                    c,
+                    n,
+                    incarnation,
+                    how: Settlement::Confirmed {
+                        seq,
+                        message_id,
+                        result: confirm.await,
+                    },
+                }
+            }
+            .boxed())
+        } else {
+            drop(confirm);
+            let round_trip = chan.join_batch();
+            Ok(async move {
+                Settled {
+                    id,
+                    c,
+                    n,
+                    incarnation,
+                    how: Settlement::RoundTrip {
+                        outcome: Outcome::Published {
+                            seq: None,
+                            message_id,
+                        },
+                        result: round_trip.await,
+                    },
+                }
+            }
+            .boxed())
+        }
+    }
+
+    /// Emits what a pipelined request's settlement says, then its reply.
+    async fn settle(&mut self, s: Settled) {
+        let Settled {
+            id,
+            c,
+            n,
+            incarnation,
+            how,
+        } = s;
+        let current = self
+            .conns
+            .get(&c)
+            .and_then(|conn| conn.chans.get(&n))
+            .is_some_and(|chan| chan.incarnation == incarnation);
+        let error = match how {
+            Settlement::Confirmed {
+                seq,
+                message_id,
+                result: Ok(confirmation),
+            } => {
+                let ack = confirmation.is_ack();
+                if let Some(ret) = confirmation.take_message() {
+                    self.emit_return(c, n, &ret);
+                }
+                self.em.emit(Event::Confirm {
+                    connection: c,
+                    channel: n,
+                    seq,
+                    multiple: false,
+                    ack,
+                });
+                let outcome = Outcome::Published {
+                    seq: Some(seq),
+                    message_id,
+                };
+                self.finish(id, c, n, Ok(outcome)).await;
+                return;
+            }
+            Settlement::RoundTrip {
+                outcome,
+                result: Ok(()),
+            } => {
+                self.finish(id, c, n, Ok(outcome)).await;
+                return;
+            }
+            Settlement::Confirmed { result: Err(e), .. }
+            | Settlement::RoundTrip {
+                result: Err(Some(e)),
+                ..
+            } => Some(e),
+            Settlement::RoundTrip {
+                result: Err(None), ..
+            } => None,
+        };
+        let failure = match error {
+            // The first request to learn of the channel's end reports it.
+            Some(e) if current => self.failure(&e),
+            // Later ones: the channel (or connection) is gone, as for any
+            // request sent after it ended.
+            _ => match self.chan(c, n) {
+                Err(refusal) => refusal,
+                Ok(_) => refused(
+                    ErrorScope::Channel,
+                    504,
+                    "CHANNEL_ERROR",
+                    format!("channel {n} of connection {c} was closed"),
+                ),
+            },
+        };
+        self.finish(id, c, n, Err(failure)).await;
+    }
+
     // ------------------------------------------------------------ requests
 
     async fn exec(&mut self, req: &Request) -> Result<Outcome, Failure> {
@@ -824,7 +1263,9 @@ impl Engine {
                 }
                 let ch = conn.conn.create_channel().await;
                 let ch = ch.map_err(|e| self.failure(&e))?;
-                self.conn(c)?.chans.insert(n, Chan::new(ch));
+                self.next_incarnation += 1;
+                let incarnation = self.next_incarnation;
+                self.conn(c)?.chans.insert(n, Chan::new(ch, incarnation));
                 Ok(Outcome::Ok)
             }
             Method::ChannelClose => {
@@ -1140,6 +1581,11 @@ impl Engine {
                     return Ok(Outcome::GetEmpty);
                 };
                 let d = &got.delivery;
+                if !no_ack {
+                    if let Ok(mut set) = self.chan(c, n)?.unacked.lock() {
+                        set.insert(d.delivery_tag);
+                    }
+                }
                 let (message, message_id) = convert::to_message(&self.ns, &d.properties, &d.data);
                 Ok(Outcome::GetOk {
                     delivery_tag: d.delivery_tag,
@@ -1188,6 +1634,7 @@ impl Engine {
                     .await;
                 r.map_err(|e| self.failure(&e))?;
                 self.probe(&ch).await?;
+                settle_tags(&self.chan(c, n)?.unacked, *delivery_tag, *multiple);
                 Ok(Outcome::Ok)
             }
             Method::Nack {
@@ -1207,6 +1654,7 @@ impl Engine {
                     .await;
                 r.map_err(|e| self.failure(&e))?;
                 self.probe(&ch).await?;
+                settle_tags(&self.chan(c, n)?.unacked, *delivery_tag, *multiple);
                 Ok(Outcome::Ok)
             }
             Method::Reject {
@@ -1219,6 +1667,7 @@ impl Engine {
                     .await;
                 r.map_err(|e| self.failure(&e))?;
                 self.probe(&ch).await?;
+                settle_tags(&self.chan(c, n)?.unacked, *delivery_tag, false);
                 Ok(Outcome::Ok)
             }
             Method::Recover { requeue } => {
@@ -1226,6 +1675,8 @@ impl Engine {
                 ch.basic_recover(BasicRecoverOptions { requeue: *requeue })
                     .await
                     .map_err(|e| self.failure(&e))?;
+                // Every unacknowledged delivery comes again, with a new tag.
+                settle_tags(&self.chan(c, n)?.unacked, 0, true);
                 Ok(Outcome::Ok)
             }
         }
@@ -1242,17 +1693,7 @@ impl Engine {
     /// A synchronous no-op round trip (as record.py's `probe`): surfaces
     /// asynchronous channel errors and makes sure returns have arrived.
     async fn probe(&self, ch: &Channel) -> Result<(), Failure> {
-        ch.exchange_declare(
-            "amq.direct".into(),
-            lapin::ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                passive: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            AmqpTable::default(),
-        )
-        .await
-        .map_err(|e| self.failure(&e))
+        probe(ch).await.map_err(|e| self.failure(&e))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1373,6 +1814,8 @@ impl Engine {
         self.chan(c, n)?
             .consumers
             .insert(tag.clone(), ended_by_client.clone());
+        let unacked = (!no_ack).then(|| self.chan(c, n).map(|chan| chan.unacked.clone()));
+        let unacked = unacked.transpose()?;
         let em = self.em.clone();
         let ns = self.ns.clone();
         let consumer_tag: std::sync::Arc<str> = tag.as_str().into();
@@ -1381,6 +1824,11 @@ impl Engine {
             while let Some(item) = consumer.next().await {
                 match item {
                     Ok(d) => {
+                        if let Some(set) = &unacked {
+                            if let Ok(mut set) = set.lock() {
+                                set.insert(d.delivery_tag);
+                            }
+                        }
                         let (message, message_id) =
                             convert::to_message(&ns, &d.properties, &d.data);
                         em.emit(Event::Deliver {
@@ -1518,6 +1966,45 @@ impl Engine {
         }
         let _ = conn.close(200, "OK".into()).await;
         debug!(prefix = self.ns.prefix(), "cleanup done");
+    }
+}
+
+/// A synchronous no-op round trip on a channel (as record.py's `probe`):
+/// everything sent on the channel before it has been processed when it is
+/// back, and asynchronous channel errors surface as its error.
+async fn probe(ch: &Channel) -> Result<(), lapin::Error> {
+    ch.exchange_declare(
+        "amq.direct".into(),
+        lapin::ExchangeKind::Direct,
+        ExchangeDeclareOptions {
+            passive: true,
+            ..ExchangeDeclareOptions::default()
+        },
+        AmqpTable::default(),
+    )
+    .await
+}
+
+/// Sleeps until `at`, or forever without it.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Forgets settled delivery tags (`multiple`: every tag up to `tag`, all of
+/// them for tag 0).
+fn settle_tags(unacked: &Mutex<BTreeSet<u64>>, tag: u64, multiple: bool) {
+    let Ok(mut set) = unacked.lock() else { return };
+    if multiple {
+        if tag == 0 {
+            set.clear();
+        } else {
+            *set = set.split_off(&(tag + 1));
+        }
+    } else {
+        set.remove(&tag);
     }
 }
 
