@@ -260,7 +260,8 @@ const ACK_IDS: u64 = 1 << 40;
 async fn bridge_workload(addr: &str, n: u64, samples: u64) -> Res<Value> {
     let (ws, _) = tokio::time::timeout(
         Duration::from_secs(10),
-        tokio_tungstenite::connect_async(format!("ws://{addr}/ws")),
+        // Nagle off, as browsers do.
+        tokio_tungstenite::connect_async_with_config(format!("ws://{addr}/ws"), None, true),
     )
     .await
     .map_err(|_| "the bridge did not answer within 10 s")??;
@@ -277,7 +278,8 @@ async fn bridge_workload(addr: &str, n: u64, samples: u64) -> Res<Value> {
         .await?;
     ws.call(json!({"id": 5, "op": "consume", "channel": 2, "queue": "bench", "consumer_tag": "c"}))
         .await?;
-    let ack = |tag: u64| json!({"id": ACK_IDS + tag, "op": "ack", "channel": 2, "delivery_tag": tag});
+    let ack =
+        |tag: u64| json!({"id": ACK_IDS + tag, "op": "ack", "channel": 2, "delivery_tag": tag});
     let publish = |id: u64| {
         json!({"id": id, "op": "publish", "exchange": "", "routing_key": "bench",
                "body": std::str::from_utf8(BODY).expect("ascii")})

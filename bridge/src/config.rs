@@ -51,12 +51,36 @@ pub struct Config {
     /// closed and its broker objects deleted.
     #[arg(long, env = "IDLE_TIMEOUT_SECS", default_value_t = 900)]
     pub idle_timeout_secs: u64,
+
+    /// Folder for the crash journal: what this process declared on the
+    /// broker, so that the next bridge deletes what a killed one left.
+    /// Default: `$XDG_STATE_HOME/amqp-playground`, else
+    /// `~/.local/state/amqp-playground`, else the temp folder.
+    #[arg(long, env = "STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Config {
     /// Defaults as if no flags were given (for tests and embedding).
     pub fn with_defaults() -> Self {
         Config::parse_from(["bridge"])
+    }
+
+    /// The folder of the crash journals.
+    pub fn state_root(&self) -> PathBuf {
+        if let Some(dir) = &self.state_dir {
+            return dir.clone();
+        }
+        let base = std::env::var_os("XDG_STATE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| PathBuf::from(h).join(".local/state"))
+            })
+            .unwrap_or_else(std::env::temp_dir);
+        base.join("amqp-playground")
     }
 
     /// The static folder as an absolute path.

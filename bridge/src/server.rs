@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
@@ -20,6 +21,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::health;
+use crate::relay::journal::{self, Journal};
 use crate::relay::{RelayConfig, Session};
 
 /// Errors that stop the server.
@@ -48,6 +50,8 @@ struct AppState {
     sessions: mpsc::Sender<()>,
     /// The last broker probe, reused for a second (healthz may be polled).
     health: Arc<Mutex<Option<(std::time::Instant, health::Health)>>>,
+    /// This process's crash journal (shared by its sessions).
+    journal: Option<Arc<Journal>>,
 }
 
 /// A bound, not yet running server.
@@ -97,7 +101,18 @@ impl Server {
     {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (sessions, mut sessions_done) = mpsc::channel::<()>(1);
+        let journals = journal::broker_dir(&self.config.state_root(), &self.config.amqp_url);
+        let own = match Journal::create(&journals) {
+            Ok(j) => Some(Arc::new(j)),
+            Err(e) => {
+                warn!(error = %e, "no crash journal: a killed bridge's objects stay on the broker");
+                None
+            }
+        };
+        // After our own journal exists (and is locked), so we skip it.
+        let sweeper = tokio::spawn(sweep_leftovers(journals, self.config.amqp_url.clone()));
         let state = AppState {
+            journal: own,
             config: Arc::new(self.config),
             shutdown: stop_rx,
             sessions,
@@ -110,7 +125,15 @@ impl Server {
             info!("shutting down");
             let _ = stop_tx.send(true);
         };
-        let served = axum::serve(self.listener, app)
+        // Frames are small and interactive (a reply, then a delivery): no
+        // Nagle delay behind an unacknowledged segment. Writes are batched
+        // per flush instead (see `send_frames`).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(stop)
             .await
             .map_err(ServerError::Serve);
@@ -124,6 +147,7 @@ impl Server {
             warn!("some sessions did not finish their cleanup in time");
         }
         debug!("sessions finished");
+        sweeper.abort();
         served
     }
 }
@@ -263,6 +287,7 @@ async fn handle_socket(socket: WebSocket, state: AppState) {
     let relay_config = RelayConfig {
         amqp_url: config.amqp_url.clone(),
         allow_broker_restart: config.allow_broker_restart,
+        journal: state.journal.clone(),
         ..RelayConfig::default()
     };
     let (session, mut frames) = Session::start(relay_config);
@@ -326,11 +351,39 @@ async fn handle_socket(socket: WebSocket, state: AppState) {
     info!(%prefix, "session ended");
 }
 
+/// Deletes what killed bridges left on the broker (see [`journal`]); retried
+/// while the broker is unreachable.
+async fn sweep_leftovers(dir: std::path::PathBuf, amqp_url: String) {
+    let mut wait = Duration::from_secs(5);
+    loop {
+        match journal::sweep(&dir, &amqp_url, Duration::from_secs(5)).await {
+            Ok(s) if s.journals == 0 => return,
+            Ok(s) => {
+                info!(
+                    journals = s.journals,
+                    queues = s.queues,
+                    exchanges = s.exchanges,
+                    "deleted what stopped bridges left on the broker"
+                );
+                return;
+            }
+            Err(e) => {
+                debug!(error = %e, "sweep: broker unreachable, retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(300));
+            }
+        }
+    }
+}
+
 /// Server frames written to the socket with one flush at most.
 const MAX_FRAMES_PER_WRITE: usize = 256;
 
 /// Writes frames as JSON text messages, flushing once.
-async fn send_frames<S>(sink: &mut S, frames: Vec<sim_core::protocol::ServerFrame>) -> Result<(), S::Error>
+async fn send_frames<S>(
+    sink: &mut S,
+    frames: Vec<sim_core::protocol::ServerFrame>,
+) -> Result<(), S::Error>
 where
     S: futures_util::Sink<WsMessage> + Unpin,
 {

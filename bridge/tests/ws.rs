@@ -208,6 +208,118 @@ async fn declare_publish_consume_ack_round_trip() {
     server.stop().await;
 }
 
+/// Frames until the replies to `ids` are all in (10 s), in arrival order.
+async fn frames_until_replies(ws: &mut Ws, ids: &[u64]) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut left: Vec<u64> = ids.to_vec();
+    while !left.is_empty() {
+        let v = next_matching(ws, |_| true).await;
+        if v["event"] == "reply" {
+            if let Some(id) = v["id"].as_u64() {
+                left.retain(|x| *x != id);
+            }
+        }
+        out.push(v);
+    }
+    out
+}
+
+#[tokio::test]
+async fn pipelined_publishes_and_acks_keep_order_and_attribution() {
+    let server = start(config()).await;
+    let mut ws = connect(server.addr).await;
+    let q = unique("pipe");
+    send(&mut ws, json!({"id": 1, "op": "queue_declare", "queue": q})).await;
+    reply(&mut ws, 1).await;
+    send(&mut ws, json!({"id": 2, "op": "confirm_select"})).await;
+    reply(&mut ws, 2).await;
+    // Sent back to back, without waiting: five publishes the broker cannot
+    // refuse, one to a missing exchange, one after it.
+    let mut ids = Vec::new();
+    for i in 0..5u64 {
+        send(
+            &mut ws,
+            json!({"id": 10 + i, "op": "publish", "routing_key": q, "body": format!("m{i}")}),
+        )
+        .await;
+        ids.push(10 + i);
+    }
+    send(
+        &mut ws,
+        json!({"id": 20, "op": "publish", "exchange": "no-such-exchange", "body": "x"}),
+    )
+    .await;
+    send(
+        &mut ws,
+        json!({"id": 21, "op": "publish", "routing_key": q, "body": "late"}),
+    )
+    .await;
+    ids.extend([20, 21]);
+    let frames = frames_until_replies(&mut ws, &ids).await;
+    let replies: Vec<&Value> = frames.iter().filter(|v| v["event"] == "reply").collect();
+    let order: Vec<u64> = replies.iter().filter_map(|v| v["id"].as_u64()).collect();
+    assert_eq!(order, ids, "replies in request order");
+    // Each of the five: its confirm (its own seq), then its reply.
+    for (i, r) in replies[..5].iter().enumerate() {
+        assert_eq!(r["ok"]["seq"], i as u64 + 1, "{r}");
+        let at = frames.iter().position(|f| f == *r).expect("in frames");
+        let confirm = frames[..at]
+            .iter()
+            .rev()
+            .find(|f| f["event"] == "confirm")
+            .expect("a confirm before the reply");
+        assert_eq!(confirm["seq"], i as u64 + 1, "{confirm}");
+        assert_eq!(confirm["ack"], true, "{confirm}");
+    }
+    // The missing exchange is that publish's channel error (closed first).
+    assert_eq!(replies[5]["error"]["code"], 404, "{}", replies[5]);
+    let closed = frames
+        .iter()
+        .find(|f| f["event"] == "closed")
+        .expect("a closed frame");
+    assert_eq!(closed["channel"], 1, "{closed}");
+    assert_eq!(closed["error"]["code"], 404, "{closed}");
+    // The one after it met a closed channel (as on RabbitMQ: a connection error).
+    assert_eq!(replies[6]["error"]["code"], 504, "{}", replies[6]);
+    send(&mut ws, json!({"id": 30, "op": "connection_open"})).await;
+    reply(&mut ws, 30).await;
+
+    // Acks: deliveries acked back to back, then an unknown tag, which is that
+    // ack's own 406.
+    send(
+        &mut ws,
+        json!({"id": 31, "op": "consume", "queue": q, "consumer_tag": "c"}),
+    )
+    .await;
+    let mut tags = Vec::new();
+    while tags.len() < 5 {
+        let d = next_matching(&mut ws, |v| v["event"] == "deliver").await;
+        tags.push(d["delivery_tag"].as_u64().expect("tag"));
+    }
+    let mut ids = Vec::new();
+    for (i, tag) in tags.iter().enumerate() {
+        send(
+            &mut ws,
+            json!({"id": 40 + i as u64, "op": "ack", "delivery_tag": tag}),
+        )
+        .await;
+        ids.push(40 + i as u64);
+    }
+    send(&mut ws, json!({"id": 50, "op": "ack", "delivery_tag": 999})).await;
+    ids.push(50);
+    let frames = frames_until_replies(&mut ws, &ids).await;
+    let replies: Vec<&Value> = frames.iter().filter(|v| v["event"] == "reply").collect();
+    let order: Vec<u64> = replies.iter().filter_map(|v| v["id"].as_u64()).collect();
+    assert_eq!(order, ids, "replies in request order");
+    assert!(
+        replies[..5].iter().all(|r| r["ok"]["kind"] == "ok"),
+        "{replies:?}"
+    );
+    assert_eq!(replies[5]["error"]["code"], 406, "{}", replies[5]);
+    drop(ws);
+    server.stop().await;
+}
+
 fn rabbitmqctl_list(what: &str) -> Vec<String> {
     let out = std::process::Command::new("rabbitmqctl")
         .args(["-q", what, "name"])

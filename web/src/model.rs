@@ -301,6 +301,11 @@ pub struct Model {
     link_open: bool,
     /// Frames of this model's link applied so far: the timeline's event count.
     pub frames: u32,
+    /// The scene was fully declared over this link. After an outage the
+    /// bridge restores what the session had (connections, channels,
+    /// topology, the consumer with its tag and prefetch), so the scene is not
+    /// declared again: a second `consume` with the same tag would be refused.
+    declared: bool,
 }
 
 impl Model {
@@ -314,6 +319,7 @@ impl Model {
                 Mode::Real => LinkStatus::Connecting,
             },
             ready: false,
+            declared: false,
             published: 0,
             received: 0,
             received_per_lane: vec![0; scene.queues.len()],
@@ -579,6 +585,7 @@ impl Model {
             LinkEvent::Failed(why) => {
                 self.link_open = false;
                 self.ready = false;
+                self.declared = false;
                 self.pending.clear();
                 self.setup_waiting.clear();
                 if self.mode == Mode::Real {
@@ -595,6 +602,7 @@ impl Model {
     /// The scene, declared through the protocol: exchange, queue, binding, consumer.
     fn setup_requests(&mut self) -> Vec<Request> {
         self.ready = false;
+        self.declared = false;
         self.setup_waiting.clear();
         let mut out = Vec::new();
         if self.connection_closed {
@@ -818,14 +826,19 @@ impl Model {
             LinkState::Up => {
                 let was_up = self.status == LinkStatus::Connected;
                 self.status = LinkStatus::Connected;
-                // A fresh link to RabbitMQ has no consumer yet: declare the scene again,
-                // unless it is being declared or already is.
                 if !was_up && !self.ready && self.setup_waiting.is_empty() && self.link_open {
                     // The relay reopened connection 1 (with channel 1) itself.
                     self.connection_closed = false;
                     self.channel_closed = false;
                     self.error = None;
-                    self.setup_requests()
+                    if self.declared {
+                        // Back after an outage: the bridge restored the scene.
+                        self.ready = true;
+                        Vec::new()
+                    } else {
+                        // The broker was down from the start: declare the scene now.
+                        self.setup_requests()
+                    }
                 } else {
                     Vec::new()
                 }
@@ -861,6 +874,7 @@ impl Model {
                         self.setup_waiting.remove(&id);
                         if self.setup_waiting.is_empty() {
                             self.ready = true;
+                            self.declared = true;
                             if self.mode == Mode::Real && self.status == LinkStatus::BridgeConnected
                             {
                                 // Every declare worked: the broker is there.
@@ -1550,57 +1564,66 @@ mod tests {
     }
 
     #[test]
-    fn broker_down_and_up_redeclares_scene() {
-        let mut m = ready(Mode::Real);
+    fn broker_down_at_start_declares_the_scene_when_up() {
+        let mut m = Model::new(Mode::Real, 0, &DIRECT);
         m.apply(frame(Event::Status {
             broker: LinkState::Down,
             detail: "connection refused".into(),
         }));
+        let (out, _) = m.apply(Action::Link {
+            generation: 0,
+            event: LinkEvent::Open,
+        });
+        assert!(
+            out.is_empty(),
+            "nothing is declared while the broker is down"
+        );
         assert_eq!(
             m.status,
             LinkStatus::BrokerUnreachable("connection refused".into())
         );
         assert_eq!(m.status.label(), "broker unreachable: connection refused");
-        assert!(!m.ready);
         let (out, _) = m.apply(frame(Event::Status {
             broker: LinkState::Up,
             detail: String::new(),
         }));
         assert_eq!(out.len(), 6);
+        assert_eq!(out[5].method.op(), "consume");
         assert_eq!(m.status, LinkStatus::Connected);
     }
 
     #[test]
-    fn broker_lost_connection_then_relay_reconnects() {
+    fn outage_then_up_trusts_the_bridge_restore() {
         let mut m = ready(Mode::Real);
         m.apply(frame(Event::Status {
             broker: LinkState::Up,
             detail: String::new(),
         }));
-        m.apply(frame(Event::Closed {
-            connection: 1,
-            channel: None,
-            error: AmqpError {
-                scope: ErrorScope::Connection,
-                code: 320,
-                name: "CONNECTION_FORCED".into(),
-                text: "broker forced connection closure".into(),
-            },
-        }));
-        assert!(m.error.is_some());
         m.apply(frame(Event::Status {
             broker: LinkState::Reconnecting,
             detail: String::new(),
         }));
         assert_eq!(m.status.kind(), "broker-unreachable");
+        assert!(!m.ready);
+        m.apply(frame(Event::Status {
+            broker: LinkState::Down,
+            detail: "connection refused".into(),
+        }));
         let (out, _) = m.apply(frame(Event::Status {
             broker: LinkState::Up,
-            detail: "reconnected; re-declared 1 exchanges".into(),
+            detail: "reconnected; re-declared 1 exchanges, 1 queues, 2 bindings; \
+                     reopened 1 connections, 1 channels, 1 consumers"
+                .into(),
         }));
-        // Connection 1 is open again (the relay did it): just the scene, consumer included.
-        assert_eq!(out.len(), 6);
-        assert_eq!(out[5].method.op(), "consume");
+        // The bridge restored the scene, consumer included: nothing to send
+        // (a second consume with the same tag would be refused).
+        assert!(out.is_empty(), "{out:?}");
+        assert!(m.ready);
+        assert_eq!(m.status, LinkStatus::Connected);
         assert!(m.error.is_none());
+        // A reset still declares everything again.
+        let (out, _) = m.apply(Action::ResetScene);
+        assert_eq!(out.len(), 6);
         // Whereas a user's reset after a connection error in simulation reopens it.
         let mut s = ready(Mode::Sim);
         s.apply(frame(Event::Closed {

@@ -8,11 +8,16 @@
 //!
 //! - `load`: N clients publish M confirmed messages each, pipelined; every
 //!   message is confirmed (ack) and then consumed exactly once.
-//! - `broker restart`: a session with durable and transient topology and
-//!   confirmed persistent messages sees RabbitMQ stop and start; it must get
-//!   `status` frames, keep getting replies while the broker is down, be back
-//!   `up` within 5 s of RabbitMQ accepting connections, have its transient
-//!   topology re-declared, and find every confirmed persistent message.
+//! - `broker restart`: a session with durable and transient topology, two
+//!   connections, three channels, two consumers (one with manual acks and
+//!   prefetch 1 holding an unacked delivery) and confirmed persistent
+//!   messages sees RabbitMQ stop and start; it must get `status` frames, keep
+//!   getting replies while the broker is down, be back `up` within 5 s of
+//!   RabbitMQ accepting connections with its transient topology re-declared,
+//!   every connection and channel reopened, both consumers delivering again
+//!   with their tags and prefetch (delivery tags going on from where they
+//!   were), confirm mode still on, and every confirmed persistent message
+//!   kept.
 //!
 //! The broker is always started again (a guard runs `rabbitmqctl start_app`).
 
@@ -383,10 +388,49 @@ async fn restart_session(addr: SocketAddr) -> anyhow::Result<String> {
         .await?;
     c.ok(json!({"op": "queue_bind", "queue": "q.transient", "exchange": "x.transient", "routing_key": "a.#"}))
         .await?;
-    // A consumer: the relay does not restore it; the client consumes again
-    // (with the same tag) once the status is `up`, as the page does.
+    // A consumer the bridge must restore (the client does not consume again).
     c.ok(json!({"op": "consume", "queue": "q.transient", "consumer_tag": "watch", "no_ack": true}))
         .await?;
+    // A second connection, a second channel on it, prefetch 1 and manual
+    // acks: delivery 1 of two messages is unacked when the broker goes away.
+    c.ok(json!({"op": "connection_open", "connection": 2}))
+        .await?;
+    c.ok(json!({"op": "channel_open", "connection": 2, "channel": 2}))
+        .await?;
+    c.ok(json!({"op": "basic_qos", "connection": 2, "channel": 2, "prefetch_count": 1}))
+        .await?;
+    c.ok(json!({"op": "queue_declare", "connection": 2, "channel": 2, "queue": "q.work"}))
+        .await?;
+    c.ok(json!({"op": "consume", "connection": 2, "channel": 2, "queue": "q.work", "consumer_tag": "worker"}))
+        .await?;
+    let mut ids = BTreeSet::new();
+    for m in 0..2 {
+        ids.insert(
+            c.send(json!({"op": "publish", "connection": 2, "routing_key": "q.work", "body": format!("w-{m}")}))
+                .await?,
+        );
+    }
+    let mut first = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !ids.is_empty() || first.is_none() {
+        let v = c.next_frame(deadline).await?;
+        match v["event"].as_str() {
+            Some("reply") => {
+                ensure!(v.get("ok").is_some(), "{v}");
+                ids.remove(&v["id"].as_u64().unwrap_or(0));
+            }
+            Some("deliver") => {
+                ensure!(first.is_none(), "prefetch 1 not applied: {v}");
+                first = Some(v);
+            }
+            _ => bail!("unexpected frame: {v}"),
+        }
+    }
+    let d = first.context("no delivery to the worker")?;
+    ensure!(
+        d["consumer_tag"] == "worker" && d["delivery_tag"] == 1,
+        "{d}"
+    );
     c.ok(json!({"op": "confirm_select"})).await?;
     for m in 0..PERSISTENT {
         c.send(
@@ -448,12 +492,18 @@ async fn restart_session(addr: SocketAddr) -> anyhow::Result<String> {
     rabbitmqctl(&["start_app"])?;
     let accepting = Instant::now();
     drop(guard);
+    // Restored consumers may deliver before the `up` frame: keep those.
+    let mut early = Vec::new();
     let up = loop {
         let v = c
-            .next_matching(Duration::from_secs(30), |v| v["event"] == "status")
+            .next_matching(Duration::from_secs(30), |v| {
+                v["event"] == "status" || v["event"] == "deliver"
+            })
             .await
             .context("no status up after start_app")?;
-        if v["broker"] == "up" {
+        if v["event"] == "deliver" {
+            early.push(v);
+        } else if v["broker"] == "up" {
             break v;
         }
     };
@@ -463,13 +513,58 @@ async fn restart_session(addr: SocketAddr) -> anyhow::Result<String> {
         "back up {reconnect:?} after start_app returned (bound {RECONNECT_BOUND:?}): {up}"
     );
     // Two explicit bindings, and each queue's binding to the session's
-    // stand-in for the default exchange.
+    // stand-in for the default exchange; connections 1 and 2, channel 1 of
+    // each and channel 2 of connection 2; `watch` and `worker`.
     let detail = up["detail"].as_str().unwrap_or("");
     ensure!(
-        detail.contains("re-declared 2 exchanges, 2 queues, 4 bindings")
+        detail.contains("re-declared 2 exchanges, 3 queues, 5 bindings")
+            && detail.contains("reopened 2 connections, 3 channels, 2 consumers")
             && !detail.contains("failed"),
-        "topology not fully re-declared: {up}"
+        "session not fully restored: {up}"
     );
+    // The worker gets the requeued message again, with the next tag (the
+    // broker numbers from 1 again; the client's numbering goes on), and only
+    // one at a time (its prefetch is back).
+    ensure!(early.len() <= 1, "prefetch 1 not restored: {early:?}");
+    let d = match early.pop() {
+        Some(d) => d,
+        None => c
+            .next_matching(Duration::from_secs(10), |v| v["event"] == "deliver")
+            .await
+            .context("no delivery to the restored worker")?,
+    };
+    ensure!(
+        d["consumer_tag"] == "worker" && d["delivery_tag"] == 2 && d["redelivered"] == true,
+        "{d}"
+    );
+    // The ack of a delivery from before the outage is harmless (RabbitMQ
+    // requeued it already).
+    c.ok(json!({"op": "ack", "connection": 2, "channel": 2, "delivery_tag": 1}))
+        .await?;
+    let id = c
+        .send(json!({"op": "ack", "connection": 2, "channel": 2, "delivery_tag": 2}))
+        .await?;
+    let (mut acked, mut next) = (false, None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !acked || next.is_none() {
+        let v = c.next_frame(deadline).await?;
+        if v["event"] == "reply" && v["id"] == id {
+            ensure!(v.get("ok").is_some(), "ack after the restore: {v}");
+            acked = true;
+        } else if v["event"] == "deliver" {
+            ensure!(next.is_none(), "prefetch 1 not restored: {v}");
+            next = Some(v);
+        } else if v["event"] != "reply" {
+            bail!("unexpected frame: {v}");
+        }
+    }
+    let next = next.context("second delivery")?;
+    ensure!(
+        next["consumer_tag"] == "worker" && next["delivery_tag"] == 3,
+        "{next}"
+    );
+    c.ok(json!({"op": "ack", "connection": 2, "channel": 2, "delivery_tag": 3}))
+        .await?;
 
     // The transient topology is back (only the bridge could have done that).
     let r = c
@@ -484,9 +579,8 @@ async fn restart_session(addr: SocketAddr) -> anyhow::Result<String> {
         got["ok"]["message"]["body"] == "after",
         "transient route lost: {got}"
     );
-    c.ok(json!({"op": "consume", "queue": "q.transient", "consumer_tag": "watch", "no_ack": true}))
-        .await?;
-    // The delivery may come before the publish's reply.
+    // `watch` was restored by the bridge. The delivery may come before the
+    // publish's reply.
     c.send(json!({"op": "publish", "exchange": "x.transient", "routing_key": "a.c", "body": "watched"}))
         .await?;
     let d = c
@@ -519,12 +613,12 @@ async fn restart_session(addr: SocketAddr) -> anyhow::Result<String> {
     }
     let expected: BTreeSet<String> = (0..PERSISTENT).map(|m| format!("p-{m}")).collect();
     ensure!(bodies == expected, "the surviving bodies differ");
-    // Durable topology still routes; confirms work again after confirm_select.
-    c.ok(json!({"op": "confirm_select"})).await?;
+    // Durable topology still routes; the channel is still in confirm mode and
+    // its sequence numbers go on.
     let r = c
         .ok(json!({"op": "publish", "exchange": "x.durable", "body": "post", "properties": {"delivery_mode": 2}}))
         .await?;
-    ensure!(r["ok"]["seq"] == 1, "{r}");
+    ensure!(r["ok"]["seq"] == PERSISTENT + 1, "{r}");
     let got = c
         .ok(json!({"op": "get", "queue": "q.durable", "no_ack": true}))
         .await?;
@@ -532,7 +626,8 @@ async fn restart_session(addr: SocketAddr) -> anyhow::Result<String> {
     let _ = c.ws.close(None).await;
     Ok(format!(
         "status `{}` {:.1} s after stop_app; a request while down answered in {} ms; \
-         up {:.2} s after start_app returned; {PERSISTENT}/{PERSISTENT} confirmed persistent messages kept",
+         up {:.2} s after start_app returned, 2 connections, 3 channels and 2 consumers restored; \
+         {PERSISTENT}/{PERSISTENT} confirmed persistent messages kept",
         lost["broker"].as_str().unwrap_or("?"),
         lost_after.as_secs_f64(),
         answered_in.as_millis(),

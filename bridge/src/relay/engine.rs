@@ -117,21 +117,106 @@ impl Batch {
     }
 }
 
+/// A channel's delivery tags as the client sees them.
+#[derive(Default)]
+struct Tags {
+    /// Delivered for manual acknowledgement and not settled yet: an
+    /// ack/nack/reject of one of them cannot fail, so it is pipelined.
+    unacked: BTreeSet<u64>,
+    /// Added to the broker's tags. After an outage the broker numbers the
+    /// reopened channel's deliveries from 1 again; the client's numbering
+    /// goes on from the largest tag it saw.
+    offset: u64,
+    /// The largest tag the client has seen.
+    max: u64,
+    /// Deliveries that reach an older incarnation of the channel are dropped
+    /// (RabbitMQ requeued them when the connection died).
+    incarnation: u64,
+}
+
+impl Tags {
+    /// The client's tag of a delivery (`None`: stale).
+    fn delivered(&mut self, incarnation: u64, broker_tag: u64, manual_ack: bool) -> Option<u64> {
+        if incarnation != self.incarnation {
+            return None;
+        }
+        let tag = broker_tag + self.offset;
+        self.max = self.max.max(tag);
+        if manual_ack {
+            self.unacked.insert(tag);
+        }
+        Some(tag)
+    }
+
+    /// The broker's tag for a client's (`None`: a delivery from before the
+    /// outage, which the broker has requeued already). 0 stays 0 ("all").
+    fn to_broker(&self, tag: u64) -> Option<u64> {
+        match tag {
+            0 => Some(0),
+            t if t <= self.offset => None,
+            t => Some(t - self.offset),
+        }
+    }
+
+    /// Forgets settled tags (`multiple`: every tag up to `tag`, all for 0).
+    fn settle(&mut self, tag: u64, multiple: bool) {
+        if multiple {
+            if tag == 0 {
+                self.unacked.clear();
+            } else {
+                self.unacked = self.unacked.split_off(&(tag + 1));
+            }
+        } else {
+            self.unacked.remove(&tag);
+        }
+    }
+
+    /// The channel was reopened after an outage.
+    fn reopened(&mut self, incarnation: u64) {
+        self.offset = self.max;
+        self.unacked.clear();
+        self.incarnation = incarnation;
+    }
+}
+
+/// How a consumer's task ended, seen by the engine.
+#[derive(Default)]
+struct ConsumerFlags {
+    /// The client cancelled it (or closed its channel): no cancel to report.
+    ended_by_client: AtomicBool,
+    /// The broker cancelled it (its queue was deleted): nothing to restore.
+    cancelled_by_broker: AtomicBool,
+}
+
+/// A consumer, as the client made it (to make it again after an outage).
+struct ConsumerSpec {
+    /// Broker-side queue name.
+    queue: String,
+    no_ack: bool,
+    exclusive: bool,
+    arguments: AmqpTable,
+    /// The channel's per-consumer prefetch when it was made.
+    prefetch: u16,
+    /// Creation order.
+    order: u64,
+    flags: Arc<ConsumerFlags>,
+}
+
 struct Chan {
     ch: Channel,
     /// Distinguishes this channel from a later one with the same number.
     incarnation: u64,
     confirm: bool,
     seq: u64,
-    /// consumer tag → "the client ended it" flag (so the consumer task does not
-    /// report a broker cancel).
-    consumers: HashMap<String, Arc<AtomicBool>>,
+    /// consumer tag → how to make it again, and its task's flags.
+    consumers: HashMap<String, ConsumerSpec>,
+    /// `basic_qos` as set: per consumer (`global: false`) and per channel.
+    prefetch: u16,
+    global_prefetch: Option<u16>,
     /// The queue last declared on the channel (client name): AMQP's
     /// empty-queue-name shortcut.
     last_queue: Option<String>,
-    /// Delivery tags delivered for manual ack and not yet settled: an
-    /// ack/nack/reject of one of them cannot fail, so it is pipelined.
-    unacked: Arc<Mutex<BTreeSet<u64>>>,
+    tags: Arc<Mutex<Tags>>,
     /// The open round-trip batch of pipelined requests, if any.
     batch: Option<Batch>,
 }
@@ -144,10 +229,19 @@ impl Chan {
             confirm: false,
             seq: 0,
             consumers: HashMap::new(),
+            prefetch: 0,
+            global_prefetch: None,
             last_queue: None,
-            unacked: Arc::new(Mutex::new(BTreeSet::new())),
+            tags: Arc::new(Mutex::new(Tags {
+                incarnation,
+                ..Tags::default()
+            })),
             batch: None,
         }
+    }
+
+    fn tags(&self) -> std::sync::MutexGuard<'_, Tags> {
+        self.tags.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Starts the round trip that settles the open batch.
@@ -177,8 +271,8 @@ impl Chan {
     }
 
     fn expect_consumer_ends(&self) {
-        for flag in self.consumers.values() {
-            flag.store(true, Ordering::SeqCst);
+        for spec in self.consumers.values() {
+            spec.flags.ended_by_client.store(true, Ordering::SeqCst);
         }
     }
 }
@@ -208,6 +302,9 @@ struct Topology {
         AmqpTable,
     )>,
     queues: Vec<(String, QueueDeclareOptions, AmqpTable)>,
+    /// Exclusive queues die with their connection: (owner, name, options,
+    /// arguments), re-declared on the owner when it is reopened.
+    exclusive: Vec<(ConnectionId, String, QueueDeclareOptions, AmqpTable)>,
     /// (exchange-to-exchange?, destination, source, key, arguments)
     bindings: Vec<Binding>,
 }
@@ -223,7 +320,31 @@ impl Topology {
 
     fn forget_queue(&mut self, name: &str) {
         self.queues.retain(|q| q.0 != name);
+        self.exclusive.retain(|q| q.1 != name);
         self.bindings.retain(|b| b.0 || b.1 != name);
+    }
+
+    /// Forgets how a queue was declared (not its bindings): it is declared anew.
+    fn forget_queue_declaration(&mut self, name: &str) {
+        self.queues.retain(|q| q.0 != name);
+        self.exclusive.retain(|q| q.1 != name);
+    }
+
+    /// Connection `c` ended for good: its exclusive queues are gone.
+    fn forget_owner(&mut self, c: ConnectionId) {
+        let gone: Vec<String> = self
+            .exclusive
+            .iter()
+            .filter(|q| q.0 == c)
+            .map(|q| q.1.clone())
+            .collect();
+        for q in gone {
+            self.forget_queue(&q);
+        }
+    }
+
+    fn is_exclusive(&self, queue: &str) -> Option<ConnectionId> {
+        self.exclusive.iter().find(|q| q.1 == queue).map(|q| q.0)
     }
 
     /// After a broker restart only durable objects (and bindings between
@@ -231,6 +352,7 @@ impl Topology {
     fn keep_durable(&mut self, durable_copies: &[String]) {
         self.exchanges.retain(|x| x.2.durable);
         self.queues.retain(|q| q.1.durable);
+        self.exclusive.clear();
         let exchanges: Vec<String> = self
             .exchanges
             .iter()
@@ -299,9 +421,13 @@ pub(crate) struct Engine {
     topology_ready: bool,
     topology: Topology,
     retry: Option<Retry>,
+    /// Connections the broker dropped (it went away), with their channels as
+    /// they were: reopened as they were when it is back.
+    lost: std::collections::BTreeMap<ConnectionId, HashMap<ChannelId, Chan>>,
     next_message_id: u64,
     generation: u64,
     next_incarnation: u64,
+    next_consumer: u64,
     /// Pipelined requests in request order (see the module docs); in a
     /// mutex only so that the engine is `Sync` (it is never locked).
     pending: Mutex<FuturesOrdered<BoxFuture<'static, Settled>>>,
@@ -325,9 +451,11 @@ impl Engine {
             topology_ready: false,
             topology: Topology::default(),
             retry: None,
+            lost: std::collections::BTreeMap::new(),
             next_message_id: 1,
             generation: 0,
             next_incarnation: 0,
+            next_consumer: 0,
             pending: Mutex::new(FuturesOrdered::new()),
         }
     }
@@ -390,6 +518,13 @@ impl Engine {
         }
     }
 
+    /// Writes to the crash journal, if the session keeps one.
+    fn journal(&self, f: impl FnOnce(&super::journal::Journal)) {
+        if let Some(j) = &self.cfg.journal {
+            f(j);
+        }
+    }
+
     fn redact(&self, text: &str) -> String {
         text.replace(&self.cfg.amqp_url, "<amqp-url>")
             .replace(self.ns.prefix(), "")
@@ -435,17 +570,34 @@ impl Engine {
     async fn handle(&mut self, req: Request) {
         let (c, ch) = (req.connection, req.channel);
         debug!(op = req.method.op(), id = req.id, "request");
-        // Connection 1 is being re-established in the background: try now
+        // The connection is being re-established in the background: try now
         // rather than fail the request.
-        if c == 1
-            && self.retry.is_some()
-            && !self.conns.contains_key(&1)
-            && !matches!(req.method, Method::ConnectionOpen | Method::BrokerRestart)
+        let own_call = matches!(
+            req.method,
+            Method::ConnectionOpen | Method::ConnectionClose | Method::BrokerRestart
+        );
+        if self.retry.is_some()
+            && !self.conns.contains_key(&c)
+            && (c == 1 || self.lost.contains_key(&c))
+            && !own_call
         {
             if let Some(r) = self.retry.as_mut() {
                 r.at = tokio::time::Instant::now();
             }
             self.reconnect().await;
+        }
+        if self.lost.contains_key(&c) && !own_call {
+            self.drain().await;
+            let e = AmqpError {
+                scope: ErrorScope::Connection,
+                code: 0,
+                name: "BROKER_UNREACHABLE".into(),
+                text: format!(
+                    "RabbitMQ is unreachable; connection {c} is reopened as it was when it is back"
+                ),
+            };
+            self.finish(req.id, c, ch, Err(Failure::Refused(e))).await;
+            return;
         }
         match self.pipelined(&req).await {
             Some(Ok(settles)) => {
@@ -534,8 +686,26 @@ impl Engine {
                             error: e.clone(),
                         });
                     }
+                    ErrorScope::Connection if e.code == 320 && self.conns.contains_key(&c) => {
+                        // The broker went away: the connection is restored
+                        // when it is back (see `lose`).
+                        self.lose(c, &e);
+                        return self.em.emit(Event::Reply {
+                            id,
+                            result: ReplyResult::Error(AmqpError {
+                                scope: ErrorScope::Connection,
+                                code: 0,
+                                name: "BROKER_UNREACHABLE".into(),
+                                text: format!(
+                                    "the connection to RabbitMQ was lost ({} {}); reconnecting",
+                                    e.name, e.text
+                                ),
+                            }),
+                        });
+                    }
                     ErrorScope::Connection => {
                         self.conns.remove(&c);
+                        self.topology.forget_owner(c);
                         self.em.emit(Event::Closed {
                             connection: c,
                             channel: None,
@@ -586,7 +756,6 @@ impl Engine {
             debug!(connection = c, %error, "error event on a live connection");
             return;
         }
-        self.conns.remove(&c);
         let e = match self.failure(error) {
             Failure::Broker(e) | Failure::Refused(e) | Failure::ChannelGone(e) => e,
         };
@@ -596,12 +765,42 @@ impl Engine {
         };
         info!(connection = c, error = %e.name, "connection lost");
         let broker_gone = e.code == 320 || e.code == 0 || error.is_io_error();
+        if broker_gone {
+            self.lose(c, &e);
+            return;
+        }
+        self.conns.remove(&c);
+        self.topology.forget_owner(c);
         self.em.emit(Event::Closed {
             connection: c,
             channel: None,
             error: e.clone(),
         });
-        if broker_gone && c == 1 && self.retry.is_none() {
+    }
+
+    /// The broker went away under connection `c` (it stopped, or forced the
+    /// connection closed): keeps what the connection had, to reopen it as it
+    /// was, and starts reconnecting. The client is told by `status` frames,
+    /// not `closed`: it has nothing to reopen itself.
+    fn lose(&mut self, c: ConnectionId, e: &AmqpError) {
+        if let Some(conn) = self.conns.remove(&c) {
+            conn.expect_consumer_ends();
+            let Conn {
+                conn: amqp,
+                mut chans,
+                ..
+            } = conn;
+            for chan in chans.values_mut() {
+                chan.batch = None;
+            }
+            if amqp.status().connected() {
+                tokio::spawn(async move {
+                    let _ = amqp.close(200, "OK".into()).await;
+                });
+            }
+            self.lost.insert(c, chans);
+        }
+        if self.retry.is_none() {
             self.em.emit(Event::Status {
                 broker: LinkState::Reconnecting,
                 detail: format!("connection to RabbitMQ lost: {} {}", e.name, e.text),
@@ -615,21 +814,21 @@ impl Engine {
         }
     }
 
-    /// One reconnection attempt of connection 1 (with backoff on failure).
+    /// One reconnection attempt (with backoff on failure): connection 1 of a
+    /// session that started while RabbitMQ was down, or every lost connection.
     async fn reconnect(&mut self) {
         let Some(retry) = self.retry.take() else {
             return;
         };
-        if self.conns.contains_key(&1) {
-            return;
-        }
-        match self.open_connection(1).await {
-            Ok(()) => {
-                let detail = if retry.restore {
-                    self.restore_topology().await
-                } else {
-                    String::new()
-                };
+        let result = if retry.restore {
+            self.restore().await
+        } else if self.conns.contains_key(&1) {
+            Ok(String::new())
+        } else {
+            self.open_connection(1).await.map(|()| String::new())
+        };
+        match result {
+            Ok(detail) => {
                 self.em.emit(Event::Status {
                     broker: LinkState::Up,
                     detail,
@@ -655,17 +854,231 @@ impl Engine {
         }
     }
 
-    /// Re-declares the session's exchanges, queues and bindings on connection 1.
-    async fn restore_topology(&mut self) -> String {
-        self.redeclare(false).await
+    /// Reopens every lost connection and its channels as they were, after
+    /// re-declaring the session's topology: exchanges, queues (exclusive ones
+    /// on their own connection), bindings; then per channel `basic_qos`,
+    /// confirm mode and the consumers (same tags, arguments and prefetch).
+    /// Returns the `status` detail.
+    async fn restore(&mut self) -> Result<String, Failure> {
+        // Open every connection first: if the broker is not back, nothing
+        // changes and the attempt is made again later.
+        let ids: Vec<ConnectionId> = self.lost.keys().copied().collect();
+        let mut opened = Vec::new();
+        for &c in &ids {
+            match self.connect_conn(c).await {
+                Ok(conn) => opened.push((c, conn)),
+                Err(e) => {
+                    for (_, conn) in opened {
+                        let _ = conn.conn.close(200, "OK".into()).await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        for (c, conn) in opened {
+            self.conns.insert(c, conn);
+        }
+        let Some(&first) = self.conns.keys().min() else {
+            return Ok("reconnected".to_string());
+        };
+        self.ensure_topology(first).await;
+        let mut detail = self.redeclare(first, false).await;
+        let mut failed = 0;
+        for &c in &ids {
+            failed += self.redeclare_exclusive(c).await;
+        }
+        let (mut channels, mut consumers) = (0, 0);
+        for c in ids {
+            let Some(chans) = self.lost.remove(&c) else {
+                continue;
+            };
+            let mut chans: Vec<(ChannelId, Chan)> = chans.into_iter().collect();
+            chans.sort_by_key(|(n, _)| *n);
+            for (n, chan) in chans {
+                match self.reopen_channel(c, n, chan).await {
+                    Ok((made, missed)) => {
+                        channels += 1;
+                        consumers += made;
+                        failed += missed;
+                    }
+                    Err(_) => failed += 1,
+                }
+            }
+        }
+        detail.push_str(&format!(
+            "; reopened {} connections, {channels} channels, {consumers} consumers",
+            self.conns.len()
+        ));
+        if failed > 0 {
+            detail.push_str(&format!(" ({failed} failed)"));
+        }
+        Ok(detail)
+    }
+
+    /// Re-declares connection `c`'s exclusive queues and their bindings on it
+    /// (the broker deleted them with the old connection). Returns failures.
+    async fn redeclare_exclusive(&mut self, c: ConnectionId) -> usize {
+        let Some(conn) = self.conns.get(&c) else {
+            return 0;
+        };
+        let mine: Vec<_> = self
+            .topology
+            .exclusive
+            .iter()
+            .filter(|q| q.0 == c)
+            .cloned()
+            .collect();
+        if mine.is_empty() {
+            return 0;
+        }
+        let Ok(mut ch) = conn.conn.create_channel().await else {
+            return mine.len();
+        };
+        let mut failed = 0;
+        for (_, name, opts, args) in &mine {
+            let Ok(q) = short("queue", name) else {
+                continue;
+            };
+            let mut ok = ch.queue_declare(q, *opts, args.clone()).await.is_ok();
+            for (_, dest, src, key, bargs) in self
+                .topology
+                .bindings
+                .iter()
+                .filter(|b| !b.0 && &b.1 == name)
+            {
+                if !ok {
+                    break;
+                }
+                let (Ok(d), Ok(x), Ok(k)) = (
+                    short("queue", dest),
+                    short("exchange", src),
+                    short("routing_key", key),
+                ) else {
+                    continue;
+                };
+                ok = ch
+                    .queue_bind(d, x, k, QueueBindOptions::default(), bargs.clone())
+                    .await
+                    .is_ok();
+            }
+            if !ok {
+                failed += 1;
+                let Ok(fresh) = conn.conn.create_channel().await else {
+                    break;
+                };
+                ch = fresh;
+            }
+        }
+        let _ = ch.close(200, "OK".into()).await;
+        failed
+    }
+
+    /// Opens channel `n` of connection `c` again with what `old` had: qos,
+    /// confirm mode (its sequence numbers go on), consumers. Returns the
+    /// consumers made and those that could not be (reported to the client as
+    /// cancelled).
+    async fn reopen_channel(
+        &mut self,
+        c: ConnectionId,
+        n: ChannelId,
+        mut chan: Chan,
+    ) -> Result<(usize, usize), Failure> {
+        let mut specs: Vec<(String, ConsumerSpec)> = chan
+            .consumers
+            .drain()
+            .filter(|(_, spec)| !spec.flags.cancelled_by_broker.load(Ordering::SeqCst))
+            .collect();
+        specs.sort_by_key(|(_, spec)| spec.order);
+        let mut missed = 0;
+        loop {
+            let conn = self.conn(c)?;
+            let ch = conn
+                .conn
+                .create_channel()
+                .await
+                .map_err(|e| self.failure(&e))?;
+            self.next_incarnation += 1;
+            let incarnation = self.next_incarnation;
+            if let Some(p) = chan.global_prefetch {
+                let opts = BasicQosOptions { global: true };
+                ch.basic_qos(p, opts).await.map_err(|e| self.failure(&e))?;
+            }
+            if chan.confirm {
+                ch.confirm_select(ConfirmSelectOptions::default())
+                    .await
+                    .map_err(|e| self.failure(&e))?;
+            }
+            chan.tags().reopened(incarnation);
+            let mut prefetch = 0;
+            let mut refused_at = None;
+            let mut made = Vec::new();
+            for (i, (tag, spec)) in specs.iter().enumerate() {
+                if spec.prefetch != prefetch {
+                    let opts = BasicQosOptions { global: false };
+                    ch.basic_qos(spec.prefetch, opts)
+                        .await
+                        .map_err(|e| self.failure(&e))?;
+                    prefetch = spec.prefetch;
+                }
+                let (Ok(q), Ok(t)) = (short("queue", &spec.queue), short("consumer_tag", tag))
+                else {
+                    continue;
+                };
+                let opts = BasicConsumeOptions {
+                    no_local: false,
+                    no_ack: spec.no_ack,
+                    exclusive: spec.exclusive,
+                    nowait: false,
+                };
+                match ch.basic_consume(q, t, opts, spec.arguments.clone()).await {
+                    Ok(consumer) => made.push(consumer),
+                    Err(_) => {
+                        refused_at = Some(i);
+                        break;
+                    }
+                }
+            }
+            if let Some(i) = refused_at {
+                // Its queue is gone (the channel is closed by now): tell the
+                // client, and make the channel again without it.
+                let (tag, _) = specs.remove(i);
+                missed += 1;
+                self.em.emit(Event::ConsumerCancelled {
+                    connection: c,
+                    channel: n,
+                    consumer_tag: tag,
+                });
+                continue;
+            }
+            if prefetch != chan.prefetch {
+                let opts = BasicQosOptions { global: false };
+                ch.basic_qos(chan.prefetch, opts)
+                    .await
+                    .map_err(|e| self.failure(&e))?;
+            }
+            let count = made.len();
+            for ((tag, mut spec), consumer) in specs.into_iter().zip(made) {
+                let flags = Arc::new(ConsumerFlags::default());
+                spec.flags = flags.clone();
+                let no_ack = spec.no_ack;
+                chan.consumers.insert(tag, spec);
+                let tags = chan.tags.clone();
+                self.spawn_consumer(c, n, ch.clone(), consumer, no_ack, flags, tags, incarnation);
+            }
+            chan.ch = ch;
+            chan.incarnation = incarnation;
+            chan.batch = None;
+            self.conn(c)?.chans.insert(n, chan);
+            return Ok((count, missed));
+        }
     }
 
     /// Re-declares the recorded topology on connection 1; with
     /// `bindings_only`, just the bindings (after a broker restart, the
     /// surviving durable queues' bindings to the session's transient copies of
     /// the broker's durable exchanges).
-    async fn redeclare(&mut self, bindings_only: bool) -> String {
-        let Some(conn) = self.conns.get(&1) else {
+    async fn redeclare(&mut self, c: ConnectionId, bindings_only: bool) -> String {
+        let Some(conn) = self.conns.get(&c) else {
             return String::new();
         };
         let Ok(mut ch) = conn.conn.create_channel().await else {
@@ -703,7 +1116,12 @@ impl Engine {
                 ch = c;
             }
         }
-        for (e2e, dest, src, key, args) in &t.bindings {
+        // Bindings of exclusive queues are made on their own connection.
+        let shared = t
+            .bindings
+            .iter()
+            .filter(|b| b.0 || t.is_exclusive(&b.1).is_none());
+        for (e2e, dest, src, key, args) in shared {
             let (Ok(d), Ok(sname), Ok(k)) = (
                 short("destination", dest),
                 short("source", src),
@@ -783,8 +1201,25 @@ impl Engine {
                 format!("the playground allows at most {MAX_CONNECTIONS} connections per session"),
             ));
         }
+        self.lost.remove(&c);
+        self.topology.forget_owner(c);
+        let mut conn = self.connect_conn(c).await?;
+        let ch = conn
+            .conn
+            .create_channel()
+            .await
+            .map_err(|e| self.failure(&e))?;
+        self.next_incarnation += 1;
+        conn.chans.insert(1, Chan::new(ch, self.next_incarnation));
+        self.conns.insert(c, conn);
+        self.ensure_topology(c).await;
+        Ok(())
+    }
+
+    /// A new AMQP connection for protocol connection `c` (no channels yet),
+    /// its error events forwarded to the engine.
+    async fn connect_conn(&mut self, c: ConnectionId) -> Result<Conn, Failure> {
         let conn = self.connect().await?;
-        let ch = conn.create_channel().await.map_err(|e| self.failure(&e))?;
         self.generation += 1;
         let generation = self.generation;
         let commands = self.commands.clone();
@@ -814,20 +1249,12 @@ impl Engine {
                 }
             }
         });
-        let mut chans = HashMap::new();
-        self.next_incarnation += 1;
-        chans.insert(1, Chan::new(ch, self.next_incarnation));
-        self.conns.insert(
-            c,
-            Conn {
-                conn,
-                generation,
-                soft_errors,
-                chans,
-            },
-        );
-        self.ensure_topology(c).await;
-        Ok(())
+        Ok(Conn {
+            conn,
+            generation,
+            soft_errors,
+            chans: HashMap::new(),
+        })
     }
 
     /// Declares the session's private copies of the `amq.*` exchanges.
@@ -849,6 +1276,7 @@ impl Engine {
         let default = ("", "direct");
         for (name, kind) in std::iter::once(default).chain(AMQ_EXCHANGES) {
             let real = self.ns.publish_exchange(name);
+            self.journal(|j| j.exchange(&real));
             let Ok(real_short) = short("exchange", &real) else {
                 ok = false;
                 continue;
@@ -943,8 +1371,7 @@ impl Engine {
         if p.expiration.is_some() || p.user_id.is_some() {
             return false;
         }
-        if p
-            .headers
+        if p.headers
             .as_ref()
             .is_some_and(|h| h.contains_key("CC") || h.contains_key("BCC"))
         {
@@ -989,20 +1416,20 @@ impl Engine {
                         .await,
                 )
             }
-            Method::Ack {
-                delivery_tag,
-                multiple,
-            }
-            | Method::Nack {
-                delivery_tag,
-                multiple,
-                ..
-            } => {
-                let known = *delivery_tag != 0
-                    && chan
-                        .unacked
-                        .lock()
-                        .is_ok_and(|set| set.contains(delivery_tag));
+            Method::Ack { delivery_tag, .. }
+            | Method::Nack { delivery_tag, .. }
+            | Method::Reject { delivery_tag, .. } => {
+                let tag = *delivery_tag;
+                let multiple = *multiple_of(&req.method);
+                let (known, broker_tag) = {
+                    let tags = chan.tags();
+                    (tag != 0 && tags.unacked.contains(&tag), tags.to_broker(tag))
+                };
+                let Some(broker_tag) = broker_tag else {
+                    // Delivered before an outage: RabbitMQ requeued it when the
+                    // connection died, so there is nothing left to settle.
+                    return Some(Ok(settled_now(id, c, n, incarnation)));
+                };
                 if !known {
                     return None;
                 }
@@ -1010,35 +1437,18 @@ impl Engine {
                 let sent = match &req.method {
                     Method::Nack { requeue, .. } => {
                         let opts = BasicNackOptions {
-                            multiple: *multiple,
+                            multiple,
                             requeue: *requeue,
                         };
-                        ch.basic_nack(*delivery_tag, opts).await
+                        ch.basic_nack(broker_tag, opts).await
                     }
-                    _ => {
-                        let opts = BasicAckOptions {
-                            multiple: *multiple,
-                        };
-                        ch.basic_ack(*delivery_tag, opts).await
+                    Method::Reject { requeue, .. } => {
+                        let opts = BasicRejectOptions { requeue: *requeue };
+                        ch.basic_reject(broker_tag, opts).await
                     }
+                    _ => ch.basic_ack(broker_tag, BasicAckOptions { multiple }).await,
                 };
-                Some(self.after_ack(sent, id, c, n, incarnation, *delivery_tag, *multiple))
-            }
-            Method::Reject {
-                delivery_tag,
-                requeue,
-            } => {
-                let known = chan
-                    .unacked
-                    .lock()
-                    .is_ok_and(|set| set.contains(delivery_tag));
-                if !known {
-                    return None;
-                }
-                let ch = chan.ch.clone();
-                let opts = BasicRejectOptions { requeue: *requeue };
-                let sent = ch.basic_reject(*delivery_tag, opts).await;
-                Some(self.after_ack(sent, id, c, n, incarnation, *delivery_tag, false))
+                Some(self.after_ack(sent, id, c, n, incarnation, tag, multiple))
             }
             _ => None,
         }
@@ -1058,7 +1468,7 @@ impl Engine {
     ) -> Result<BoxFuture<'static, Settled>, Failure> {
         sent.map_err(|e| self.failure(&e))?;
         let chan = self.chan(c, n)?;
-        settle_tags(&chan.unacked, tag, multiple);
+        chan.tags().settle(tag, multiple);
         let round_trip = chan.join_batch();
         Ok(async move {
             Settled {
@@ -1095,7 +1505,13 @@ impl Engine {
         let ch = chan.ch.clone();
         let incarnation = chan.incarnation;
         let confirm = ch
-            .basic_publish(x, key, BasicPublishOptions::default(), body.as_bytes(), props)
+            .basic_publish(
+                x,
+                key,
+                BasicPublishOptions::default(),
+                body.as_bytes(),
+                props,
+            )
             .await
             .map_err(|e| self.failure(&e))?;
         let chan = self.chan(c, n)?;
@@ -1197,6 +1613,12 @@ impl Engine {
             Some(e) if current => self.failure(&e),
             // Later ones: the channel (or connection) is gone, as for any
             // request sent after it ended.
+            _ if self.lost.contains_key(&c) => refused(
+                ErrorScope::Connection,
+                0,
+                "BROKER_UNREACHABLE",
+                "the connection to RabbitMQ was lost; reconnecting",
+            ),
             _ => match self.chan(c, n) {
                 Err(refusal) => refusal,
                 Ok(_) => refused(
@@ -1224,6 +1646,10 @@ impl Engine {
                 Ok(Outcome::Ok)
             }
             Method::ConnectionClose => {
+                self.topology.forget_owner(c);
+                if self.lost.remove(&c).is_some() {
+                    return Ok(Outcome::Ok);
+                }
                 let conn = self.conns.remove(&c).ok_or_else(|| {
                     refused(
                         ErrorScope::Connection,
@@ -1295,6 +1721,9 @@ impl Engine {
                 } else {
                     self.ns.exchange(exchange)
                 };
+                if !passive && real.starts_with(self.ns.prefix()) {
+                    self.journal(|j| j.exchange(&real));
+                }
                 let args = self
                     .ns
                     .exchange_arguments(arguments, self.cfg.lenient_arguments)
@@ -1404,6 +1833,9 @@ impl Engine {
                 } else {
                     self.ns.queue(queue)
                 };
+                if !passive && real.starts_with(self.ns.prefix()) {
+                    self.journal(|j| j.queue(&real));
+                }
                 let args = self
                     .ns
                     .queue_arguments(arguments, self.cfg.lenient_arguments)
@@ -1421,8 +1853,10 @@ impl Engine {
                     .await
                     .map_err(|e| self.failure(&e))?;
                 if !passive && real.starts_with(self.ns.prefix()) {
-                    if !exclusive {
-                        self.topology.queues.retain(|q| q.0 != real);
+                    self.topology.forget_queue_declaration(&real);
+                    if *exclusive {
+                        self.topology.exclusive.push((c, real.clone(), opts, args));
+                    } else {
                         self.topology.queues.push((real.clone(), opts, args));
                     }
                     self.queues.insert(real);
@@ -1441,16 +1875,14 @@ impl Engine {
                     )
                     .await
                     .map_err(|e| self.failure(&e))?;
-                    if !exclusive {
-                        let b = (
-                            false,
-                            q.name().as_str().to_string(),
-                            dx,
-                            client_name.clone(),
-                            AmqpTable::default(),
-                        );
-                        self.record_binding(true, b);
-                    }
+                    let b = (
+                        false,
+                        q.name().as_str().to_string(),
+                        dx,
+                        client_name.clone(),
+                        AmqpTable::default(),
+                    );
+                    self.record_binding(true, b);
                 }
                 Ok(Outcome::QueueDeclareOk {
                     queue: client_name,
@@ -1558,6 +1990,12 @@ impl Engine {
                 ch.basic_qos(*prefetch_count, BasicQosOptions { global: *global })
                     .await
                     .map_err(|e| self.failure(&e))?;
+                let chan = self.chan(c, n)?;
+                if *global {
+                    chan.global_prefetch = Some(*prefetch_count);
+                } else {
+                    chan.prefetch = *prefetch_count;
+                }
                 Ok(Outcome::Ok)
             }
             Method::Publish {
@@ -1581,14 +2019,15 @@ impl Engine {
                     return Ok(Outcome::GetEmpty);
                 };
                 let d = &got.delivery;
-                if !no_ack {
-                    if let Ok(mut set) = self.chan(c, n)?.unacked.lock() {
-                        set.insert(d.delivery_tag);
-                    }
-                }
+                let delivery_tag = {
+                    let chan = self.chan(c, n)?;
+                    let incarnation = chan.incarnation;
+                    let tag = chan.tags().delivered(incarnation, d.delivery_tag, !no_ack);
+                    tag.unwrap_or(d.delivery_tag)
+                };
                 let (message, message_id) = convert::to_message(&self.ns, &d.properties, &d.data);
                 Ok(Outcome::GetOk {
-                    delivery_tag: d.delivery_tag,
+                    delivery_tag,
                     redelivered: d.redelivered,
                     exchange: self.ns.back(d.exchange.as_str()).into(),
                     routing_key: self.ns.back(d.routing_key.as_str()).into(),
@@ -1609,8 +2048,8 @@ impl Engine {
             }
             Method::Cancel { consumer_tag } => {
                 let chan = self.chan(c, n)?;
-                if let Some(flag) = chan.consumers.remove(consumer_tag) {
-                    flag.store(true, Ordering::SeqCst);
+                if let Some(spec) = chan.consumers.remove(consumer_tag) {
+                    spec.flags.ended_by_client.store(true, Ordering::SeqCst);
                 }
                 let ch = chan.ch.clone();
                 let tag = short("consumer_tag", consumer_tag).map_err(invalid)?;
@@ -1619,55 +2058,47 @@ impl Engine {
                     .map_err(|e| self.failure(&e))?;
                 Ok(Outcome::Ok)
             }
-            Method::Ack {
-                delivery_tag,
-                multiple,
-            } => {
-                let ch = self.channel(c, n)?;
-                let r = ch
-                    .basic_ack(
-                        *delivery_tag,
-                        BasicAckOptions {
-                            multiple: *multiple,
-                        },
-                    )
-                    .await;
-                r.map_err(|e| self.failure(&e))?;
-                self.probe(&ch).await?;
-                settle_tags(&self.chan(c, n)?.unacked, *delivery_tag, *multiple);
-                Ok(Outcome::Ok)
-            }
-            Method::Nack {
-                delivery_tag,
-                multiple,
-                requeue,
-            } => {
-                let ch = self.channel(c, n)?;
-                let r = ch
-                    .basic_nack(
-                        *delivery_tag,
-                        BasicNackOptions {
-                            multiple: *multiple,
+            Method::Ack { delivery_tag, .. }
+            | Method::Nack { delivery_tag, .. }
+            | Method::Reject { delivery_tag, .. } => {
+                let tag = *delivery_tag;
+                let multiple = *multiple_of(&req.method);
+                let chan = self.chan(c, n)?;
+                let ch = chan.ch.clone();
+                let Some(broker_tag) = chan.tags().to_broker(tag) else {
+                    return Ok(Outcome::Ok);
+                };
+                let sent = match &req.method {
+                    Method::Nack { requeue, .. } => {
+                        let opts = BasicNackOptions {
+                            multiple,
                             requeue: *requeue,
-                        },
-                    )
-                    .await;
-                r.map_err(|e| self.failure(&e))?;
-                self.probe(&ch).await?;
-                settle_tags(&self.chan(c, n)?.unacked, *delivery_tag, *multiple);
-                Ok(Outcome::Ok)
-            }
-            Method::Reject {
-                delivery_tag,
-                requeue,
-            } => {
-                let ch = self.channel(c, n)?;
-                let r = ch
-                    .basic_reject(*delivery_tag, BasicRejectOptions { requeue: *requeue })
-                    .await;
-                r.map_err(|e| self.failure(&e))?;
-                self.probe(&ch).await?;
-                settle_tags(&self.chan(c, n)?.unacked, *delivery_tag, false);
+                        };
+                        ch.basic_nack(broker_tag, opts).await
+                    }
+                    Method::Reject { requeue, .. } => {
+                        let opts = BasicRejectOptions { requeue: *requeue };
+                        ch.basic_reject(broker_tag, opts).await
+                    }
+                    _ => ch.basic_ack(broker_tag, BasicAckOptions { multiple }).await,
+                };
+                let offset = tag - broker_tag;
+                let done = match sent {
+                    Ok(()) => self.probe(&ch).await,
+                    Err(e) => Err(self.failure(&e)),
+                };
+                // The broker names its own tag in "unknown delivery tag N".
+                done.map_err(|f| match f {
+                    Failure::Broker(mut e) if offset > 0 => {
+                        e.text = e.text.replace(
+                            &format!("delivery tag {broker_tag}"),
+                            &format!("delivery tag {tag}"),
+                        );
+                        Failure::Broker(e)
+                    }
+                    f => f,
+                })?;
+                self.chan(c, n)?.tags().settle(tag, multiple);
                 Ok(Outcome::Ok)
             }
             Method::Recover { requeue } => {
@@ -1676,7 +2107,7 @@ impl Engine {
                     .await
                     .map_err(|e| self.failure(&e))?;
                 // Every unacknowledged delivery comes again, with a new tag.
-                settle_tags(&self.chan(c, n)?.unacked, 0, true);
+                self.chan(c, n)?.tags().settle(0, true);
                 Ok(Outcome::Ok)
             }
         }
@@ -1787,6 +2218,7 @@ impl Engine {
             .consume_arguments(arguments, self.cfg.lenient_arguments)
             .map_err(not_allowed)?;
         let args = convert::to_table(&args).map_err(invalid)?;
+        let consumer_args = args.clone();
         let q = short("queue", &self.ns.queue(queue)).map_err(invalid)?;
         let tag = short("consumer_tag", consumer_tag).map_err(invalid)?;
         let chan = self.chan(c, n)?;
@@ -1805,37 +2237,65 @@ impl Engine {
             exclusive,
             nowait: false,
         };
-        let mut consumer = ch
+        let consumer = ch
             .basic_consume(q, tag, opts, args)
             .await
             .map_err(|e| self.failure(&e))?;
         let tag = consumer.tag().as_str().to_string();
-        let ended_by_client = Arc::new(AtomicBool::new(false));
-        self.chan(c, n)?
-            .consumers
-            .insert(tag.clone(), ended_by_client.clone());
-        let unacked = (!no_ack).then(|| self.chan(c, n).map(|chan| chan.unacked.clone()));
-        let unacked = unacked.transpose()?;
+        let flags = Arc::new(ConsumerFlags::default());
+        self.next_consumer += 1;
+        let order = self.next_consumer;
+        let broker_queue = self.ns.queue(queue);
+        let chan = self.chan(c, n)?;
+        let spec = ConsumerSpec {
+            queue: broker_queue,
+            no_ack,
+            exclusive,
+            arguments: consumer_args,
+            prefetch: chan.prefetch,
+            order,
+            flags: flags.clone(),
+        };
+        chan.consumers.insert(tag.clone(), spec);
+        let (tags, incarnation) = (chan.tags.clone(), chan.incarnation);
+        self.spawn_consumer(c, n, ch, consumer, no_ack, flags, tags, incarnation);
+        Ok(Outcome::ConsumeOk { consumer_tag: tag })
+    }
+
+    /// The task that turns a consumer's deliveries into `deliver` frames.
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_consumer(
+        &self,
+        c: ConnectionId,
+        n: ChannelId,
+        ch: Channel,
+        mut consumer: lapin::Consumer,
+        no_ack: bool,
+        flags: Arc<ConsumerFlags>,
+        tags: Arc<Mutex<Tags>>,
+        incarnation: u64,
+    ) {
         let em = self.em.clone();
         let ns = self.ns.clone();
-        let consumer_tag: std::sync::Arc<str> = tag.as_str().into();
+        let consumer_tag: Arc<str> = consumer.tag().as_str().into();
         tokio::spawn(async move {
             let mut errored = false;
             while let Some(item) = consumer.next().await {
                 match item {
                     Ok(d) => {
-                        if let Some(set) = &unacked {
-                            if let Ok(mut set) = set.lock() {
-                                set.insert(d.delivery_tag);
-                            }
-                        }
+                        let tag = tags.lock().unwrap_or_else(|e| e.into_inner()).delivered(
+                            incarnation,
+                            d.delivery_tag,
+                            !no_ack,
+                        );
+                        let Some(delivery_tag) = tag else { continue };
                         let (message, message_id) =
                             convert::to_message(&ns, &d.properties, &d.data);
                         em.emit(Event::Deliver {
                             connection: c,
                             channel: n,
                             consumer_tag: consumer_tag.clone(),
-                            delivery_tag: d.delivery_tag,
+                            delivery_tag,
                             redelivered: d.redelivered,
                             exchange: ns.back(d.exchange.as_str()).into(),
                             routing_key: ns.back(d.routing_key.as_str()).into(),
@@ -1846,7 +2306,9 @@ impl Engine {
                     Err(_) => errored = true,
                 }
             }
-            if !errored && !ended_by_client.load(Ordering::SeqCst) && ch.status().connected() {
+            if !errored && !flags.ended_by_client.load(Ordering::SeqCst) && ch.status().connected()
+            {
+                flags.cancelled_by_broker.store(true, Ordering::SeqCst);
                 em.emit(Event::ConsumerCancelled {
                     connection: c,
                     channel: n,
@@ -1854,12 +2316,12 @@ impl Engine {
                 });
             }
         });
-        Ok(Outcome::ConsumeOk { consumer_tag: tag })
     }
 
     // ------------------------------------------------------------ admin
 
     async fn close_all(&mut self) {
+        self.lost.clear();
         for (_, conn) in self.conns.drain() {
             conn.expect_consumer_ends();
             let _ = tokio::time::timeout(Duration::from_secs(5), conn.conn.close(200, "OK".into()))
@@ -1905,10 +2367,11 @@ impl Engine {
         if let Some(e) = last {
             return Err(e);
         }
+        self.retry = None;
         // What survives a restart: durable queues, durable exchanges and the
         // bindings between them, the broker's amq.* (and default) exchanges
         // included, which the session's copies stand in for.
-        self.redeclare(true).await;
+        self.redeclare(1, true).await;
         self.em.emit(Event::Status {
             broker: LinkState::Up,
             detail: String::new(),
@@ -1920,6 +2383,7 @@ impl Engine {
     async fn cleanup(&mut self) {
         self.close_all().await;
         if self.queues.is_empty() && self.exchanges.is_empty() {
+            self.journal(|j| j.end(self.ns.prefix()));
             return;
         }
         let conn = match self.connect().await {
@@ -1963,6 +2427,9 @@ impl Engine {
             .is_err()
         {
             warn!(prefix = self.ns.prefix(), "cleanup timed out");
+        } else {
+            // Everything is deleted: nothing for a later sweep.
+            self.journal(|j| j.end(self.ns.prefix()));
         }
         let _ = conn.close(200, "OK".into()).await;
         debug!(prefix = self.ns.prefix(), "cleanup done");
@@ -1985,26 +2452,39 @@ async fn probe(ch: &Channel) -> Result<(), lapin::Error> {
     .await
 }
 
+/// The `multiple` flag of an ack or nack.
+fn multiple_of(m: &Method) -> &bool {
+    match m {
+        Method::Ack { multiple, .. } | Method::Nack { multiple, .. } => multiple,
+        _ => &false,
+    }
+}
+
+/// A request whose reply is due at once, in its place among the pipelined ones.
+fn settled_now(
+    id: u64,
+    c: ConnectionId,
+    n: ChannelId,
+    incarnation: u64,
+) -> BoxFuture<'static, Settled> {
+    std::future::ready(Settled {
+        id,
+        c,
+        n,
+        incarnation,
+        how: Settlement::RoundTrip {
+            outcome: Outcome::Ok,
+            result: Ok(()),
+        },
+    })
+    .boxed()
+}
+
 /// Sleeps until `at`, or forever without it.
 async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Forgets settled delivery tags (`multiple`: every tag up to `tag`, all of
-/// them for tag 0).
-fn settle_tags(unacked: &Mutex<BTreeSet<u64>>, tag: u64, multiple: bool) {
-    let Ok(mut set) = unacked.lock() else { return };
-    if multiple {
-        if tag == 0 {
-            set.clear();
-        } else {
-            *set = set.split_off(&(tag + 1));
-        }
-    } else {
-        set.remove(&tag);
     }
 }
 

@@ -16,14 +16,22 @@
 //!
 //! * One lapin connection per protocol `connection` id; connection 1 (with
 //!   channel 1) is opened when the session starts.
-//! * Requests are executed one at a time, in order. Each is answered by exactly
-//!   one `reply`, after the events it caused (`return`, `confirm`, `closed`).
-//!   Deliveries and broker-side consumer cancels arrive whenever they happen.
+//! * Each request is answered by exactly one `reply`, after the events it
+//!   caused (`return`, `confirm`, `closed`), in request order. Requests run
+//!   one at a time, except publishes and acks the broker cannot refuse, which
+//!   are pipelined: sent at once, their replies waiting for their confirm or
+//!   a shared round trip (see `engine`). Deliveries and broker-side consumer
+//!   cancels arrive whenever they happen.
+//! * If RabbitMQ goes away, every connection of the session is reopened as it
+//!   was when it is back: topology, channels, qos, confirm mode, consumers
+//!   (`status` frames tell the client).
 //! * Every name is namespaced per session ([`names`]); the session's objects are
-//!   deleted by [`Session::shutdown`] (or when the `Session` is dropped).
+//!   deleted by [`Session::shutdown`] (or when the `Session` is dropped), and
+//!   by the next bridge if this process is killed first ([`journal`]).
 
 mod convert;
 mod engine;
+pub mod journal;
 pub mod names;
 
 use std::time::{Duration, Instant};
@@ -49,6 +57,9 @@ pub struct RelayConfig {
     /// RabbitMQ instead of refusing them (the conformance driver, which must
     /// see RabbitMQ's own answers; never for browsers).
     pub lenient_arguments: bool,
+    /// The crash journal the session records its broker objects in (the
+    /// bridge server keeps one per process); `None`: no journal.
+    pub journal: Option<std::sync::Arc<journal::Journal>>,
 }
 
 impl Default for RelayConfig {
@@ -59,6 +70,7 @@ impl Default for RelayConfig {
             connect_timeout: Duration::from_secs(5),
             prefix: None,
             lenient_arguments: false,
+            journal: None,
         }
     }
 }
