@@ -86,7 +86,8 @@ fn not_allowed(text: String) -> Failure {
 
 /// Pipelined requests sharing one round trip on a channel.
 struct Batch {
-    done: Option<tokio::sync::oneshot::Sender<Result<(), lapin::Error>>>,
+    /// Starts the round trip (the batch is closed: nothing joins it after).
+    go: Option<tokio::sync::oneshot::Sender<()>>,
     result: ProbeResult,
     len: usize,
 }
@@ -99,18 +100,20 @@ type ProbeResult = Shared<BoxFuture<'static, Result<(), Option<lapin::Error>>>>;
 const MAX_BATCH: usize = 64;
 
 impl Batch {
-    fn new() -> Self {
-        let (done, rx) = tokio::sync::oneshot::channel::<Result<(), lapin::Error>>();
+    /// The round trip runs where the batch's requests are awaited (the
+    /// engine's task), once the batch is closed.
+    fn new(ch: Channel) -> Self {
+        let (go, started) = tokio::sync::oneshot::channel::<()>();
         let result = async move {
-            match rx.await {
-                Ok(r) => r.map_err(Some),
-                Err(_) => Err(None),
+            if started.await.is_err() {
+                return Err(None);
             }
+            probe(&ch).await.map_err(Some)
         }
         .boxed()
         .shared();
         Batch {
-            done: Some(done),
+            go: Some(go),
             result,
             len: 0,
         }
@@ -246,22 +249,16 @@ impl Chan {
 
     /// Starts the round trip that settles the open batch.
     fn close_batch(&mut self) {
-        let Some(mut batch) = self.batch.take() else {
-            return;
-        };
-        let Some(done) = batch.done.take() else {
-            return;
-        };
-        let ch = self.ch.clone();
-        tokio::spawn(async move {
-            let _ = done.send(probe(&ch).await);
-        });
+        if let Some(go) = self.batch.take().and_then(|mut b| b.go.take()) {
+            let _ = go.send(());
+        }
     }
 
     /// Joins the open batch (opening one): the future settles when the batch's
     /// round trip is back.
     fn join_batch(&mut self) -> ProbeResult {
-        let batch = self.batch.get_or_insert_with(Batch::new);
+        let ch = &self.ch;
+        let batch = self.batch.get_or_insert_with(|| Batch::new(ch.clone()));
         batch.len += 1;
         let result = batch.result.clone();
         if batch.len >= MAX_BATCH {
