@@ -885,7 +885,7 @@ impl Engine {
             failed += self.redeclare_exclusive(c).await;
         }
         let (mut channels, mut consumers) = (0, 0);
-        for c in ids {
+        for &c in &ids {
             let Some(chans) = self.lost.remove(&c) else {
                 continue;
             };
@@ -904,7 +904,7 @@ impl Engine {
         }
         detail.push_str(&format!(
             "; reopened {} connections, {channels} channels, {consumers} consumers",
-            self.conns.len()
+            ids.len()
         ));
         if failed > 0 {
             detail.push_str(&format!(" ({failed} failed)"));
