@@ -395,7 +395,7 @@ enum Settlement {
     Confirmed {
         seq: u64,
         message_id: u64,
-        result: Result<lapin::Confirmation, lapin::Error>,
+        result: Box<Result<lapin::Confirmation, lapin::Error>>,
     },
     /// A publish without confirms or an ack/nack/reject: the shared round
     /// trip after it.
@@ -1524,7 +1524,7 @@ impl Engine {
                     how: Settlement::Confirmed {
                         seq,
                         message_id,
-                        result: confirm.await,
+                        result: Box::new(confirm.await),
                     },
                 }
             }
@@ -1569,8 +1569,12 @@ impl Engine {
             Settlement::Confirmed {
                 seq,
                 message_id,
-                result: Ok(confirmation),
+                result,
             } => {
+                let confirmation = match *result {
+                    Ok(confirmation) => confirmation,
+                    Err(e) => return self.settle_failure(id, c, n, current, Some(e)).await,
+                };
                 let ack = confirmation.is_ack();
                 if let Some(ret) = confirmation.take_message() {
                     self.emit_return(c, n, &ret);
@@ -1596,15 +1600,21 @@ impl Engine {
                 self.finish(id, c, n, Ok(outcome)).await;
                 return;
             }
-            Settlement::Confirmed { result: Err(e), .. }
-            | Settlement::RoundTrip {
-                result: Err(Some(e)),
-                ..
-            } => Some(e),
-            Settlement::RoundTrip {
-                result: Err(None), ..
-            } => None,
+            Settlement::RoundTrip { result: Err(e), .. } => e,
         };
+        self.settle_failure(id, c, n, current, error).await;
+    }
+
+    /// The reply of a pipelined request whose channel or connection ended
+    /// (`error`: what lapin said, if anything).
+    async fn settle_failure(
+        &mut self,
+        id: u64,
+        c: ConnectionId,
+        n: ChannelId,
+        current: bool,
+        error: Option<lapin::Error>,
+    ) {
         let failure = match error {
             // The first request to learn of the channel's end reports it.
             Some(e) if current => self.failure(&e),
