@@ -18,10 +18,13 @@ use std::time::{Duration, Instant};
 
 pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Debian's Firefox ESR; its WebDriver, geckodriver, comes from crates.io
+/// (`cargo install geckodriver --locked`).
+pub(crate) const FIREFOX: &str = "/usr/bin/firefox-esr";
 const RABBITMQ: ([u8; 4], u16) = ([127, 0, 0, 1], 5672);
 
 /// The tests, in order.
-const TESTS: [&str; 18] = [
+const TESTS: [&str; 19] = [
     "sim-publish-is-delivered-and-acked",
     "real-mode-publish-through-rabbitmq",
     "sim-again-after-real",
@@ -39,6 +42,7 @@ const TESTS: [&str; 18] = [
     "timeline-shared-run-replays-the-same",
     "timeline-real-mode-says-why-not",
     "compare-sim-and-real-side-by-side",
+    "firefox-publish-step-and-lesson",
     // Last: it stops the bridge.
     "bridge-gone-says-why-and-sim-still-works",
 ];
@@ -318,6 +322,7 @@ async fn run_tests(
             }
             "timeline-real-mode-says-why-not" => timeline_real(&client, page, out_dir).await,
             "compare-sim-and-real-side-by-side" => compare_sim_real(&client, page, out_dir).await,
+            "firefox-publish-step-and-lesson" => firefox(page, out_dir).await,
             "bridge-gone-says-why-and-sim-still-works" => {
                 bridge_gone(&client, page, out_dir, bridge).await
             }
@@ -1363,5 +1368,116 @@ async fn compare_sim_real(client: &Client, page: &str, out_dir: &Path) -> anyhow
     if exists(client, "compare").await? {
         bail!("the comparison did not close");
     }
+    Ok(())
+}
+
+/// geckodriver on the PATH or where `cargo install` puts it.
+fn geckodriver() -> Option<PathBuf> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("geckodriver"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(home) = cargo_home {
+        candidates.push(home.join("bin/geckodriver"));
+    }
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// The same page in headless Firefox ESR through geckodriver: it starts,
+/// publishes and acks, steps back in the timeline, and plays a lesson to a
+/// passing report.
+async fn firefox(page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    // Missing Firefox or geckodriver fails this test, with the fix.
+    if !Path::new(FIREFOX).exists() {
+        bail!("{FIREFOX} is missing: run `apt-get install firefox-esr` (or `bash .ci/run`)");
+    }
+    let gecko = geckodriver().context(
+        "geckodriver is missing: run `cargo install geckodriver --locked` (or `bash .ci/run`)",
+    )?;
+    let port = free_port()?;
+    let log_path = out_dir.join("geckodriver.log");
+    let log = std::fs::File::create(&log_path)?;
+    let child = Command::new(&gecko)
+        .arg("--port")
+        .arg(port.to_string())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("cannot start {}", gecko.display()))?;
+    let mut children = Children(vec![("geckodriver", child)]);
+    {
+        let (what, child) = &mut children.0[0];
+        wait_for_port(port, what, child, Duration::from_secs(30))?;
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), "firefox".into());
+    caps.insert(
+        "moz:firefoxOptions".into(),
+        serde_json::json!({
+            "binary": FIREFOX,
+            "args": ["-headless", "--width=1400", "--height=900"],
+            "prefs": {"app.update.enabled": false, "browser.shell.checkDefaultBrowser": false}
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = tokio::time::timeout(
+        Duration::from_secs(90),
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}")),
+    )
+    .await
+    .map_err(|_| anyhow!("geckodriver did not start a Firefox session within 90 s"))?
+    .with_context(|| {
+        format!(
+            "geckodriver refused to start a Firefox session; its log:\n{}",
+            tail(&log_path, 20)
+        )
+    })?;
+    let result = firefox_checks(&client, page, out_dir).await;
+    let result = match (result, no_panic(&client).await) {
+        (Ok(()), Err(e)) => Err(e),
+        (r, _) => r,
+    };
+    if result.is_err() {
+        let _ = screenshot(&client, out_dir, "firefox-failure").await;
+    }
+    let _ = client.close().await;
+    drop(children);
+    result
+}
+
+async fn firefox_checks(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    open_page(client, page).await?;
+    let agent = client.execute("return navigator.userAgent", vec![]).await?;
+    let agent = agent.as_str().unwrap_or_default().to_string();
+    if !agent.contains("Firefox") {
+        bail!("the browser is not Firefox: {agent:?}");
+    }
+    publish_and_check(client, out_dir, "firefox", 1, "\"order_id\":1").await?;
+    click(client, "pause").await?;
+    let (_, total) = timeline_pos(client).await?;
+    click(client, "step-back").await?;
+    if timeline_pos(client).await? != (total - 1, total) {
+        bail!("in Firefox, one step back did not show event {}", total - 1);
+    }
+    click(client, "time-live").await?;
+    if counts(client).await? != (1, 1, 0, 0) {
+        bail!(
+            "in Firefox, back at the end the page shows {:?}",
+            counts(client).await?
+        );
+    }
+    open_lesson(client, "hello-world", 0).await?;
+    click(client, "speed-4").await?;
+    lesson_report_passes(client, Duration::from_secs(30)).await?;
+    screenshot(client, out_dir, "firefox-lesson").await?;
     Ok(())
 }

@@ -190,8 +190,14 @@ pub fn build(root: &Path) -> anyhow::Result<BundleSize> {
         kib(size.largest_lesson_gz),
     );
     println!(
-        "build-web: bundle total {} gzipped; built in {:.1} s",
+        "build-web: bundle total {} gzipped ({} bytes: wasm {} + js {} + css {} + html {} + lesson index {}); built in {:.1} s",
         kib(size.total_gz()),
+        size.total_gz(),
+        size.wasm_gz,
+        size.js_gz,
+        size.css_gz,
+        size.html_gz,
+        size.index_gz,
         started.elapsed().as_secs_f64()
     );
     Ok(size)
