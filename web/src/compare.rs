@@ -10,8 +10,6 @@
 //! client-visible event sequence: deliveries, returns, confirms, errors and
 //! closes, without ids, tags or times (which no two brokers share).
 
-use std::collections::BTreeMap;
-
 use sim_core::protocol::{Event, ReplyResult, Request, ServerFrame};
 use sim_core::scenario::{Report, Scenario, ScenarioRun};
 use sim_core::Broker;
@@ -88,14 +86,21 @@ pub struct Outcome {
 /// Turns frames into event lines (request ids become op names).
 #[derive(Default)]
 struct Recorder {
-    ops: BTreeMap<u64, &'static str>,
+    /// Requests awaiting their reply: (id, op). Few at a time (a plain list
+    /// keeps one more map type out of the bundle).
+    ops: Vec<(u64, &'static str)>,
     events: Vec<String>,
     truncated: bool,
 }
 
 impl Recorder {
     fn sent(&mut self, req: &Request) {
-        self.ops.insert(req.id, req.method.op());
+        self.ops.push((req.id, req.method.op()));
+    }
+
+    fn take_op(&mut self, id: u64) -> Option<&'static str> {
+        let i = self.ops.iter().position(|(r, _)| *r == id)?;
+        Some(self.ops.swap_remove(i).1)
     }
 
     fn frame(&mut self, f: &ServerFrame) {
@@ -140,14 +145,17 @@ impl Recorder {
             Event::Reply {
                 id,
                 result: ReplyResult::Error(e),
-            } => Some(format!(
-                "{} refused: {} {}",
-                self.ops.get(id).copied().unwrap_or("request"),
-                e.code,
-                e.name
-            )),
+            } => {
+                let op = self.take_op(*id);
+                Some(format!(
+                    "{} refused: {} {}",
+                    op.unwrap_or("request"),
+                    e.code,
+                    e.name
+                ))
+            }
             Event::Reply { id, .. } => {
-                self.ops.remove(id);
+                self.take_op(*id);
                 None
             }
             Event::ProtocolError { message, .. } => Some(format!("protocol error: {message}")),
