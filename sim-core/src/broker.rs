@@ -11,7 +11,7 @@
 //! then simply misses.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
@@ -21,11 +21,12 @@ use crate::dead_letter;
 use crate::error::{rs_exchange, rs_queue, Fault, Res};
 use crate::exchange::{Dest, Exchange};
 use crate::headers;
-use crate::message::{parse_expiration, take_cc_bcc, Msg, QEntry};
-use crate::outbox::{Outbox, Pending};
+use crate::message::{parse_expiration, take_cc_bcc, Address, AddressCache, Msg, QEntry};
+use crate::outbox::Outbox;
 use crate::protocol::*;
 use crate::queue::{inequivalent_arg, Overflow, Queue, QueueConfig};
 use crate::rng::{Fnv, SplitMix64};
+use crate::small_map::SmallMap;
 use crate::view::*;
 
 type Map<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
@@ -41,7 +42,7 @@ const TIMER_LEASE: u8 = 1;
 /// A message on its way to a dead-letter exchange.
 #[derive(Clone)]
 struct Dying {
-    msg: Arc<Msg>,
+    msg: Msg,
     reason: DeathReason,
     queue_name: Arc<str>,
     dlx: Option<Arc<str>>,
@@ -62,9 +63,10 @@ pub struct Broker {
     queues: Vec<Option<Box<Queue>>>,
     queue_ids: Map<Arc<str>, u32>,
     consumers: Vec<Option<Consumer>>,
-    connections: BTreeMap<ConnectionId, Connection>,
+    connections: SmallMap<ConnectionId, Connection>,
     timers: BinaryHeap<Reverse<(u64, u8, u32)>>,
     events: Outbox,
+    addresses: AddressCache,
     dying: VecDeque<Dying>,
     scratch: Vec<Dest>,
     scratch_work: Vec<u32>,
@@ -97,9 +99,10 @@ impl Broker {
             queues: Vec::new(),
             queue_ids: Map::default(),
             consumers: Vec::new(),
-            connections: BTreeMap::new(),
+            connections: SmallMap::new(),
             timers: BinaryHeap::new(),
             events: Outbox::default(),
+            addresses: AddressCache::default(),
             dying: VecDeque::new(),
             scratch: Vec::new(),
             scratch_work: Vec::new(),
@@ -198,7 +201,7 @@ impl Broker {
             }
         };
         self.prune_timers();
-        self.events.reply(self.now, id, result);
+        self.emit(Event::Reply { id, result });
     }
 
     // ------------------------------------------------------------------ plumbing
@@ -1075,7 +1078,7 @@ impl Broker {
                 )));
             }
         }
-        let ttl = parse_expiration(&properties).map_err(Fault::precondition_failed)?;
+        parse_expiration(&properties).map_err(Fault::precondition_failed)?;
         let extra_keys = take_cc_bcc(&mut properties);
         let seq = match self.channel_mut(conn, ch) {
             Some(c) => match c.confirm_seq.as_mut() {
@@ -1090,15 +1093,21 @@ impl Broker {
         };
         let id = self.next_message_id;
         self.next_message_id += 1;
-        let msg = Arc::new(Msg {
+        let address = if extra_keys.is_empty() {
+            self.addresses.get(xid, &xname, &routing_key)
+        } else {
+            Arc::new(Address {
+                exchange: xname,
+                routing_key: Arc::from(routing_key),
+                extra_keys,
+            })
+        };
+        let msg = Msg {
             id,
-            exchange: xname,
-            routing_key: Arc::from(routing_key),
-            extra_keys,
+            address,
             body,
             properties,
-            ttl,
-        });
+        };
 
         let mut targets = std::mem::take(&mut self.scratch_targets);
         targets.clear();
@@ -1111,8 +1120,8 @@ impl Broker {
                     channel: ch,
                     reply_code: 312,
                     reply_text: "NO_ROUTE".into(),
-                    exchange: msg.exchange.clone(),
-                    routing_key: msg.routing_key.clone(),
+                    exchange: msg.exchange().clone(),
+                    routing_key: msg.routing_key().clone(),
                     message: msg.to_message(),
                 });
             }
@@ -1123,10 +1132,10 @@ impl Broker {
                 why: if mandatory {
                     format!(
                         "no queue matched key '{}' at exchange '{}'; returned to the publisher (mandatory)",
-                        msg.routing_key, msg.exchange
+                        msg.routing_key(), msg.exchange()
                     )
                 } else {
-                    format!("no queue matched key '{}' at exchange '{}'", msg.routing_key, msg.exchange)
+                    format!("no queue matched key '{}' at exchange '{}'", msg.routing_key(), msg.exchange())
                 },
             });
         } else {
@@ -1267,7 +1276,7 @@ impl Broker {
 
     /// Offers a message to a queue; false if the queue refused it (overflow
     /// `reject-publish`/`reject-publish-dlx`).
-    fn enqueue(&mut self, qid: u32, msg: Arc<Msg>) -> bool {
+    fn enqueue(&mut self, qid: u32, msg: Msg) -> bool {
         let now = self.now;
         let Some(q) = self.queue_mut(qid) else {
             return false;
@@ -1297,7 +1306,7 @@ impl Broker {
                 }
             }
         }
-        let ttl = match (q.cfg.message_ttl, msg.ttl) {
+        let ttl = match (q.cfg.message_ttl, msg.ttl()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -1346,6 +1355,10 @@ impl Broker {
         let now = self.now;
         let mut out = Vec::new();
         if let Some(q) = self.queue_mut(qid) {
+            // The common case: a head without expiry; nothing to take, no timer.
+            if q.head_expiry().is_none() {
+                return;
+            }
             q.take_expired(now, &mut out);
         }
         for e in out {
@@ -1356,7 +1369,7 @@ impl Broker {
 
     /// A message dies in a queue: to the dead-letter exchange if the queue has
     /// one, else dropped.
-    fn kill(&mut self, qid: u32, msg: Arc<Msg>, reason: DeathReason) {
+    fn kill(&mut self, qid: u32, msg: Msg, reason: DeathReason) {
         let Some(q) = self.queue(qid) else { return };
         let queue_name = q.name.clone();
         match q.cfg.dlx.clone() {
@@ -1409,19 +1422,14 @@ impl Broker {
                 });
                 continue;
             };
-            let msg = Arc::new(dead_letter::rewrite(
-                &d.msg,
-                d.reason,
-                &d.queue_name,
-                &dlx,
-                d.dlrk.as_deref(),
-            ));
+            let msg =
+                dead_letter::rewrite(&d.msg, d.reason, &d.queue_name, &dlx, d.dlrk.as_deref());
             self.trace(|_| Trace::DeadLettered {
                 message_id: msg.id,
                 queue: d.queue_name.to_string(),
                 reason: d.reason,
                 dead_letter_exchange: dlx.to_string(),
-                routing_key: msg.routing_key.to_string(),
+                routing_key: msg.routing_key().to_string(),
             });
             let mut targets = Vec::new();
             self.route(xid, &msg, &mut targets);
@@ -1436,7 +1444,7 @@ impl Broker {
                     reason: DropReason::DeadLetterUnroutable,
                     why: format!(
                         "dead-letter exchange '{dlx}' routed key '{}' to no queue (or only into a cycle)",
-                        msg.routing_key
+                        msg.routing_key()
                     ),
                 });
             }
@@ -1477,7 +1485,11 @@ impl Broker {
                 .unwrap_or(q.active.len())
         };
         if let Some(q) = self.queue_mut(qid) {
-            q.active.insert(at, cid);
+            if at == q.active.len() {
+                q.active.push_back(cid);
+            } else {
+                q.active.insert(at, cid);
+            }
         }
     }
 
@@ -1543,14 +1555,19 @@ impl Broker {
                 q.unacked += 1;
             }
         }
-        self.events.push(Pending::Deliver {
-            at_ms: self.now,
+        self.emit(Event::Deliver {
             connection: conn,
             channel: ch,
             consumer_tag: tag,
             delivery_tag,
             redelivered,
-            msg,
+            exchange: msg.exchange().clone(),
+            routing_key: msg.routing_key().clone(),
+            message_id: msg.id,
+            message: Message {
+                body: msg.body,
+                properties: msg.properties,
+            },
         });
     }
 
@@ -1654,8 +1671,8 @@ impl Broker {
         Ok(Outcome::GetOk {
             delivery_tag,
             redelivered,
-            exchange: msg.exchange.clone(),
-            routing_key: msg.routing_key.clone(),
+            exchange: msg.exchange().clone(),
+            routing_key: msg.routing_key().clone(),
             message_count,
             message: msg.to_message(),
             message_id: msg.id,
@@ -2053,8 +2070,8 @@ impl Broker {
                     .map(|e| MessageView {
                         message_id: e.msg.id,
                         body: e.msg.body.to_string(),
-                        exchange: e.msg.exchange.to_string(),
-                        routing_key: e.msg.routing_key.to_string(),
+                        exchange: e.msg.exchange().to_string(),
+                        routing_key: e.msg.routing_key().to_string(),
                         redelivered: e.redelivered(),
                         priority: e.msg.props().priority,
                         expires_at_ms: e.expires_at(),

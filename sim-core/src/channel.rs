@@ -4,10 +4,11 @@
 //! kept in tag order so the common in-order ack is a `pop_front` and
 //! `multiple` acks are a prefix.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::message::QEntry;
 use crate::protocol::{ChannelId, DeliveryTag};
+use crate::small_map::SmallMap;
 
 /// A delivery awaiting ack.
 #[derive(Debug, Clone)]
@@ -55,6 +56,11 @@ impl Channel {
             out.extend(self.unacked.drain(..));
             return true;
         }
+        // The common case: acking the oldest delivery.
+        if !multiple && self.unacked.front().is_some_and(|u| u.tag == tag) {
+            out.extend(self.unacked.pop_front());
+            return true;
+        }
         let Ok(idx) = self.unacked.binary_search_by_key(&tag, |u| u.tag) else {
             return false;
         };
@@ -69,5 +75,5 @@ impl Channel {
 
 #[derive(Debug, Clone, Default)]
 pub struct Connection {
-    pub channels: BTreeMap<ChannelId, Channel>,
+    pub channels: SmallMap<ChannelId, Channel>,
 }

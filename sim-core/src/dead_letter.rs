@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::message::Msg;
+use crate::message::{Address, Msg};
 use crate::protocol::{DeathReason, FieldTable, SharedProperties};
 
 /// The message as the dead-letter exchange receives it.
@@ -27,7 +27,7 @@ pub fn rewrite(
 
     // The first routing key is the publish key; the rest come from CC (BCC was
     // stripped at publish).
-    let mut rks: Vec<Value> = vec![Value::String(msg.routing_key.to_string())];
+    let mut rks: Vec<Value> = vec![Value::String(msg.routing_key().to_string())];
     if let Some(Value::Array(cc)) = headers.get("CC") {
         rks.extend(cc.iter().filter(|v| v.is_string()).cloned());
     }
@@ -35,7 +35,7 @@ pub fn rewrite(
     info.insert("count".into(), json!(1));
     info.insert("reason".into(), json!(reason.as_str()));
     info.insert("queue".into(), json!(queue));
-    info.insert("exchange".into(), json!(&*msg.exchange));
+    info.insert("exchange".into(), json!(&**msg.exchange()));
     info.insert("routing-keys".into(), Value::Array(rks));
     if let Some(exp) = props.expiration.take() {
         info.insert("original-expiration".into(), Value::String(exp));
@@ -63,7 +63,7 @@ pub fn rewrite(
         _ => {
             headers.insert("x-first-death-reason".into(), json!(reason.as_str()));
             headers.insert("x-first-death-queue".into(), json!(queue));
-            headers.insert("x-first-death-exchange".into(), json!(&*msg.exchange));
+            headers.insert("x-first-death-exchange".into(), json!(&**msg.exchange()));
             headers.insert("x-death".into(), Value::Array(vec![Value::Object(info)]));
         }
     }
@@ -73,17 +73,18 @@ pub fn rewrite(
             headers.remove("CC");
             (Arc::from(k), Vec::new())
         }
-        None => (msg.routing_key.clone(), msg.extra_keys.clone()),
+        None => (msg.routing_key().clone(), msg.address.extra_keys.clone()),
     };
     props.headers = Some(headers);
     Msg {
         id: msg.id,
-        exchange: dlx.clone(),
-        routing_key,
-        extra_keys,
+        address: Arc::new(Address {
+            exchange: dlx.clone(),
+            routing_key,
+            extra_keys,
+        }),
         body: msg.body.clone(),
         properties: SharedProperties::new(props),
-        ttl: None,
     }
 }
 

@@ -1,36 +1,55 @@
 //! Messages inside the broker.
 //!
-//! A published message is stored once (`Arc<Msg>`) and shared by every queue it
-//! was routed to; a queue holds a small [`QEntry`] (pointer, position, expiry,
-//! redelivered flag), so a fanout to many queues copies no body and a queued
-//! message costs a few dozen bytes beyond its content.
+//! A queue holds its messages by value: a [`QEntry`] is the message ([`Msg`]:
+//! id, address, body, properties — three shared pointers and an id) plus its
+//! place in the queue, 56 bytes in the queue's ring buffer and no heap block
+//! of its own. The body and the properties are the very `Arc`s the publish
+//! request brought, and the exchange name and routing key live in an
+//! [`Address`] that consecutive messages with the same exchange and key share
+//! (see [`AddressCache`]). So a fanout to many queues copies no body, a
+//! delivery allocates nothing, and a queued message costs the entry plus its
+//! body's block: about 90 bytes beyond the body.
 
 use std::sync::Arc;
 
 use crate::protocol::{Message, MessageId, Properties, SharedProperties};
 
-/// One message's immutable content. Dead-lettering makes a new `Msg` (new
-/// headers, exchange and routing keys) with the same [`MessageId`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Msg {
-    pub id: MessageId,
+/// Where a message was published (or dead-lettered) to.
+#[derive(Debug, PartialEq)]
+pub struct Address {
     /// The exchange it was published (or dead-lettered) to.
     pub exchange: Arc<str>,
     /// The routing key of the publish; what deliveries report.
     pub routing_key: Arc<str>,
     /// CC and BCC keys (sender-selected distribution), routed like the key.
     pub extra_keys: Vec<String>,
+}
+
+/// One message's immutable content, cheap to clone (reference counts).
+/// Dead-lettering makes a new `Msg` (new headers, exchange and routing keys)
+/// with the same [`MessageId`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Msg {
+    pub id: MessageId,
+    pub address: Arc<Address>,
     pub body: Arc<str>,
     /// Shared with the publish request and every delivery.
     pub properties: SharedProperties,
-    /// Per-message TTL parsed from `expiration`.
-    pub ttl: Option<u64>,
 }
 
 impl Msg {
+    pub fn exchange(&self) -> &Arc<str> {
+        &self.address.exchange
+    }
+
+    pub fn routing_key(&self) -> &Arc<str> {
+        &self.address.routing_key
+    }
+
     /// Every key the message is routed with (the publish key first).
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(&*self.routing_key).chain(self.extra_keys.iter().map(String::as_str))
+        std::iter::once(&*self.address.routing_key)
+            .chain(self.address.extra_keys.iter().map(String::as_str))
     }
 
     pub fn props(&self) -> &Properties {
@@ -45,6 +64,15 @@ impl Msg {
         self.body.len() as u64
     }
 
+    /// Per-message TTL from the `expiration` property (validated at publish;
+    /// dead-lettering moves it to `original-expiration`).
+    pub fn ttl(&self) -> Option<u64> {
+        match self.properties.expiration {
+            None => None,
+            Some(_) => parse_expiration(&self.properties).ok().flatten(),
+        }
+    }
+
     pub fn to_message(&self) -> Message {
         Message {
             body: self.body.clone(),
@@ -53,10 +81,49 @@ impl Msg {
     }
 }
 
-/// A message's place in one queue: 24 bytes.
+/// Recently used addresses, so that a stream of messages published to the
+/// same exchange with the same key shares one [`Address`] (and one copy of
+/// the key) instead of allocating one per message. Direct-mapped by a hash of
+/// exchange and key: a lookup is one hash and one comparison, and a miss
+/// simply makes a new address.
+#[derive(Debug, Clone, Default)]
+pub struct AddressCache {
+    slots: Vec<Option<(u32, Arc<Address>)>>,
+}
+
+const ADDRESS_SLOTS: usize = 64;
+
+impl AddressCache {
+    /// The address for exchange `xid` (named `exchange`) and `key` without
+    /// extra keys.
+    pub fn get(&mut self, xid: u32, exchange: &Arc<str>, key: &str) -> Arc<Address> {
+        if self.slots.is_empty() {
+            self.slots = vec![None; ADDRESS_SLOTS];
+        }
+        let mut h: u32 = 0x811c_9dc5 ^ xid;
+        for b in key.bytes() {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        let slot = &mut self.slots[h as usize % ADDRESS_SLOTS];
+        if let Some((x, a)) = slot {
+            if *x == xid && &*a.routing_key == key {
+                return a.clone();
+            }
+        }
+        let a = Arc::new(Address {
+            exchange: exchange.clone(),
+            routing_key: Arc::from(key),
+            extra_keys: Vec::new(),
+        });
+        *slot = Some((xid, a.clone()));
+        a
+    }
+}
+
+/// A message's place in one queue: the message, its position and expiry.
 #[derive(Debug, Clone)]
 pub struct QEntry {
-    pub msg: Arc<Msg>,
+    pub msg: Msg,
     /// Position in the queue (requeued messages go back where they were); the
     /// top bit is the redelivered flag.
     seq: u64,
@@ -67,7 +134,7 @@ pub struct QEntry {
 const REDELIVERED: u64 = 1 << 63;
 
 impl QEntry {
-    pub fn new(msg: Arc<Msg>, expires_at: Option<u64>) -> QEntry {
+    pub fn new(msg: Msg, expires_at: Option<u64>) -> QEntry {
         QEntry {
             msg,
             seq: 0,
@@ -148,21 +215,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_queue_entry_is_three_words() {
-        assert_eq!(std::mem::size_of::<QEntry>(), 24);
+    fn a_queue_entry_is_seven_words() {
+        assert_eq!(std::mem::size_of::<QEntry>(), 56);
+    }
+
+    #[test]
+    fn the_cache_shares_an_address_per_exchange_and_key() {
+        let mut c = AddressCache::default();
+        let x: Arc<str> = Arc::from("x");
+        let a = c.get(1, &x, "k");
+        assert!(Arc::ptr_eq(&a, &c.get(1, &x, "k")));
+        assert!(!Arc::ptr_eq(&a, &c.get(2, &x, "k")));
+        let b = c.get(1, &x, "other");
+        assert_eq!((&*b.exchange, &*b.routing_key), ("x", "other"));
     }
 
     #[test]
     fn flags_and_position_do_not_interfere() {
-        let msg = Arc::new(Msg {
+        let msg = Msg {
             id: 1,
-            exchange: Arc::from(""),
-            routing_key: Arc::from(""),
-            extra_keys: Vec::new(),
+            address: AddressCache::default().get(0, &Arc::from(""), ""),
             body: Arc::from(""),
             properties: SharedProperties::default(),
-            ttl: None,
-        });
+        };
         let mut e = QEntry::new(msg, None);
         e.set_seq(41);
         assert!(!e.redelivered());
