@@ -7,15 +7,19 @@
 //! (the Yew components).
 
 pub mod compare;
+pub mod editor;
 pub mod i18n;
+pub mod inspector;
 pub mod lesson;
 pub mod model;
+pub mod route;
 pub mod scenario_json;
 pub mod scene;
 pub mod share;
 pub mod sim;
 pub mod timeline;
 pub mod wire;
+pub mod workbench;
 
 #[cfg(target_arch = "wasm32")]
 mod app;

@@ -1,0 +1,2017 @@
+//! The "Build" page's state, pure: the user's topology ([`crate::editor`]),
+//! applied to the broker through the protocol, the user's producers and
+//! consumers as clients, the messages on their way, and what the inspector
+//! shows ([`crate::inspector`]). No browser API: `cargo test -p web` drives it
+//! against `sim_core::Broker` natively.
+//!
+//! Everything runs on connection 1: channel 1 declares, channel 2 publishes,
+//! every consumer has a channel of its own (its prefetch is per channel).
+//! Requests go out one at a time per channel (each after the previous one's
+//! reply), because a method sent on a channel the broker just closed would close
+//! the whole connection. A broker error closes only its channel: the page opens
+//! it again, undoes the change that failed, shows the broker's words next to the
+//! form, and declares the topology again.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde_json::Value;
+use sim_core::protocol::{
+    Event, FieldTable, LinkState, Message, MessageId, Method, Outcome, Properties, ReplyResult,
+    Request, ServerFrame, Trace,
+};
+use sim_core::scenario::{template, AckMode, Scenario};
+
+use crate::editor::{self, Form, Kind, Msg, Plan};
+use crate::inspector::{Fate, Journal};
+use crate::lesson::{Layout, NodeKind, MARGIN_X, MARGIN_Y};
+use crate::model::{describe_error, LinkEvent};
+use crate::route::{self, NodeBox};
+
+pub const ADMIN: u16 = 1;
+pub const PUBLISH: u16 = 2;
+const FIRST_CONSUMER: u16 = 3;
+/// How long a message takes along one edge (animation ms).
+pub const SEG_MS: f64 = 650.0;
+/// How long an ended message stays, fading.
+pub const FADE_MS: f64 = 600.0;
+/// At most this many moving messages are drawn.
+const MAX_FLIGHTS: usize = 200;
+
+/// Half sizes of a node's box in the picture.
+pub fn node_half(kind: NodeKind) -> (f64, f64) {
+    match kind {
+        NodeKind::Exchange => (62.0, 50.0),
+        NodeKind::Queue => (80.0, 36.0),
+        _ => (78.0, 40.0),
+    }
+}
+
+/// What the inspector shows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Sel {
+    /// A node, by its id (`queue:orders`).
+    Node(String),
+    Message(MessageId),
+}
+
+/// Everything that can happen to the Build page.
+#[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)]
+pub enum WbAction {
+    /// Redraw.
+    Refresh,
+    NewForm(Kind),
+    EditForm(Kind, String),
+    /// The user typed into a form field.
+    Field(String, String),
+    Save,
+    CancelForm,
+    /// Delete `name` of `kind` (a binding by its `editor::binding_id`).
+    Delete(Kind, String),
+    Select(Option<Sel>),
+    /// Publish one message from the producer of this name.
+    Publish(String),
+    /// Pointer down on node `node` at picture coordinates `(x, y)`.
+    DragStart {
+        node: String,
+        x: f64,
+        y: f64,
+    },
+    DragMove {
+        x: f64,
+        y: f64,
+    },
+    /// Pointer up: a press that did not move is a click (selects the node).
+    DragEnd,
+    /// Move a node with the keyboard.
+    Nudge {
+        node: String,
+        dx: f64,
+        dy: f64,
+    },
+    Frame {
+        generation: u32,
+        frame: ServerFrame,
+    },
+    Link {
+        generation: u32,
+        event: LinkEvent,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Publishing {
+    n: u64,
+    producer: String,
+    exchange: String,
+    routing_key: String,
+    message: Message,
+    at: f64,
+    flight: u64,
+    /// Bound to the broker's message id (by a frame or by the reply).
+    id: Option<MessageId>,
+    returned: Option<(u16, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Purpose {
+    Setup,
+    /// A step of the open form's plan.
+    Form,
+    Publish(Box<Publishing>),
+    Consume(String),
+    Settle,
+    /// A passive declare: the broker's own count of a queue.
+    Count(String),
+    Other,
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+struct Chan {
+    open: bool,
+    /// Bumped whenever the channel closes (its delivery tags die with it).
+    epoch: u32,
+    queue: VecDeque<(Method, Purpose)>,
+    in_flight: Option<u64>,
+}
+
+/// A consumer's state as its inspector shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CState {
+    Starting,
+    Running,
+    /// The broker cancelled it (its queue went) or its channel closed.
+    Stopped,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConsumerRt {
+    pub channel: u16,
+    pub state: CState,
+    pub error: Option<String>,
+    pub received: u64,
+    pub settled: u64,
+}
+
+/// A delivered message the consumer works on until `due`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Work {
+    pub consumer: String,
+    pub queue: String,
+    pub msg: MessageId,
+    channel: u16,
+    epoch: u32,
+    tag: u64,
+    /// When it reaches the consumer (drawn there from then on).
+    pub arrive: f64,
+    pub due: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlightKind {
+    Move,
+    /// Back to the producer (mandatory, unroutable).
+    Return,
+    /// Fading out where it ended (`true`: dropped, not acked).
+    Fade(bool),
+}
+
+/// A message drawn moving from node `from` to node `to` (ids), from `start`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flight {
+    pub key: u64,
+    pub msg: Option<MessageId>,
+    pub label: String,
+    pub from: String,
+    pub to: String,
+    pub start: f64,
+    pub kind: FlightKind,
+}
+
+impl Flight {
+    pub fn end(&self) -> f64 {
+        self.start
+            + match self.kind {
+                FlightKind::Fade(_) => FADE_MS,
+                _ => SEG_MS,
+            }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Drag {
+    node: String,
+    off: (f64, f64),
+    moved: bool,
+}
+
+/// The Build page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workbench {
+    pub sc: Scenario,
+    /// Real mode (RabbitMQ reports no routing: it is inferred).
+    pub real: bool,
+    pub generation: u32,
+    pub form: Option<Form>,
+    /// The scenario before the form's plan went out (restored if it fails).
+    before: Option<Scenario>,
+    pub selected: Option<Sel>,
+    /// A message not tied to a form (a refused delete, a closed channel...).
+    pub notice: Option<String>,
+    /// Why the last delete was refused.
+    pub refusal: Option<Msg>,
+    /// Why a producer's last publish failed, by producer.
+    pub producer_errors: BTreeMap<String, String>,
+    pub layout: Layout,
+    /// Node positions the user dragged, by node id.
+    pub moved: BTreeMap<String, (f64, f64)>,
+    drag: Option<Drag>,
+    pub journal: Journal,
+    pub flights: Vec<Flight>,
+    /// When a message gets to a node: `(message, node id)` → animation ms.
+    arrive: BTreeMap<(MessageId, String), f64>,
+    pub consumers: BTreeMap<String, ConsumerRt>,
+    pub work: Vec<Work>,
+    /// Messages published per producer (the `{n}` of its templates).
+    pub counts: BTreeMap<String, u64>,
+    /// The broker's own ready count of a queue (passive declare), by queue.
+    pub broker_counts: BTreeMap<String, u32>,
+    chans: BTreeMap<u16, Chan>,
+    conn_open: bool,
+    /// The publish in flight (channel 2 sends one at a time).
+    publishing: Option<Box<Publishing>>,
+    pending: BTreeMap<u64, (u16, Purpose)>,
+    /// Consumers to start once channel 1 has declared everything queued.
+    after_admin: Vec<String>,
+    /// Channel 1 closed: declare the topology again once it is open.
+    redeclare: bool,
+    next_id: u64,
+    next_key: u64,
+    /// Animation time, ms (wall time × speed, stopped while paused).
+    pub now: f64,
+    last_wall: Option<f64>,
+    pub link_up: bool,
+    /// Requests sent so far (a test hook: an invalid form sends nothing).
+    pub sent: u64,
+}
+
+impl Workbench {
+    pub fn new(sc: Scenario, real: bool, generation: u32) -> Workbench {
+        let mut chans = BTreeMap::new();
+        chans.insert(
+            ADMIN,
+            Chan {
+                open: true,
+                ..Chan::default()
+            },
+        );
+        chans.insert(PUBLISH, Chan::default());
+        let mut wb = Workbench {
+            sc: editor::adopt(sc),
+            real,
+            generation,
+            form: None,
+            before: None,
+            selected: None,
+            notice: None,
+            refusal: None,
+            producer_errors: BTreeMap::new(),
+            layout: Layout::default(),
+            moved: BTreeMap::new(),
+            drag: None,
+            journal: Journal::default(),
+            flights: Vec::new(),
+            arrive: BTreeMap::new(),
+            consumers: BTreeMap::new(),
+            work: Vec::new(),
+            counts: BTreeMap::new(),
+            broker_counts: BTreeMap::new(),
+            chans,
+            conn_open: true,
+            publishing: None,
+            pending: BTreeMap::new(),
+            after_admin: Vec::new(),
+            redeclare: false,
+            next_id: 1,
+            next_key: 1,
+            now: 0.0,
+            last_wall: None,
+            link_up: false,
+            sent: 0,
+        };
+        wb.relayout();
+        wb
+    }
+
+    /// The layout of the scenario, with the user's moves applied and the
+    /// producers labelled with where they publish.
+    fn relayout(&mut self) {
+        let mut l = Layout::of(&self.sc);
+        for n in &mut l.nodes {
+            if n.kind == NodeKind::Producer {
+                if let Some(p) = self.sc.producers.iter().find(|p| p.name == n.name) {
+                    let x = if p.exchange.is_empty() {
+                        "(default)"
+                    } else {
+                        &p.exchange
+                    };
+                    n.sub = if p.routing_key.is_empty() {
+                        format!("→ {x}")
+                    } else {
+                        format!("→ {x} · {}", p.routing_key)
+                    };
+                }
+            }
+            if let Some(&(x, y)) = self.moved.get(&n.id()) {
+                n.x = x;
+                n.y = y;
+            }
+        }
+        let (mut w, mut h) = (l.width, l.height);
+        for n in &l.nodes {
+            w = w.max(n.x + MARGIN_X);
+            h = h.max(n.y + MARGIN_Y);
+        }
+        l.width = w.max(4.0 * crate::lesson::COL_W);
+        l.height = h;
+        self.layout = l;
+    }
+
+    /// The box of node `id`, if drawn.
+    pub fn node_box(&self, id: &str) -> Option<NodeBox> {
+        self.layout.nodes.iter().find(|n| n.id() == id).map(|n| {
+            let (hw, hh) = node_half(n.kind);
+            NodeBox {
+                x: n.x,
+                y: n.y,
+                hw,
+                hh,
+            }
+        })
+    }
+
+    /// The path of an edge between two nodes, around all the others.
+    pub fn path(&self, from: &str, to: &str) -> Option<route::Path> {
+        let (a, b) = (self.node_box(from)?, self.node_box(to)?);
+        let others: Vec<NodeBox> = self
+            .layout
+            .nodes
+            .iter()
+            .filter(|n| {
+                let id = n.id();
+                id != from && id != to
+            })
+            .map(|n| {
+                let (hw, hh) = node_half(n.kind);
+                NodeBox {
+                    x: n.x,
+                    y: n.y,
+                    hw,
+                    hh,
+                }
+            })
+            .collect();
+        Some(route::route(a, b, &others))
+    }
+
+    pub fn consumer_queue(&self, name: &str) -> Option<&str> {
+        self.sc
+            .consumers
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.queue.as_str())
+    }
+
+    /// Can this producer publish now?
+    pub fn can_publish(&self) -> bool {
+        self.link_up
+    }
+
+    // ---------------------------------------------------------------- actions
+
+    /// Applies `action` (frames and link events of another generation are
+    /// ignored); returns the requests to send and whether to redraw.
+    pub fn apply(&mut self, action: WbAction) -> (Vec<Request>, bool) {
+        let changed = match action {
+            WbAction::Refresh => true,
+            WbAction::NewForm(kind) => {
+                self.form = Some(Form::new(kind, &self.sc));
+                true
+            }
+            WbAction::EditForm(kind, name) => {
+                self.form = Form::edit(kind, &name, &self.sc);
+                true
+            }
+            WbAction::Field(field, value) => match self.form.as_mut() {
+                Some(f) if !f.busy => {
+                    f.set(&field, value);
+                    if field == "dest_kind" {
+                        f.fix_dest(&self.sc);
+                    }
+                    true
+                }
+                _ => false,
+            },
+            WbAction::Save => self.save(),
+            WbAction::CancelForm => {
+                if self.form.as_ref().is_some_and(|f| f.busy) {
+                    false
+                } else {
+                    self.form = None;
+                    true
+                }
+            }
+            WbAction::Delete(kind, name) => {
+                match editor::delete(&self.sc, kind, &name) {
+                    Ok(plan) => {
+                        self.refusal = None;
+                        if let Some(Sel::Node(id)) = &self.selected {
+                            if id == &format!("{}:{name}", kind.as_str()) {
+                                self.selected = None;
+                            }
+                        }
+                        self.execute(plan, false);
+                    }
+                    Err(msg) => self.refusal = Some(msg),
+                }
+                true
+            }
+            WbAction::Select(sel) => {
+                self.refusal = None;
+                if let Some(Sel::Node(id)) = &sel {
+                    if let Some(q) = id.strip_prefix("queue:") {
+                        // Ask the broker for its own count of the queue.
+                        let q = q.to_string();
+                        self.enqueue(
+                            ADMIN,
+                            Method::QueueDeclare {
+                                queue: q.clone(),
+                                passive: true,
+                                durable: false,
+                                exclusive: false,
+                                auto_delete: false,
+                                arguments: FieldTable::new(),
+                            },
+                            Purpose::Count(q),
+                        );
+                    }
+                }
+                self.selected = sel;
+                true
+            }
+            WbAction::Publish(name) => self.publish(&name),
+            WbAction::DragStart { node, x, y } => {
+                let Some(b) = self.node_box(&node) else {
+                    return (Vec::new(), false);
+                };
+                self.drag = Some(Drag {
+                    node,
+                    off: (b.x - x, b.y - y),
+                    moved: false,
+                });
+                false
+            }
+            WbAction::DragMove { x, y } => match self.drag.as_mut() {
+                Some(d) => {
+                    let to = (x + d.off.0, y + d.off.1);
+                    let node = d.node.clone();
+                    let start = self.node_box(&node).map(|b| (b.x, b.y));
+                    if let Some(from) = start {
+                        let d = self.drag.as_mut().map(|d| {
+                            d.moved |= (to.0 - from.0).abs() + (to.1 - from.1).abs() > 2.0;
+                            d.moved
+                        });
+                        if d == Some(true) {
+                            self.move_node(&node, to);
+                            return (Vec::new(), true);
+                        }
+                    }
+                    false
+                }
+                None => false,
+            },
+            WbAction::DragEnd => match self.drag.take() {
+                Some(d) if !d.moved => {
+                    return self.apply(WbAction::Select(Some(Sel::Node(d.node))));
+                }
+                Some(_) => true,
+                None => false,
+            },
+            WbAction::Nudge { node, dx, dy } => match self.node_box(&node) {
+                Some(b) => {
+                    self.move_node(&node, (b.x + dx, b.y + dy));
+                    true
+                }
+                None => false,
+            },
+            WbAction::Frame { generation, frame } => {
+                if generation != self.generation {
+                    return (Vec::new(), false);
+                }
+                self.frame(frame);
+                true
+            }
+            WbAction::Link { generation, event } => {
+                if generation != self.generation {
+                    return (Vec::new(), false);
+                }
+                self.link_event(event);
+                true
+            }
+        };
+        (self.pump(), changed)
+    }
+
+    fn move_node(&mut self, node: &str, to: (f64, f64)) {
+        let to = (to.0.clamp(40.0, 4000.0), to.1.clamp(40.0, 3000.0));
+        self.moved.insert(node.to_string(), to);
+        self.relayout();
+    }
+
+    fn save(&mut self) -> bool {
+        let Some(form) = self.form.as_mut() else {
+            return false;
+        };
+        if form.busy {
+            return false;
+        }
+        form.tried = true;
+        form.broker_error = None;
+        match form.plan(&self.sc) {
+            Err(_) => true,
+            Ok(plan) => {
+                self.execute(plan, true);
+                true
+            }
+        }
+    }
+
+    /// Puts `plan` into effect: the scenario at once (the picture follows),
+    /// the methods on channel 1, consumers stopped now and started once the
+    /// declarations are through. With `from_form`, the form waits for the
+    /// broker's replies and closes when all are ok.
+    fn execute(&mut self, plan: Plan, from_form: bool) {
+        let Plan {
+            sc,
+            admin,
+            stop,
+            start,
+        } = plan;
+        let old = std::mem::replace(&mut self.sc, sc);
+        for q in &old.topology.queues {
+            let gone = !self.sc.topology.queues.contains(q);
+            if gone {
+                self.journal.queue_gone(&q.name);
+            }
+        }
+        for name in stop {
+            self.stop_consumer(&name);
+        }
+        let waits = !admin.is_empty();
+        for m in admin {
+            self.enqueue(
+                ADMIN,
+                m,
+                if from_form {
+                    Purpose::Form
+                } else {
+                    Purpose::Setup
+                },
+            );
+        }
+        self.after_admin.extend(start);
+        if from_form {
+            let selected = self.form.as_ref().and_then(|f| match f.kind {
+                Kind::Binding => None,
+                k => Some(format!("{}:{}", k.as_str(), f.get("name"))),
+            });
+            if waits {
+                self.before = Some(old);
+                if let Some(f) = self.form.as_mut() {
+                    f.busy = true;
+                }
+            } else {
+                self.form = None;
+            }
+            if let Some(id) = selected {
+                self.selected = Some(Sel::Node(id));
+            }
+        }
+        self.relayout();
+    }
+
+    fn publish(&mut self, name: &str) -> bool {
+        if !self.link_up {
+            return false;
+        }
+        let Some(p) = self.sc.producers.iter().find(|p| p.name == name).cloned() else {
+            return false;
+        };
+        let n = self.counts.get(name).copied().unwrap_or(0) + 1;
+        self.counts.insert(name.to_string(), n);
+        let ctx = template::Ctx {
+            n,
+            name,
+            ..template::Ctx::default()
+        };
+        let body = template::render_body(&p.body, &ctx);
+        let routing_key = template::render(&p.routing_key, &ctx);
+        let properties = Properties {
+            content_type: serde_json::from_str::<Value>(&body)
+                .is_ok()
+                .then(|| "application/json".to_string()),
+            headers: p.properties.headers.clone(),
+            delivery_mode: p.properties.delivery_mode,
+            priority: p.properties.priority,
+            expiration: p.properties.expiration_ms.map(|ms| ms.to_string()),
+            ..Properties::default()
+        };
+        let message = Message {
+            body: body.clone(),
+            properties: properties.clone(),
+        };
+        self.producer_errors.remove(name);
+        let flight = self.fly(
+            None,
+            format!("#{n}"),
+            format!("producer:{name}"),
+            format!("exchange:{}", p.exchange),
+            self.now,
+            FlightKind::Move,
+        );
+        let publishing = Publishing {
+            n,
+            producer: name.to_string(),
+            exchange: p.exchange.clone(),
+            routing_key: routing_key.clone(),
+            message,
+            at: self.now,
+            flight,
+            id: None,
+            returned: None,
+        };
+        self.enqueue(
+            PUBLISH,
+            Method::Publish {
+                exchange: p.exchange,
+                routing_key,
+                body,
+                mandatory: p.mandatory,
+                properties,
+            },
+            Purpose::Publish(Box::new(publishing)),
+        );
+        true
+    }
+
+    // -------------------------------------------------------------- requests
+
+    fn enqueue(&mut self, ch: u16, method: Method, purpose: Purpose) {
+        self.chans
+            .entry(ch)
+            .or_default()
+            .queue
+            .push_back((method, purpose));
+    }
+
+    /// Sends what may go now: the head of every idle channel's queue.
+    fn pump(&mut self) -> Vec<Request> {
+        let mut out = Vec::new();
+        loop {
+            let mut progressed = false;
+            // Channel 1 first: it opens the connection and declares.
+            let chans: Vec<u16> = self.chans.keys().copied().collect();
+            for ch in chans {
+                let conn_open = self.conn_open;
+                let Some(c) = self.chans.get_mut(&ch) else {
+                    continue;
+                };
+                if c.in_flight.is_some() {
+                    continue;
+                }
+                let Some((method, _)) = c.queue.front() else {
+                    continue;
+                };
+                let may = match method {
+                    Method::ConnectionOpen => true,
+                    Method::ChannelOpen => conn_open,
+                    _ => conn_open && c.open,
+                };
+                if !may {
+                    continue;
+                }
+                let Some((method, purpose)) = c.queue.pop_front() else {
+                    continue;
+                };
+                let id = self.next_id;
+                self.next_id += 1;
+                c.in_flight = Some(id);
+                if let Purpose::Publish(p) = &purpose {
+                    self.publishing = Some(p.clone());
+                }
+                self.pending.insert(id, (ch, purpose));
+                self.sent += 1;
+                out.push(Request::new(id, method).on(1, ch));
+                progressed = true;
+            }
+            // Declarations done: start the consumers waiting for them.
+            let admin_idle = self
+                .chans
+                .get(&ADMIN)
+                .is_some_and(|c| c.in_flight.is_none() && c.queue.is_empty() && c.open);
+            if admin_idle && !self.after_admin.is_empty() && self.conn_open {
+                let names = std::mem::take(&mut self.after_admin);
+                for n in names {
+                    self.start_consumer(&n);
+                }
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+        out
+    }
+
+    fn free_channel(&self) -> u16 {
+        (FIRST_CONSUMER..)
+            .find(|ch| !self.consumers.values().any(|c| c.channel == *ch))
+            .unwrap_or(FIRST_CONSUMER)
+    }
+
+    fn start_consumer(&mut self, name: &str) {
+        let Some(def) = self.sc.consumers.iter().find(|c| c.name == name).cloned() else {
+            return;
+        };
+        let ch = match self.consumers.get(name) {
+            Some(rt) => rt.channel,
+            None => self.free_channel(),
+        };
+        let rt = self
+            .consumers
+            .entry(name.to_string())
+            .or_insert(ConsumerRt {
+                channel: ch,
+                state: CState::Starting,
+                error: None,
+                received: 0,
+                settled: 0,
+            });
+        rt.state = CState::Starting;
+        rt.error = None;
+        let open = self.chans.get(&ch).is_some_and(|c| c.open);
+        if !open {
+            self.enqueue(ch, Method::ChannelOpen, Purpose::Other);
+        }
+        if def.ack == AckMode::Manual && def.prefetch > 0 {
+            self.enqueue(
+                ch,
+                Method::BasicQos {
+                    prefetch_count: def.prefetch,
+                    global: false,
+                },
+                Purpose::Other,
+            );
+        }
+        self.enqueue(
+            ch,
+            Method::Consume {
+                queue: def.queue.clone(),
+                consumer_tag: def.name.clone(),
+                no_ack: def.ack == AckMode::Auto,
+                exclusive: false,
+                arguments: FieldTable::new(),
+            },
+            Purpose::Consume(def.name.clone()),
+        );
+    }
+
+    /// Closes the consumer's channel: the broker requeues what it held.
+    fn stop_consumer(&mut self, name: &str) {
+        let Some(rt) = self.consumers.remove(name) else {
+            return;
+        };
+        self.after_admin.retain(|n| n != name);
+        self.work.retain(|w| w.consumer != name);
+        if let Some(c) = self.chans.get_mut(&rt.channel) {
+            c.queue.clear();
+            if c.open {
+                c.queue.push_back((Method::ChannelClose, Purpose::Other));
+            }
+        }
+    }
+
+    /// Declares everything again on a fresh link or connection: channel 2,
+    /// the topology, then every consumer.
+    fn resync(&mut self, open_connection: bool) {
+        self.pending.clear();
+        self.publishing = None;
+        self.work.clear();
+        for c in self.chans.values_mut() {
+            c.open = false;
+            c.epoch += 1;
+            c.queue.clear();
+            c.in_flight = None;
+        }
+        self.conn_open = !open_connection;
+        if open_connection {
+            self.enqueue(ADMIN, Method::ConnectionOpen, Purpose::Setup);
+        } else if let Some(c) = self.chans.get_mut(&ADMIN) {
+            c.open = true;
+        }
+        self.enqueue(PUBLISH, Method::ChannelOpen, Purpose::Setup);
+        for m in editor::declare_all(&self.sc) {
+            self.enqueue(ADMIN, m, Purpose::Setup);
+        }
+        for rt in self.consumers.values_mut() {
+            rt.state = CState::Stopped;
+        }
+        self.after_admin = self.sc.consumers.iter().map(|c| c.name.clone()).collect();
+        self.redeclare = false;
+    }
+
+    // ---------------------------------------------------------------- frames
+
+    fn link_event(&mut self, event: LinkEvent) {
+        match event {
+            LinkEvent::Open => {
+                self.link_up = true;
+                self.notice = None;
+                self.resync(false);
+            }
+            LinkEvent::Failed(why) | LinkEvent::BrokerDown(why) => {
+                self.link_up = false;
+                self.notice = Some(why);
+            }
+        }
+    }
+
+    fn frame(&mut self, frame: ServerFrame) {
+        let now = self.now;
+        match frame.event {
+            Event::Reply { id, result } => self.reply(id, result),
+            Event::Deliver {
+                channel,
+                consumer_tag,
+                delivery_tag,
+                redelivered,
+                message,
+                message_id,
+                ..
+            } => self.deliver(
+                channel,
+                consumer_tag,
+                delivery_tag,
+                redelivered,
+                message,
+                message_id,
+            ),
+            Event::Trace(t) => {
+                self.bind_unknown(trace_message(&t));
+                self.journal.trace(&t, now);
+                self.animate_trace(&t);
+            }
+            Event::Return {
+                reply_code,
+                reply_text,
+                ..
+            } => {
+                if let Some(p) = self.publishing.as_mut() {
+                    p.returned = Some((reply_code, reply_text.clone()));
+                    if let Some(id) = p.id {
+                        let from = format!("exchange:{}", p.exchange);
+                        let to = format!("producer:{}", p.producer);
+                        let label = format!("#{}", p.n);
+                        self.journal.returned(id, reply_code, &reply_text, now);
+                        let start = self.arrival(id, &from);
+                        self.fly(Some(id), label, from, to, start, FlightKind::Return);
+                    }
+                }
+            }
+            Event::ConsumerCancelled { consumer_tag, .. } => {
+                if let Some(rt) = self.consumers.get_mut(&consumer_tag) {
+                    rt.state = CState::Stopped;
+                    rt.error = Some("cancelled by the broker (its queue was deleted)".into());
+                }
+                self.work.retain(|w| w.consumer != consumer_tag);
+            }
+            Event::Closed { channel, error, .. } => {
+                let text = describe_error(&error);
+                match channel {
+                    Some(ch) => self.channel_closed(ch, text),
+                    None => {
+                        self.notice = Some(format!("The broker closed the connection: {text}"));
+                        self.resync(true);
+                    }
+                }
+            }
+            Event::Status { broker, detail } => match broker {
+                LinkState::Up => {
+                    if !self.link_up {
+                        self.link_up = true;
+                        self.notice = None;
+                        self.resync(false);
+                    }
+                }
+                LinkState::Down | LinkState::Reconnecting => {
+                    self.link_up = false;
+                    self.notice = Some(if detail.is_empty() {
+                        "the broker is unreachable".into()
+                    } else {
+                        detail
+                    });
+                }
+            },
+            Event::ProtocolError { id, message } => {
+                if let Some(id) = id {
+                    if let Some((ch, purpose)) = self.pending.remove(&id) {
+                        self.done(ch, id);
+                        self.failed(purpose, message.clone());
+                    }
+                }
+                self.notice = Some(format!("Protocol error: {message}"));
+            }
+            Event::Confirm { .. } => {}
+        }
+    }
+
+    fn channel_closed(&mut self, ch: u16, text: String) {
+        let Some(c) = self.chans.get_mut(&ch) else {
+            return;
+        };
+        c.open = false;
+        c.epoch += 1;
+        // What was queued behind the failed method is not sent (a method on a
+        // closed channel would close the connection).
+        let dropped: Vec<Purpose> = c.queue.drain(..).map(|(_, p)| p).collect();
+        c.queue.push_back((Method::ChannelOpen, Purpose::Setup));
+        for p in dropped {
+            if let Purpose::Publish(p) = p {
+                self.lost_publish(&p, &text);
+            }
+        }
+        if ch == ADMIN {
+            self.redeclare = true;
+        } else if ch != PUBLISH {
+            self.work.retain(|w| w.channel != ch);
+            if let Some(rt) = self.consumers.values_mut().find(|r| r.channel == ch) {
+                rt.state = CState::Stopped;
+                rt.error = Some(text);
+            }
+        }
+    }
+
+    /// The in-flight request `id` on `ch` is answered: the channel may send again.
+    fn done(&mut self, ch: u16, id: u64) {
+        if let Some(c) = self.chans.get_mut(&ch) {
+            if c.in_flight == Some(id) {
+                c.in_flight = None;
+            }
+        }
+    }
+
+    fn reply(&mut self, id: u64, result: ReplyResult) {
+        let Some((ch, purpose)) = self.pending.remove(&id) else {
+            return;
+        };
+        self.done(ch, id);
+        match result {
+            ReplyResult::Ok(outcome) => self.succeeded(ch, purpose, outcome),
+            ReplyResult::Error(e) => self.failed(purpose, describe_error(&e)),
+        }
+    }
+
+    fn succeeded(&mut self, ch: u16, purpose: Purpose, outcome: Outcome) {
+        match purpose {
+            Purpose::Setup | Purpose::Other => {
+                if let Some(c) = self.chans.get_mut(&ch) {
+                    if !c.open {
+                        c.open = true;
+                        if ch == ADMIN {
+                            self.conn_open = true;
+                        }
+                        if ch == ADMIN && self.redeclare {
+                            self.redeclare = false;
+                            for m in editor::declare_all(&self.sc) {
+                                self.enqueue(ADMIN, m, Purpose::Setup);
+                            }
+                            let stopped = self
+                                .sc
+                                .consumers
+                                .iter()
+                                .filter(|c| {
+                                    self.consumers
+                                        .get(&c.name)
+                                        .is_none_or(|rt| rt.state == CState::Stopped)
+                                })
+                                .map(|c| c.name.clone())
+                                .collect::<Vec<_>>();
+                            self.after_admin.extend(stopped);
+                        }
+                    }
+                }
+            }
+            Purpose::Form => {
+                let admin_busy = self
+                    .chans
+                    .get(&ADMIN)
+                    .is_some_and(|c| c.queue.iter().any(|(_, p)| *p == Purpose::Form));
+                if !admin_busy {
+                    // Every step of the plan is through.
+                    self.before = None;
+                    self.form = None;
+                    // Consumers the broker cancelled (queue re-declared) come back.
+                    let stopped: Vec<String> = self
+                        .sc
+                        .consumers
+                        .iter()
+                        .filter(|c| {
+                            self.consumers
+                                .get(&c.name)
+                                .is_some_and(|rt| rt.state == CState::Stopped)
+                        })
+                        .map(|c| c.name.clone())
+                        .collect();
+                    for n in stopped {
+                        if !self.after_admin.contains(&n) {
+                            self.after_admin.push(n);
+                        }
+                    }
+                }
+            }
+            Purpose::Publish(_) => {
+                // The live record (a frame may have named its message already).
+                if let Some(p) = self.publishing.take() {
+                    if let (Outcome::Published { message_id, .. }, None) = (outcome, p.id) {
+                        self.bind(p, message_id);
+                    }
+                }
+            }
+            Purpose::Consume(name) => {
+                if let Some(rt) = self.consumers.get_mut(&name) {
+                    rt.state = CState::Running;
+                }
+            }
+            Purpose::Count(q) => {
+                if let Outcome::QueueDeclareOk { message_count, .. } = outcome {
+                    self.broker_counts.insert(q, message_count);
+                }
+            }
+            Purpose::Settle => {}
+        }
+    }
+
+    fn failed(&mut self, purpose: Purpose, text: String) {
+        match purpose {
+            Purpose::Form => {
+                // Undo the change; the topology is declared again as it was
+                // once channel 1 is open.
+                if let Some(before) = self.before.take() {
+                    self.sc = before;
+                    self.relayout();
+                }
+                if let Some(c) = self.chans.get_mut(&ADMIN) {
+                    c.queue.retain(|(_, p)| *p != Purpose::Form);
+                }
+                self.redeclare = true;
+                if let Some(f) = self.form.as_mut() {
+                    f.busy = false;
+                    f.broker_error = Some(text);
+                }
+            }
+            Purpose::Publish(p) => {
+                self.lost_publish(&p, &text);
+                self.publishing = None;
+            }
+            Purpose::Consume(name) => {
+                if let Some(rt) = self.consumers.get_mut(&name) {
+                    rt.state = CState::Stopped;
+                    rt.error = Some(text);
+                }
+            }
+            Purpose::Count(q) => {
+                self.broker_counts.remove(&q);
+            }
+            Purpose::Setup | Purpose::Settle | Purpose::Other => {
+                self.notice = Some(format!("The broker refused a request: {text}"));
+            }
+        }
+    }
+
+    fn lost_publish(&mut self, p: &Publishing, text: &str) {
+        self.producer_errors
+            .insert(p.producer.clone(), text.to_string());
+        // The message fades out red where its publish ended.
+        if let Some(f) = self.flights.iter().find(|f| f.key == p.flight).cloned() {
+            let end = f.end();
+            self.fly(
+                None,
+                f.label,
+                f.to.clone(),
+                f.to,
+                end,
+                FlightKind::Fade(true),
+            );
+        }
+    }
+
+    // ------------------------------------------------------------- messages
+
+    /// A frame names message `id` we have not seen: it is the publish in flight.
+    fn bind_unknown(&mut self, id: Option<MessageId>) {
+        let Some(id) = id else { return };
+        if self.journal.records.contains_key(&id) {
+            return;
+        }
+        if let Some(p) = self.publishing.as_ref().filter(|p| p.id.is_none()).cloned() {
+            self.bind(p, id);
+        }
+    }
+
+    fn bind(&mut self, p: Box<Publishing>, id: MessageId) {
+        if let Some(cur) = self.publishing.as_mut() {
+            if cur.flight == p.flight {
+                cur.id = Some(id);
+            }
+        }
+        self.journal.published(
+            id,
+            p.n,
+            &p.producer,
+            &p.exchange,
+            &p.routing_key,
+            p.message.clone(),
+            p.at,
+        );
+        let mut at_exchange = self.now;
+        if let Some(f) = self.flights.iter_mut().find(|f| f.key == p.flight) {
+            f.msg = Some(id);
+            at_exchange = f.end();
+        }
+        self.arrive
+            .insert((id, format!("exchange:{}", p.exchange)), at_exchange);
+        if let Some((code, text)) = &p.returned {
+            self.journal.returned(id, *code, text, self.now);
+        }
+        if self.real && !self.journal.traced {
+            let edges = self.journal.infer(&self.sc, id, self.now);
+            let label = format!("#{}", p.n);
+            for (from, to) in edges {
+                let start = self.arrival(id, &from);
+                self.fly(Some(id), label.clone(), from, to, start, FlightKind::Move);
+            }
+            if self
+                .journal
+                .records
+                .get(&id)
+                .is_some_and(|r| r.fate == Fate::Dropped)
+            {
+                let at = format!("exchange:{}", p.exchange);
+                let start = self.arrival(id, &at);
+                self.fly(
+                    Some(id),
+                    label,
+                    at.clone(),
+                    at,
+                    start,
+                    FlightKind::Fade(true),
+                );
+            }
+        }
+    }
+
+    /// When message `id` is (or will be) at node `node`: not before now.
+    fn arrival(&self, id: MessageId, node: &str) -> f64 {
+        self.arrive
+            .get(&(id, node.to_string()))
+            .copied()
+            .unwrap_or(self.now)
+            .max(self.now)
+    }
+
+    fn label_of(&self, id: MessageId) -> String {
+        self.journal
+            .records
+            .get(&id)
+            .map(|r| r.label())
+            .unwrap_or_else(|| format!("m{id}"))
+    }
+
+    /// A message moving along an edge; returns its key. It arrives at `to`
+    /// when it ends.
+    fn fly(
+        &mut self,
+        msg: Option<MessageId>,
+        label: String,
+        from: String,
+        to: String,
+        start: f64,
+        kind: FlightKind,
+    ) -> u64 {
+        let key = self.next_key;
+        self.next_key += 1;
+        let f = Flight {
+            key,
+            msg,
+            label,
+            from,
+            to,
+            start,
+            kind,
+        };
+        if let (Some(id), FlightKind::Move) = (msg, kind) {
+            self.arrive.insert((id, f.to.clone()), f.end());
+            if self.arrive.len() > 2000 {
+                if let Some(k) = self.arrive.keys().next().cloned() {
+                    self.arrive.remove(&k);
+                }
+            }
+        }
+        self.flights.push(f);
+        if self.flights.len() > MAX_FLIGHTS {
+            self.flights.remove(0);
+        }
+        key
+    }
+
+    fn animate_trace(&mut self, t: &Trace) {
+        let Some(id) = trace_message(t) else { return };
+        let label = self.label_of(id);
+        let (from, to, kind) = match t {
+            Trace::Routed {
+                exchange,
+                destination_kind,
+                destination,
+                ..
+            } => (
+                format!("exchange:{exchange}"),
+                format!(
+                    "{}:{destination}",
+                    match destination_kind {
+                        sim_core::protocol::DestinationKind::Queue => "queue",
+                        sim_core::protocol::DestinationKind::Exchange => "exchange",
+                    }
+                ),
+                FlightKind::Move,
+            ),
+            Trace::ToAlternateExchange {
+                exchange,
+                alternate,
+                ..
+            } => (
+                format!("exchange:{exchange}"),
+                format!("exchange:{alternate}"),
+                FlightKind::Move,
+            ),
+            Trace::DeadLettered {
+                queue,
+                dead_letter_exchange,
+                ..
+            } => (
+                format!("queue:{queue}"),
+                format!("exchange:{dead_letter_exchange}"),
+                FlightKind::Move,
+            ),
+            Trace::Dropped { queue, .. } => {
+                let at = match queue {
+                    Some(q) => format!("queue:{q}"),
+                    None => self
+                        .journal
+                        .records
+                        .get(&id)
+                        .map(|r| format!("exchange:{}", r.exchange))
+                        .unwrap_or_default(),
+                };
+                (at.clone(), at, FlightKind::Fade(true))
+            }
+            Trace::Requeued { queue, .. } => {
+                // From the consumer that held it, if we know which.
+                match self.work.iter().find(|w| w.msg == id) {
+                    Some(w) => (
+                        format!("consumer:{}", w.consumer),
+                        format!("queue:{queue}"),
+                        FlightKind::Move,
+                    ),
+                    None => return,
+                }
+            }
+            Trace::Enqueued { .. } | Trace::Acked { .. } => return,
+        };
+        let start = self.arrival(id, &from);
+        self.fly(Some(id), label, from, to, start, kind);
+    }
+
+    fn deliver(
+        &mut self,
+        channel: u16,
+        consumer: String,
+        tag: u64,
+        redelivered: bool,
+        message: Message,
+        id: MessageId,
+    ) {
+        self.bind_unknown(Some(id));
+        let Some(def) = self
+            .sc
+            .consumers
+            .iter()
+            .find(|c| c.name == consumer)
+            .cloned()
+        else {
+            return;
+        };
+        let queue = def.queue.clone();
+        self.journal
+            .delivered(id, &queue, &consumer, tag, redelivered, message, self.now);
+        if let Some(rt) = self.consumers.get_mut(&consumer) {
+            rt.received += 1;
+        }
+        let from = format!("queue:{queue}");
+        let start = self.arrival(id, &from);
+        let label = self.label_of(id);
+        let key = self.fly(
+            Some(id),
+            label,
+            from,
+            format!("consumer:{consumer}"),
+            start,
+            FlightKind::Move,
+        );
+        let arrive = self
+            .flights
+            .iter()
+            .find(|f| f.key == key)
+            .map_or(self.now, Flight::end);
+        let epoch = self.chans.get(&channel).map_or(0, |c| c.epoch);
+        self.work.push(Work {
+            consumer,
+            queue,
+            msg: id,
+            channel,
+            epoch,
+            tag,
+            arrive,
+            due: arrive + def.processing_ms as f64,
+        });
+    }
+
+    // ------------------------------------------------------------------ time
+
+    /// Wall time moved on; returns the acks that are due and whether to redraw.
+    pub fn tick(&mut self, wall_ms: f64, paused: bool, speed: f64) -> (Vec<Request>, bool) {
+        let dt = match self.last_wall {
+            Some(prev) => (wall_ms - prev).clamp(0.0, 100.0),
+            None => 0.0,
+        };
+        self.last_wall = Some(wall_ms);
+        if !paused {
+            self.now += dt * speed;
+        }
+        let now = self.now;
+        let moving = dt > 0.0 && !paused && (!self.flights.is_empty() || !self.work.is_empty());
+        self.flights.retain(|f| f.end() + 50.0 > now);
+        let mut due: Vec<Work> = Vec::new();
+        self.work.retain(|w| {
+            if w.due <= now {
+                due.push(w.clone());
+                false
+            } else {
+                true
+            }
+        });
+        let settled = !due.is_empty();
+        for w in due {
+            self.settle(w);
+        }
+        let out = self.pump();
+        let changed = moving || settled || !out.is_empty();
+        (out, changed)
+    }
+
+    /// The consumer is done with a message: ack, reject or requeue it.
+    fn settle(&mut self, w: Work) {
+        let Some(def) = self.sc.consumers.iter().find(|c| c.name == w.consumer) else {
+            return;
+        };
+        let action = editor::on_message_of(def);
+        let manual = def.ack == AckMode::Manual;
+        let (ack, requeue) = match (manual, action) {
+            (false, _) | (true, "ack") => (true, false),
+            (true, "requeue") => (false, true),
+            _ => (false, false),
+        };
+        if let Some(rt) = self.consumers.get_mut(&w.consumer) {
+            rt.settled += 1;
+        }
+        self.journal
+            .settled(w.msg, &w.queue, &w.consumer, ack, requeue, self.now);
+        let at = format!("consumer:{}", w.consumer);
+        let label = self.label_of(w.msg);
+        if ack || !manual {
+            self.fly(
+                Some(w.msg),
+                label,
+                at.clone(),
+                at,
+                self.now,
+                FlightKind::Fade(false),
+            );
+        }
+        if !manual {
+            return;
+        }
+        let alive = self
+            .chans
+            .get(&w.channel)
+            .is_some_and(|c| c.open && c.epoch == w.epoch);
+        if !alive {
+            return;
+        }
+        let method = if ack {
+            Method::Ack {
+                delivery_tag: w.tag,
+                multiple: false,
+            }
+        } else if requeue {
+            Method::Nack {
+                delivery_tag: w.tag,
+                multiple: false,
+                requeue: true,
+            }
+        } else {
+            Method::Reject {
+                delivery_tag: w.tag,
+                requeue: false,
+            }
+        };
+        self.enqueue(w.channel, method, Purpose::Settle);
+    }
+
+    /// Where flight `f` is drawn now, if it is on screen.
+    pub fn flight_xy(&self, f: &Flight) -> Option<(f64, f64)> {
+        if f.start > self.now {
+            return None;
+        }
+        let t = ((self.now - f.start) / (f.end() - f.start)).clamp(0.0, 1.0);
+        match f.kind {
+            FlightKind::Fade(_) => self.node_box(&f.from).map(|b| (b.x, b.y)),
+            _ => self.path(&f.from, &f.to).map(|p| p.at(t)),
+        }
+    }
+
+    /// Messages ready in `queue` that have arrived there (drawn in its box).
+    pub fn ready_here(&self, queue: &str) -> Vec<MessageId> {
+        let node = format!("queue:{queue}");
+        self.journal
+            .queues
+            .get(queue)
+            .map(|c| {
+                c.ready
+                    .iter()
+                    .copied()
+                    .filter(|id| {
+                        self.arrive
+                            .get(&(*id, node.clone()))
+                            .is_none_or(|t| *t <= self.now)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The message `id`'s form problems for display, and a delete refusal.
+    pub fn delete_refusal(&self, kind: Kind, name: &str) -> Option<Msg> {
+        editor::delete(&self.sc, kind, name).err()
+    }
+}
+
+fn trace_message(t: &Trace) -> Option<MessageId> {
+    Some(match t {
+        Trace::Routed { message_id, .. }
+        | Trace::ToAlternateExchange { message_id, .. }
+        | Trace::Enqueued { message_id, .. }
+        | Trace::Requeued { message_id, .. }
+        | Trace::Acked { message_id, .. }
+        | Trace::DeadLettered { message_id, .. }
+        | Trace::Dropped { message_id, .. } => *message_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspector::Step;
+    use sim_core::protocol::{AmqpError, ErrorScope};
+    use sim_core::Broker;
+
+    /// The workbench against `sim_core::Broker`, as the page's link drives it.
+    struct Rig {
+        wb: Workbench,
+        broker: Broker,
+        wall: f64,
+        /// Every request sent, in order.
+        log: Vec<Request>,
+    }
+
+    impl Rig {
+        fn new(real: bool) -> Rig {
+            let mut broker = Broker::new(7);
+            // Real mode: RabbitMQ reports no routing, so neither does this broker.
+            broker.set_tracing(!real);
+            broker.handle_request(Request::new(0, Method::ConnectionOpen));
+            while broker.poll_event().is_some() {}
+            let mut rig = Rig {
+                wb: Workbench::new(editor::empty(), real, 0),
+                broker,
+                wall: 0.0,
+                log: Vec::new(),
+            };
+            rig.act(WbAction::Link {
+                generation: 0,
+                event: LinkEvent::Open,
+            });
+            rig
+        }
+
+        fn run(&mut self, mut reqs: Vec<Request>) {
+            for _ in 0..10_000 {
+                for r in reqs.drain(..) {
+                    self.log.push(r.clone());
+                    self.broker.handle_request(r);
+                }
+                let mut frames = Vec::new();
+                while let Some(f) = self.broker.poll_event() {
+                    frames.push(f);
+                }
+                if frames.is_empty() {
+                    return;
+                }
+                for frame in frames {
+                    reqs.extend(
+                        self.wb
+                            .apply(WbAction::Frame {
+                                generation: 0,
+                                frame,
+                            })
+                            .0,
+                    );
+                }
+            }
+            panic!("no quiet");
+        }
+
+        fn act(&mut self, a: WbAction) {
+            let (reqs, _) = self.wb.apply(a);
+            self.run(reqs);
+        }
+
+        fn form(&mut self, kind: Kind, fields: &[(&str, &str)]) {
+            self.act(WbAction::NewForm(kind));
+            for (k, v) in fields {
+                self.act(WbAction::Field(k.to_string(), v.to_string()));
+            }
+            self.act(WbAction::Save);
+        }
+
+        /// Lets `ms` of animation time pass (the broker's clock follows).
+        fn wait(&mut self, ms: f64) {
+            let end = self.wall + ms;
+            while self.wall < end {
+                self.wall += 16.0;
+                let (reqs, _) = self.wb.tick(self.wall, false, 1.0);
+                self.run(reqs);
+                self.broker.handle_timeout(self.wb.now as u64);
+                let mut frames = Vec::new();
+                while let Some(f) = self.broker.poll_event() {
+                    frames.push(f);
+                }
+                for frame in frames {
+                    let out = self
+                        .wb
+                        .apply(WbAction::Frame {
+                            generation: 0,
+                            frame,
+                        })
+                        .0;
+                    self.run(out);
+                }
+            }
+        }
+
+        fn record(&self, n: u64) -> &crate::inspector::Record {
+            self.wb
+                .journal
+                .records
+                .values()
+                .find(|r| r.n == n)
+                .expect("a record of that message")
+        }
+
+        fn texts(&self, n: u64) -> Vec<String> {
+            self.record(n)
+                .hops
+                .iter()
+                .map(|h| h.step.text(crate::i18n::Lang::En))
+                .collect()
+        }
+
+        /// Topic `orders` → `orders.new` (`order.*`), a producer publishing `order.new`.
+        fn shop(real: bool) -> Rig {
+            let mut r = Rig::new(real);
+            r.form(Kind::Exchange, &[("name", "orders"), ("type", "topic")]);
+            r.form(Kind::Queue, &[("name", "orders.new")]);
+            r.form(Kind::Queue, &[("name", "orders.other")]);
+            r.form(
+                Kind::Binding,
+                &[
+                    ("source", "orders"),
+                    ("dest", "orders.new"),
+                    ("key", "order.*"),
+                ],
+            );
+            r.form(
+                Kind::Binding,
+                &[
+                    ("source", "orders"),
+                    ("dest", "orders.other"),
+                    ("key", "invoice.#"),
+                ],
+            );
+            r.form(
+                Kind::Producer,
+                &[
+                    ("name", "shop"),
+                    ("exchange", "orders"),
+                    ("key", "order.new"),
+                ],
+            );
+            assert!(r.wb.form.is_none(), "every form closed: {:?}", r.wb.form);
+            r
+        }
+    }
+
+    #[test]
+    fn a_built_topology_routes_a_publish_into_the_right_queue() {
+        let mut r = Rig::shop(false);
+        let declared: Vec<_> = r.log.iter().map(|q| q.method.op()).collect();
+        assert!(declared.contains(&"exchange_declare") && declared.contains(&"queue_bind"));
+        assert!(r.wb.layout.index(NodeKind::Producer, "shop").is_some());
+        r.act(WbAction::Publish("shop".into()));
+        r.wait(100.0);
+        let rec = r.record(1);
+        assert_eq!(rec.fate, Fate::Ready);
+        assert_eq!(rec.message.body, "{\"n\": 1}");
+        assert_eq!(r.wb.journal.queues["orders.new"].ready.len(), 1);
+        assert!(r
+            .wb
+            .journal
+            .queues
+            .get("orders.other")
+            .is_none_or(|c| c.ready.is_empty()));
+        let texts = r.texts(1);
+        assert!(
+            texts[0].contains("published by shop to exchange `orders`"),
+            "{texts:?}"
+        );
+        assert!(
+            texts.iter().any(
+                |t| t.contains("matched binding `order.*` on exchange `orders` → `orders.new`")
+            ),
+            "{texts:?}"
+        );
+        assert!(
+            texts.iter().all(|t| !t.contains("orders.other")),
+            "{texts:?}"
+        );
+        // The token flies producer → exchange → queue, then sits in the queue.
+        let f = &r.wb.flights;
+        assert!(f
+            .iter()
+            .any(|f| f.from == "producer:shop" && f.to == "exchange:orders"));
+        assert!(f
+            .iter()
+            .any(|f| f.from == "exchange:orders" && f.to == "queue:orders.new"));
+        assert!(
+            r.wb.ready_here("orders.new").is_empty(),
+            "not drawn in the queue before it gets there"
+        );
+        r.wait(1500.0);
+        assert_eq!(r.wb.ready_here("orders.new").len(), 1);
+        assert!(r.wb.flights.is_empty());
+        // Clicking the queue asks the broker for its count.
+        r.act(WbAction::Select(Some(Sel::Node("queue:orders.new".into()))));
+        assert_eq!(r.wb.broker_counts.get("orders.new"), Some(&1));
+    }
+
+    #[test]
+    fn an_invalid_form_sends_nothing_and_says_why() {
+        let mut r = Rig::shop(false);
+        let sent = r.wb.sent;
+        r.form(Kind::Queue, &[("name", "q"), ("ttl", "-1")]);
+        r.form(Kind::Exchange, &[("name", "amq.x")]);
+        assert_eq!(r.wb.sent, sent, "an invalid form sent requests");
+        let f = r.wb.form.as_ref().expect("the form stays open");
+        assert_eq!(f.shown_problems(&r.wb.sc)[0].msg, Msg::Reserved);
+        assert!(!r.wb.sc.topology.queues.iter().any(|q| q.name == "q"));
+    }
+
+    #[test]
+    fn a_consumer_gets_and_acks_after_its_work_time() {
+        let mut r = Rig::shop(false);
+        r.form(
+            Kind::Consumer,
+            &[
+                ("name", "worker"),
+                ("queue", "orders.new"),
+                ("work_ms", "300"),
+            ],
+        );
+        assert_eq!(r.wb.consumers["worker"].state, CState::Running);
+        r.act(WbAction::Publish("shop".into()));
+        r.wait(200.0);
+        assert_eq!(r.record(1).fate, Fate::Unacked);
+        assert_eq!(r.wb.journal.queues["orders.new"].unacked.len(), 1);
+        r.wait(3000.0);
+        assert_eq!(
+            r.record(1).fate,
+            Fate::Acked,
+            "{:?} {:?}",
+            r.record(1).hops,
+            r.wb.work
+        );
+        assert!(r
+            .log
+            .iter()
+            .any(|q| matches!(q.method, Method::Ack { .. }) && q.channel >= 3));
+        let texts = r.texts(1);
+        assert!(
+            texts.iter().any(|t| t.contains("delivered to worker")),
+            "{texts:?}"
+        );
+        assert!(
+            texts.iter().any(|t| t.contains("acked by worker")),
+            "{texts:?}"
+        );
+        assert_eq!(r.wb.consumers["worker"].settled, 1);
+    }
+
+    #[test]
+    fn a_rejected_message_is_dead_lettered_with_its_x_death_trail() {
+        let mut r = Rig::shop(false);
+        r.form(Kind::Exchange, &[("name", "dlx"), ("type", "fanout")]);
+        r.form(Kind::Queue, &[("name", "dead")]);
+        r.form(Kind::Binding, &[("source", "dlx"), ("dest", "dead")]);
+        // Give orders.new a dead-letter exchange (delete and declare again).
+        r.act(WbAction::EditForm(Kind::Queue, "orders.new".into()));
+        r.act(WbAction::Field("dlx".into(), "dlx".into()));
+        r.act(WbAction::Save);
+        assert!(r.wb.form.is_none());
+        r.form(
+            Kind::Consumer,
+            &[
+                ("name", "picky"),
+                ("queue", "orders.new"),
+                ("on_message", "reject"),
+                ("work_ms", "0"),
+            ],
+        );
+        r.form(
+            Kind::Consumer,
+            &[
+                ("name", "undertaker"),
+                ("queue", "dead"),
+                ("work_ms", "5000"),
+            ],
+        );
+        r.act(WbAction::Publish("shop".into()));
+        r.wait(3000.0);
+        let rec = r.record(1);
+        assert_eq!(rec.fate, Fate::Unacked, "{:?}", rec.hops);
+        assert!(rec
+            .hops
+            .iter()
+            .any(|h| matches!(&h.step, Step::DeadLettered { queue, .. } if queue == "orders.new")));
+        let trail = rec.x_death();
+        assert_eq!(trail.len(), 1, "{:?}", rec.message.properties.headers);
+        assert_eq!(
+            (trail[0].0.as_str(), trail[0].1.as_str()),
+            ("orders.new", "rejected")
+        );
+        assert!(r.wb.flights.is_empty() || r.wb.flights.iter().all(|f| f.msg == Some(rec.id)));
+    }
+
+    #[test]
+    fn changing_a_queue_keeps_its_bindings_and_consumers() {
+        let mut r = Rig::shop(false);
+        r.form(
+            Kind::Consumer,
+            &[("name", "worker"), ("queue", "orders.new")],
+        );
+        r.act(WbAction::EditForm(Kind::Queue, "orders.new".into()));
+        r.act(WbAction::Field("max_length".into(), "5".into()));
+        r.act(WbAction::Save);
+        assert!(r.wb.form.is_none(), "{:?}", r.wb.form);
+        assert_eq!(r.wb.consumers["worker"].state, CState::Running);
+        r.act(WbAction::Publish("shop".into()));
+        r.wait(3000.0);
+        assert_eq!(r.record(1).fate, Fate::Acked);
+        // Changing the exchange's type keeps the bindings too.
+        r.act(WbAction::EditForm(Kind::Exchange, "orders".into()));
+        r.act(WbAction::Field("durable".into(), "true".into()));
+        r.act(WbAction::Save);
+        assert!(
+            r.wb.form.is_none() && r.wb.notice.is_none(),
+            "{:?}",
+            r.wb.notice
+        );
+        r.act(WbAction::Publish("shop".into()));
+        r.wait(3000.0);
+        assert_eq!(r.record(2).fate, Fate::Acked);
+    }
+
+    #[test]
+    fn a_broker_refusal_shows_next_to_the_form_and_is_undone() {
+        let mut r = Rig::shop(false);
+        r.act(WbAction::NewForm(Kind::Exchange));
+        r.act(WbAction::Field("name".into(), "extra".into()));
+        let (reqs, _) = r.wb.apply(WbAction::Save);
+        assert_eq!(reqs.len(), 1);
+        assert!(r.wb.sc.topology.exchanges.iter().any(|x| x.name == "extra"));
+        // Instead of the broker's ok: the channel error RabbitMQ would send.
+        let error = AmqpError {
+            scope: ErrorScope::Channel,
+            code: 406,
+            name: "PRECONDITION_FAILED".into(),
+            text: "inequivalent arg 'durable'".into(),
+        };
+        let frames = [
+            Event::Closed {
+                connection: 1,
+                channel: Some(ADMIN),
+                error: error.clone(),
+            },
+            Event::Reply {
+                id: reqs[0].id,
+                result: ReplyResult::Error(error),
+            },
+        ];
+        r.broker
+            .handle_request(Request::new(999, Method::ChannelClose));
+        while r.broker.poll_event().is_some() {}
+        let mut out = Vec::new();
+        for event in frames {
+            out.extend(
+                r.wb.apply(WbAction::Frame {
+                    generation: 0,
+                    frame: ServerFrame { at_ms: 0, event },
+                })
+                .0,
+            );
+        }
+        let f = r.wb.form.as_ref().expect("the form stays open");
+        assert!(f
+            .broker_error
+            .as_deref()
+            .is_some_and(|e| e.contains("406 PRECONDITION_FAILED")));
+        assert!(!f.busy);
+        assert!(
+            !r.wb.sc.topology.exchanges.iter().any(|x| x.name == "extra"),
+            "undone"
+        );
+        // The channel opens again and the topology is declared again.
+        assert_eq!(out[0].method, Method::ChannelOpen);
+        r.run(out);
+        assert!(r
+            .log
+            .iter()
+            .rev()
+            .take(6)
+            .any(|q| q.method.op() == "queue_bind"));
+        r.act(WbAction::Publish("shop".into()));
+        r.wait(100.0);
+        assert_eq!(r.record(1).fate, Fate::Ready);
+    }
+
+    #[test]
+    fn publishing_to_an_internal_exchange_is_refused_by_the_broker() {
+        let mut r = Rig::shop(false);
+        r.act(WbAction::EditForm(Kind::Exchange, "orders".into()));
+        r.act(WbAction::Field("internal".into(), "true".into()));
+        r.act(WbAction::Save);
+        r.act(WbAction::Publish("shop".into()));
+        r.wait(50.0);
+        let e =
+            r.wb.producer_errors
+                .get("shop")
+                .expect("an error for the producer");
+        assert!(e.contains("403"), "{e}");
+        // Channel 2 opens again: the next publish goes out.
+        r.act(WbAction::EditForm(Kind::Exchange, "orders".into()));
+        r.act(WbAction::Field("internal".into(), String::new()));
+        r.act(WbAction::Save);
+        r.act(WbAction::Publish("shop".into()));
+        r.wait(100.0);
+        assert!(r.wb.producer_errors.is_empty());
+        assert_eq!(r.record(2).fate, Fate::Ready);
+    }
+
+    #[test]
+    fn real_mode_infers_the_route_from_the_topology() {
+        let mut r = Rig::shop(true);
+        r.act(WbAction::Publish("shop".into()));
+        r.wait(100.0);
+        let rec = r.record(1);
+        assert!(!r.wb.journal.traced);
+        assert_eq!(rec.fate, Fate::Ready);
+        assert!(rec.hops.iter().skip(1).all(|h| h.inferred));
+        assert!(r
+            .texts(1)
+            .iter()
+            .any(|t| t.contains("matched binding `order.*`")));
+        assert_eq!(r.wb.journal.queues["orders.new"].ready.len(), 1);
+        r.form(
+            Kind::Consumer,
+            &[
+                ("name", "worker"),
+                ("queue", "orders.new"),
+                ("work_ms", "100"),
+            ],
+        );
+        r.wait(2000.0);
+        assert_eq!(r.record(1).fate, Fate::Acked);
+        assert!(r.wb.journal.queues["orders.new"].ready.is_empty());
+    }
+
+    #[test]
+    fn deleting_a_queue_takes_its_bindings_and_consumers() {
+        let mut r = Rig::shop(false);
+        r.form(
+            Kind::Consumer,
+            &[("name", "worker"), ("queue", "orders.other")],
+        );
+        let ch = r.wb.consumers["worker"].channel;
+        r.act(WbAction::Delete(Kind::Queue, "orders.other".into()));
+        assert!(r.wb.consumers.is_empty() && r.wb.sc.consumers.is_empty());
+        assert_eq!(r.wb.sc.topology.bindings.len(), 1);
+        assert!(r
+            .log
+            .iter()
+            .any(|q| q.method == Method::ChannelClose && q.channel == ch));
+        assert!(r.log.iter().any(|q| q.method.op() == "queue_delete"));
+        // An exchange a producer uses is not deleted.
+        r.act(WbAction::Delete(Kind::Exchange, "orders".into()));
+        assert!(matches!(r.wb.refusal, Some(Msg::InUse(_))));
+        assert_eq!(r.wb.sc.topology.exchanges.len(), 1);
+        assert!(r.wb.notice.is_none(), "{:?}", r.wb.notice);
+    }
+
+    #[test]
+    fn nodes_drag_and_a_click_selects() {
+        let mut r = Rig::shop(false);
+        let b = r.wb.node_box("queue:orders.new").expect("drawn");
+        r.act(WbAction::DragStart {
+            node: "queue:orders.new".into(),
+            x: b.x + 5.0,
+            y: b.y,
+        });
+        r.act(WbAction::DragMove {
+            x: b.x + 105.0,
+            y: b.y + 300.0,
+        });
+        r.wb.selected = None;
+        r.act(WbAction::DragEnd);
+        let moved = r.wb.node_box("queue:orders.new").expect("drawn");
+        assert_eq!((moved.x, moved.y), (b.x + 100.0, b.y + 300.0));
+        assert!(r.wb.selected.is_none(), "a drag is not a click");
+        assert!(r.wb.layout.height >= moved.y + MARGIN_Y);
+        // The move survives a change of the topology.
+        r.form(Kind::Queue, &[("name", "more")]);
+        assert_eq!(
+            r.wb.node_box("queue:orders.new").map(|b| b.y),
+            Some(b.y + 300.0)
+        );
+        r.act(WbAction::DragStart {
+            node: "exchange:orders".into(),
+            x: 0.0,
+            y: 0.0,
+        });
+        r.act(WbAction::DragEnd);
+        assert_eq!(r.wb.selected, Some(Sel::Node("exchange:orders".into())));
+        r.act(WbAction::Nudge {
+            node: "exchange:orders".into(),
+            dx: 0.0,
+            dy: 20.0,
+        });
+        assert!(r.wb.moved.contains_key("exchange:orders"));
+    }
+
+    #[test]
+    fn frames_of_an_old_link_are_ignored() {
+        let mut r = Rig::shop(false);
+        let (out, changed) = r.wb.apply(WbAction::Link {
+            generation: 9,
+            event: LinkEvent::Failed("x".into()),
+        });
+        assert!(out.is_empty() && !changed && r.wb.link_up);
+    }
+}
