@@ -17,6 +17,8 @@ use crate::model::{Action, LinkStatus, Mode, Model, Stage};
 use crate::scene::{self, Scene, NODE_X, QUEUE_H, QUEUE_SLOTS, QUEUE_W, WIDTH};
 use crate::timeline::{TimeAction, TimeMachine};
 use crate::timeline_view;
+use crate::workbench::WbAction;
+use crate::workbench_view::{self, BuildSlot};
 use sim_core::protocol::ExchangeKind;
 
 /// The link the reducer sends through (shared, replaced on a mode switch),
@@ -51,11 +53,20 @@ pub struct AppState {
     pub notice: Option<Rc<str>>,
     /// The export panel: (file name, text).
     pub export: Option<Rc<(String, String)>>,
+    /// The Build page (if open); its link is the one in `link`.
+    pub build: BuildSlot,
 }
 
 impl AppState {
     pub fn link_slot(&self) -> Rc<LinkSlot> {
         self.link.clone()
+    }
+
+    pub fn build_open(&self) -> bool {
+        self.build
+            .try_borrow()
+            .map(|b| b.is_some())
+            .unwrap_or(false)
     }
 
     pub fn lesson_open(&self) -> bool {
@@ -86,6 +97,7 @@ impl AppState {
             ui: self.ui,
             notice: self.notice.clone(),
             export: self.export.clone(),
+            build: self.build.clone(),
         }
     }
 
@@ -97,7 +109,25 @@ impl AppState {
             ui,
             notice: self.notice.clone(),
             export: self.export.clone(),
+            build: self.build.clone(),
         })
+    }
+
+    /// Applies `f` to the open Build page, sends its requests, redraws if asked.
+    fn build_apply(
+        self: Rc<Self>,
+        f: impl FnOnce(&mut crate::workbench::Workbench) -> (Vec<sim_core::protocol::Request>, bool),
+    ) -> Rc<Self> {
+        let (out, redraw) = match self.build.try_borrow_mut() {
+            Ok(mut b) => b.as_mut().map(f).unwrap_or_default(),
+            Err(_) => (Vec::new(), false),
+        };
+        self.send_all(out);
+        if redraw {
+            self.redrawn(self.ui)
+        } else {
+            self
+        }
     }
 
     /// A tick while a lesson is open: its clock moves, its requests go out.
@@ -132,6 +162,27 @@ impl Reducible for AppState {
     type Action = Action;
 
     fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        // The Build page has its own clock and clients; the scene's timeline rests.
+        let action = if self.build_open() {
+            match action {
+                Action::Build(a) => return self.build_apply(|wb| wb.apply(a)),
+                Action::Tick { now_ms } => {
+                    let (paused, speed) = (self.model.paused, self.model.speed);
+                    return self.build_apply(|wb| wb.tick(now_ms, paused, speed));
+                }
+                // P publishes from the selected producer (or the first one).
+                Action::Publish => {
+                    return self.build_apply(|wb| match wb.producer_for_key() {
+                        Some(p) => wb.apply(WbAction::Publish(p)),
+                        None => (Vec::new(), false),
+                    });
+                }
+                Action::Lesson(_) | Action::Time(_) => return self,
+                a => a,
+            }
+        } else {
+            action
+        };
         let lesson_open = self.lesson_open();
         let action = match action {
             // Outside a lesson, → and ← step the timeline.
@@ -215,6 +266,7 @@ impl Reducible for AppState {
             ui: self.ui,
             notice: self.notice.clone(),
             export: self.export.clone(),
+            build: self.build.clone(),
         })
     }
 }
@@ -254,6 +306,15 @@ pub(crate) fn switch_mode(state: &UseReducerHandle<AppState>, mode: Mode, scene:
         Ok(mut l) => *l = Some(link),
         Err(_) => web_sys::console::error_1(&"link slot busy: mode switch ignored".into()),
     };
+}
+
+/// The playground scene (or the open Build page) again, in `mode`.
+fn reopen(state: &UseReducerHandle<AppState>, mode: Mode) {
+    let build = workbench_view::close_build(state);
+    switch_mode(state, mode, state.model.scene);
+    if let Some(wb) = build {
+        workbench_view::open_build(state, wb.sc, mode, wb.moved);
+    }
 }
 
 /// Listens for the "p" key on the document while it lives.
@@ -332,6 +393,7 @@ pub fn app() -> Html {
         ui: Ui::default(),
         notice: None,
         export: None,
+        build: Rc::new(RefCell::new(None)),
     });
 
     // Start in simulation, and drive the animation clock.
@@ -370,9 +432,13 @@ pub fn app() -> Html {
                 .try_borrow()
                 .ok()
                 .and_then(|l| l.as_ref().map(|l| l.player.sc.clone()));
+            let build = workbench_view::close_build(&state);
             switch_mode(&state, next, state.model.scene);
             if let Some(sc) = open {
                 lesson_view::open_lesson(&state, sc, next);
+            }
+            if let Some(wb) = build {
+                workbench_view::open_build(&state, wb.sc, next, wb.moved);
             }
         })
     };
@@ -421,11 +487,25 @@ pub fn app() -> Html {
     };
     let on_retry = {
         let state = state.clone();
-        Callback::from(move |_: MouseEvent| switch_mode(&state, Mode::Real, state.model.scene))
+        Callback::from(move |_: MouseEvent| reopen(&state, Mode::Real))
     };
     let on_use_sim = {
         let state = state.clone();
-        Callback::from(move |_: MouseEvent| switch_mode(&state, Mode::Sim, state.model.scene))
+        Callback::from(move |_: MouseEvent| reopen(&state, Mode::Sim))
+    };
+    let on_build = {
+        let state = state.clone();
+        Callback::from(move |_: MouseEvent| {
+            if !state.build_open() {
+                state.dispatch(Action::Ui(UiAction::Picker(Some(false))));
+                workbench_view::open_build(
+                    &state,
+                    crate::editor::empty(),
+                    state.model.mode,
+                    Default::default(),
+                );
+            }
+        })
     };
     let on_publish = {
         let state = state.clone();
@@ -438,9 +518,11 @@ pub fn app() -> Html {
     let scene_button = |sc: &'static Scene| {
         let state = state.clone();
         let lang = state.ui.lang;
-        let active = state.model.scene.id == sc.id && !state.lesson_open();
+        let active = state.model.scene.id == sc.id && !state.lesson_open() && !state.build_open();
         let onclick = Callback::from(move |_: MouseEvent| {
-            if state.lesson_open() {
+            if workbench_view::close_build(&state).is_some() {
+                switch_mode(&state, state.model.mode, sc);
+            } else if state.lesson_open() {
                 // Back from a lesson to the playground scene.
                 if let Ok(mut l) = state.lesson.try_borrow_mut() {
                     *l = None;
@@ -477,23 +559,37 @@ pub fn app() -> Html {
     let lang = ui.lang;
     let lesson_guard = state.lesson.try_borrow().ok();
     let lesson = lesson_guard.as_ref().and_then(|l| l.as_ref());
-    let (status_kind, status_label) = match lesson {
-        Some(l) if l.player.real => match &l.link {
-            None => ("connecting", status_text(&LinkStatus::Connecting, lang)),
-            Some(Ok(())) => ("connected", status_text(&LinkStatus::Connected, lang)),
-            Some(Err(why)) => (
+    let build_guard = state.build.try_borrow().ok();
+    let build = build_guard.as_ref().and_then(|b| b.as_ref());
+    let (status_kind, status_label) = match (lesson, build) {
+        (None, Some(wb)) => match (wb.real, wb.link_up, &wb.notice) {
+            (false, _, _) if m.paused => ("simulation", t(lang, "sim-paused").to_string()),
+            (false, _, _) => ("simulation", status_text(&LinkStatus::Simulation, lang)),
+            (true, true, _) => ("connected", status_text(&LinkStatus::Connected, lang)),
+            (true, false, Some(why)) => (
                 "bridge-unreachable",
                 format!("{}: {why}", t(lang, "link-failed")),
             ),
+            (true, false, None) => ("connecting", status_text(&LinkStatus::Connecting, lang)),
         },
-        Some(_) if m.paused => ("simulation", t(lang, "sim-paused").to_string()),
-        Some(_) => ("simulation", status_text(&LinkStatus::Simulation, lang)),
-        None if m.mode == Mode::Sim && m.paused => {
-            (m.status.kind(), t(lang, "sim-paused").to_string())
-        }
-        None => (m.status.kind(), status_text(&m.status, lang)),
+        _ => match lesson {
+            Some(l) if l.player.real => match &l.link {
+                None => ("connecting", status_text(&LinkStatus::Connecting, lang)),
+                Some(Ok(())) => ("connected", status_text(&LinkStatus::Connected, lang)),
+                Some(Err(why)) => (
+                    "bridge-unreachable",
+                    format!("{}: {why}", t(lang, "link-failed")),
+                ),
+            },
+            Some(_) if m.paused => ("simulation", t(lang, "sim-paused").to_string()),
+            Some(_) => ("simulation", status_text(&LinkStatus::Simulation, lang)),
+            None if m.mode == Mode::Sim && m.paused => {
+                (m.status.kind(), t(lang, "sim-paused").to_string())
+            }
+            None => (m.status.kind(), status_text(&m.status, lang)),
+        },
     };
-    let clock = timeline_view::controls(&state, lang, lesson.is_some());
+    let clock = timeline_view::controls(&state, lang, lesson.is_some() || build.is_some());
     // While the timeline shows the past, the picture and counts are its replay.
     let past = timeline_view::shown(&state);
     let in_past = past.is_some();
@@ -523,7 +619,7 @@ pub fn app() -> Html {
                       role="status" aria-live="polite">
                     { status_label }
                 </span>
-                if real && failed && lesson.is_none() {
+                if real && (failed && lesson.is_none() && build.is_none() || build.is_some_and(|b| !b.link_up && b.notice.is_some())) {
                     <button class="small" data-testid="retry-real" onclick={on_retry} aria-label="Retry real mode">{ "Retry" }</button>
                     <button class="small" data-testid="use-sim" onclick={on_use_sim} aria-label="Back to the simulation">{ "Use simulation" }</button>
                 }
@@ -577,7 +673,7 @@ pub fn app() -> Html {
                 Callback::from(move |_: MouseEvent| state.dispatch(Action::Export(None)))
             }) }
         }
-        if let (Some(err), None) = (&live_error, lesson) {
+        if let (Some(err), None, None) = (&live_error, lesson, build) {
             <div class="error-banner" role="alert" data-testid="error-banner">
                 <span>{ err }</span>
                 <button class="small" onclick={on_reset.clone()} aria-label="Declare the scene again">{ "Reset scene" }</button>
@@ -588,6 +684,9 @@ pub fn app() -> Html {
             <nav class="scenes" aria-label={t(lang, "scene")}>
                 <span class="scenes-label">{ t(lang, "scene") }</span>
                 { for scene::SCENES.iter().map(|sc| scene_button(sc)) }
+                <button class={classes!("scene-choice", build.is_some().then_some("active"))}
+                        data-testid="build-open" aria-pressed={ if build.is_some() { "true" } else { "false" } }
+                        onclick={on_build}>{ crate::editor::label(lang, "build") }</button>
                 <button class={classes!("scene-choice", "lessons-button", (ui.picker || lesson.is_some()).then_some("active"))}
                         data-testid="lessons-open" aria-expanded={ if ui.picker { "true" } else { "false" } }
                         onclick={ui_button(UiAction::Picker(None))}>{ t(lang, "lessons") }</button>
@@ -602,7 +701,15 @@ pub fn app() -> Html {
             if ui.picker {
                 { lesson_view::picker(lang, lesson.map(|l| l.player.sc.id.as_str()), on_open_lesson) }
             }
-            if let Some(open) = lesson {
+            if let Some(wb) = build {
+                { workbench_view::view(wb, lang, {
+                    let state = state.clone();
+                    Callback::from(move |a: WbAction| state.dispatch(Action::Build(a)))
+                }) }
+                <section class="controls" aria-label="Controls">
+                    { clock.clone() }
+                </section>
+            } else if let Some(open) = lesson {
                 <section class="stage" aria-label="Message flow">
                     { lesson_view::stage(&open.player, lang) }
                 </section>

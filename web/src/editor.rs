@@ -84,6 +84,99 @@ pub fn empty() -> Scenario {
     }
 }
 
+/// The Build page's own strings, `[key, en, ru, uk]` (the page's shared ones
+/// are in `crate::i18n`).
+const LABELS: &[[&str; 4]] = &[
+    ["build", "Build", "Конструктор", "Конструктор"],
+    ["exchange", "exchange", "exchange", "exchange"],
+    ["queue", "queue", "очередь", "черга"],
+    ["binding", "binding", "привязка", "прив'язка"],
+    ["producer", "producer", "producer", "producer"],
+    ["consumer", "consumer", "consumer", "consumer"],
+    ["add", "Add", "Добавить", "Додати"],
+    ["new", "New", "Новый объект:", "Новий об'єкт:"],
+    ["change", "Change", "Изменить:", "Змінити:"],
+    ["f-name", "Name", "Имя", "Ім'я"],
+    ["f-type", "Type", "Тип", "Тип"],
+    ["f-durable", "Durable", "Durable (переживает рестарт)", "Durable (переживає рестарт)"],
+    ["f-auto_delete", "Auto-delete", "Auto-delete", "Auto-delete"],
+    ["f-internal", "Internal (no direct publishing)", "Internal (нельзя публиковать напрямую)", "Internal (не можна публікувати напряму)"],
+    ["f-alternate", "Alternate exchange", "Alternate exchange", "Alternate exchange"],
+    ["f-ttl", "Message TTL (ms)", "TTL сообщений (мс)", "TTL повідомлень (мс)"],
+    ["f-max_length", "Max length", "Макс. длина", "Макс. довжина"],
+    ["f-overflow", "When full", "Когда полна", "Коли повна"],
+    ["f-dlx", "Dead-letter exchange", "Dead-letter exchange", "Dead-letter exchange"],
+    ["f-dlk", "Dead-letter routing key", "Ключ dead-letter", "Ключ dead-letter"],
+    ["f-max_priority", "Max priority", "Макс. приоритет", "Макс. пріоритет"],
+    ["f-sac", "Single active consumer", "Один активный consumer", "Один активний consumer"],
+    ["f-source", "From exchange", "Из exchange", "З exchange"],
+    ["f-dest_kind", "To a", "Куда", "Куди"],
+    ["f-dest", "Destination", "Назначение", "Призначення"],
+    ["f-key", "Binding key", "Ключ привязки", "Ключ прив'язки"],
+    ["f-routing_key", "Routing key", "Ключ маршрутизации", "Ключ маршрутизації"],
+    ["f-x_match", "Match", "Совпадение", "Збіг"],
+    ["f-headers", "Headers (key=value, …)", "Заголовки (ключ=значение, …)", "Заголовки (ключ=значення, …)"],
+    ["f-body", "Body ({n} = message number)", "Тело ({n} = номер сообщения)", "Тіло ({n} = номер повідомлення)"],
+    ["f-persistent", "Persistent (delivery mode 2)", "Persistent (delivery mode 2)", "Persistent (delivery mode 2)"],
+    ["f-priority", "Priority", "Приоритет", "Пріоритет"],
+    ["f-expiration", "Expiration (ms)", "Срок жизни (мс)", "Термін життя (мс)"],
+    ["f-mandatory", "Mandatory (return if unroutable)", "Mandatory (вернуть, если некуда)", "Mandatory (повернути, якщо нікуди)"],
+    ["f-queue", "Queue", "Очередь", "Черга"],
+    ["f-prefetch", "Prefetch (0 = no limit)", "Prefetch (0 = без лимита)", "Prefetch (0 = без ліміту)"],
+    ["f-ack", "Acknowledge", "Подтверждение", "Підтвердження"],
+    ["f-on_message", "With each message", "С каждым сообщением", "З кожним повідомленням"],
+    ["f-work_ms", "Work per message (ms)", "Работа на сообщение (мс)", "Робота на повідомлення (мс)"],
+    ["save", "Save", "Сохранить", "Зберегти"],
+    ["create", "Create", "Создать", "Створити"],
+    ["cancel", "Cancel", "Отмена", "Скасувати"],
+    ["edit", "Edit", "Изменить", "Змінити"],
+    ["delete", "Delete", "Удалить", "Видалити"],
+    ["applying", "Sending to the broker…", "Отправляем брокеру…", "Надсилаємо брокеру…"],
+    ["broker-said", "The broker refused:", "Брокер отказал:", "Брокер відмовив:"],
+    ["recreate", "Changing it deletes and declares it again (its messages are lost).", "Изменение удалит и объявит заново (сообщения пропадут).", "Зміна видалить і оголосить заново (повідомлення зникнуть)."],
+    ["inspector", "Inspector", "Инспектор", "Інспектор"],
+    ["route", "Route", "Маршрут", "Маршрут"],
+    ["properties", "Properties", "Свойства", "Властивості"],
+    ["headers", "Headers", "Заголовки", "Заголовки"],
+    ["x-death", "Dead-letter trail (x-death)", "След dead-letter (x-death)", "Слід dead-letter (x-death)"],
+    ["body", "Body", "Тело", "Тіло"],
+    ["messages", "Messages", "Сообщения", "Повідомлення"],
+    ["message", "Message", "Сообщение", "Повідомлення"],
+    ["arguments", "Arguments", "Аргументы", "Аргументи"],
+    ["bindings", "Bindings", "Привязки", "Прив'язки"],
+    ["bound-here", "Bound to it", "Привязано к нему", "Прив'язано до нього"],
+    ["broker-count", "the broker counts", "брокер насчитал", "брокер налічив"],
+    ["inferred", "inferred", "выведено", "виведено"],
+    ["none", "none", "нет", "немає"],
+    ["state", "State", "Состояние", "Стан"],
+    ["now", "Now", "Сейчас", "Зараз"],
+    ["moving", "on its way", "в пути", "в дорозі"],
+    ["acked", "acked", "подтверждено", "підтверджено"],
+    ["dropped", "dropped", "удалено", "видалено"],
+    ["returned", "returned", "возвращено", "повернуто"],
+    ["running", "consuming", "получает", "отримує"],
+    ["starting", "starting…", "запускается…", "запускається…"],
+    ["stopped", "stopped", "остановлен", "зупинений"],
+    ["redelivered", "redelivered", "доставлено повторно", "доставлено повторно"],
+    ["empty-build", "Start with an exchange and a queue, bind them, add a producer: every change goes to the broker at once.", "Начните с exchange и очереди, привяжите их, добавьте producer: каждое изменение сразу уходит брокеру.", "Почніть з exchange і черги, прив'яжіть їх, додайте producer: кожна зміна одразу йде брокеру."],
+    ["build-hint", "Click or tab to anything for its details; drag it (or arrow keys) to move it.", "Щёлкните (или Tab) по объекту, чтобы увидеть детали; тащите его (или стрелки), чтобы сдвинуть.", "Клацніть (або Tab) на об'єкт, щоб побачити деталі; тягніть його (або стрілки), щоб посунути."],
+    ["no-producer", "Add a producer to publish.", "Добавьте producer, чтобы публиковать.", "Додайте producer, щоб публікувати."],
+];
+
+/// The Build page's string `key` in `lang` (then the page's shared strings).
+pub fn label(lang: Lang, key: &str) -> &'static str {
+    for row in LABELS {
+        if row[0] == key {
+            return match lang {
+                Lang::En => row[1],
+                Lang::Ru => row[2],
+                Lang::Uk => row[3],
+            };
+        }
+    }
+    crate::i18n::t(lang, key)
+}
+
 /// What is wrong with one input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Msg {
@@ -1577,6 +1670,31 @@ mod tests {
         );
         let plan = delete(&sc, Kind::Exchange, "audit").expect("ok");
         assert_eq!(plan.sc.topology.exchanges.len(), 1);
+    }
+
+    #[test]
+    fn every_label_the_build_page_uses_exists() {
+        let mut keys = std::collections::BTreeSet::new();
+        for row in LABELS {
+            assert!(keys.insert(row[0]), "duplicate {}", row[0]);
+            assert!(row.iter().all(|s| !s.is_empty()), "{row:?}");
+        }
+        let src = include_str!("workbench_view.rs");
+        let mut missing = Vec::new();
+        for part in src.split("tr(lang, \"").skip(1) {
+            let key = part.split('"').next().unwrap_or_default();
+            if label(Lang::En, key) == "?" {
+                missing.push(key);
+            }
+        }
+        for k in Kind::ALL {
+            for f in field_names(k) {
+                if label(Lang::Uk, &format!("f-{f}")) == "?" {
+                    missing.push(f);
+                }
+            }
+        }
+        assert!(missing.is_empty(), "missing Build strings: {missing:?}");
     }
 
     #[test]

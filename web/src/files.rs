@@ -18,12 +18,31 @@ const MAX_FILE: f64 = 2.0 * 1024.0 * 1024.0;
 
 /// The scene on screen as a scenario: the open lesson's, or the playground scene's.
 pub fn current_scenario(state: &AppState) -> Scenario {
+    if let Some(sc) = state
+        .build
+        .try_borrow()
+        .ok()
+        .and_then(|b| b.as_ref().map(|wb| wb.sc.clone()))
+    {
+        return sc;
+    }
     state
         .lesson
         .try_borrow()
         .ok()
         .and_then(|l| l.as_ref().map(|l| l.player.sc.clone()))
         .unwrap_or_else(|| share::scene_to_scenario(state.model.scene))
+}
+
+/// Opens a scenario: one made on the Build page (or imported while it is
+/// open) in the Build page, any other as a lesson.
+fn open_scenario(state: &UseReducerHandle<AppState>, sc: Scenario) {
+    if state.build_open() || sc.tags.iter().any(|t| t == crate::editor::EDITOR_TAG) {
+        crate::workbench_view::open_build(state, sc, state.model.mode, Default::default());
+    } else {
+        crate::workbench_view::close_build(state);
+        open_lesson(state, sc, state.model.mode);
+    }
 }
 
 /// Opens the scene of a shared link in the address bar, if there is one; a
@@ -45,7 +64,7 @@ pub fn open_fragment(state: &UseReducerHandle<AppState>) {
     match share::decode_fragment(&hash) {
         Ok(sc) => {
             state.dispatch(Action::Notice(None));
-            open_lesson(state, sc, state.model.mode);
+            open_scenario(state, sc);
         }
         Err(e) => state.dispatch(Action::Notice(Some(e))),
     }
@@ -125,7 +144,7 @@ pub fn files_bar(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
                 match share::import(&text) {
                     Ok(sc) => {
                         state.dispatch(Action::Notice(None));
-                        open_lesson(&state, sc, state.model.mode);
+                        open_scenario(&state, sc);
                     }
                     Err(e) => state.dispatch(Action::Notice(Some(format!("{}: {e}", file.name())))),
                 }

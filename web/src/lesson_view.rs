@@ -109,6 +109,8 @@ pub fn open_lesson(state: &UseReducerHandle<AppState>, sc: Scenario, mode: Mode)
         *l = None;
     }
     let real = mode == Mode::Real;
+    // A lesson takes the place of the Build page.
+    crate::workbench_view::close_build(state);
     if let Ok(mut lesson) = state.lesson.try_borrow_mut() {
         *lesson = Some(OpenLesson {
             player: Player::new(sc, real),

@@ -36,6 +36,8 @@ mod lesson_view;
 mod link;
 #[cfg(target_arch = "wasm32")]
 mod timeline_view;
+#[cfg(target_arch = "wasm32")]
+mod workbench_view;
 
 /// Entry point, called by `static/index.html` after `init()`.
 #[cfg(target_arch = "wasm32")]

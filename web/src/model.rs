@@ -133,6 +133,8 @@ pub enum Action {
     /// The timeline: step, scrub, replay, reset (handled by the shell, see
     /// [`crate::timeline`]).
     Time(crate::timeline::TimeAction),
+    /// The Build page (handled by the shell around the workbench, not here).
+    Build(crate::workbench::WbAction),
 }
 
 /// How far a message has come, as the protocol says (not as it is drawn).
@@ -463,7 +465,8 @@ impl Model {
             | Action::Ui(_)
             | Action::Notice(_)
             | Action::Export(_)
-            | Action::Time(_) => (Vec::new(), false),
+            | Action::Time(_)
+            | Action::Build(_) => (Vec::new(), false),
             Action::TogglePause => {
                 self.paused = !self.paused;
                 (Vec::new(), true)

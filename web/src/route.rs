@@ -22,8 +22,8 @@ type P = (f64, f64);
 #[derive(Clone, Debug, PartialEq)]
 pub struct Path {
     pub segs: Vec<[P; 4]>,
-    /// Where the edge's label goes: three quarters along the last segment (in
-    /// the gap before the destination), or mid-way along a loop's bottom.
+    /// Where the edge's label goes: half way along the last segment (in the
+    /// gap before the destination), or mid-way along a loop's bottom.
     pub label: P,
 }
 
@@ -152,38 +152,78 @@ pub fn route(a: NodeBox, b: NodeBox, others: &[NodeBox]) -> Path {
         }
         points.push(end);
         let segs: Vec<[P; 4]> = points.windows(2).map(|w| s_curve(w[0], w[1])).collect();
-        let label = segs.last().map_or(start, |g| cubic(g, 0.75));
+        let label = segs.last().map_or(start, |g| cubic(g, 0.5));
         Path { segs, label }
     } else {
-        // Backward or same column: a loop below both and whatever lies between.
-        let (x1, y1) = (a.x, a.y + a.hh);
-        let (x2, y2) = (b.x, b.y + b.hh + 4.0);
+        // Backward: out of the source's left side into the gap beside it,
+        // down below everything in between, along, and up into the
+        // destination's right side. Without room for that (the same
+        // column), a loop out of the bottom of one and into the other.
+        let gap = 30.0;
+        let (out_x, in_x) = (a.x - a.hw - gap, b.x + b.hw + gap);
+        let side = out_x > in_x;
+        let (x1, x2) = if side { (out_x, in_x) } else { (a.x, b.x) };
         let (lo, hi) = (x1.min(x2), x1.max(x2));
         let low = others
             .iter()
             .filter(|o| o.x + o.hw >= lo && o.x - o.hw <= hi)
             .map(|o| o.y + o.hh + PAD)
-            .fold(y1.max(y2) + 50.0, f64::max)
-            + 20.0;
-        // Down, along the bottom, up: straight runs joined by rounded corners.
-        let dir = if x2 < x1 { -1.0 } else { 1.0 };
-        let r = 24.0f64
-            .min((x2 - x1).abs() / 2.0)
-            .min((low - y1.max(y2)).max(0.0));
-        let line = |a: P, b: P| [a, a, b, b];
-        let corner = |a: P, c: P, b: P| [a, c, c, b];
-        let segs = vec![
-            line((x1, y1), (x1, low - r)),
-            corner((x1, low - r), (x1, low), (x1 + dir * r, low)),
-            line((x1 + dir * r, low), (x2 - dir * r, low)),
-            corner((x2 - dir * r, low), (x2, low), (x2, low - r)),
-            line((x2, low - r), (x2, y2)),
-        ];
+            .fold(a.y.max(b.y) + a.hh.max(b.hh) + 40.0, f64::max)
+            + 16.0;
+        let points = if side {
+            vec![
+                (a.x - a.hw, a.y),
+                (x1, a.y),
+                (x1, low),
+                (x2, low),
+                (x2, b.y),
+                (b.x + b.hw + 4.0, b.y),
+            ]
+        } else {
+            vec![
+                (x1, a.y + a.hh),
+                (x1, low),
+                (x2, low),
+                (x2, b.y + b.hh + 4.0),
+            ]
+        };
         Path {
-            segs,
+            segs: rounded(&points, 20.0),
             label: ((x1 + x2) / 2.0, low - 10.0),
         }
     }
+}
+
+/// Straight runs through `points` (horizontal and vertical), joined by
+/// rounded corners of radius up to `r`.
+fn rounded(points: &[P], r: f64) -> Vec<[P; 4]> {
+    let toward = |from: P, to: P, d: f64| {
+        let len = ((to.0 - from.0).powi(2) + (to.1 - from.1).powi(2)).sqrt();
+        if len <= 1e-9 {
+            from
+        } else {
+            let k = d.min(len / 2.0) / len;
+            (from.0 + (to.0 - from.0) * k, from.1 + (to.1 - from.1) * k)
+        }
+    };
+    let mut segs = Vec::new();
+    let mut at = match points.first() {
+        Some(p) => *p,
+        None => return segs,
+    };
+    for i in 1..points.len() {
+        let p = points[i];
+        match points.get(i + 1) {
+            Some(&next) => {
+                let (before, after) = (toward(p, at, r), toward(p, next, r));
+                segs.push([at, at, before, before]);
+                segs.push([before, p, p, after]);
+                at = after;
+            }
+            None => segs.push([at, at, p, p]),
+        }
+    }
+    segs
 }
 
 #[cfg(test)]
@@ -238,10 +278,19 @@ mod tests {
 
     #[test]
     fn a_backward_edge_loops_below_what_it_passes() {
-        let (q, x) = (node(600.0, 200.0), node(350.0, 200.0));
+        let (q, x) = (node(700.0, 200.0), node(250.0, 200.0));
         let low_node = node(450.0, 420.0);
+        // A queue below the source, in its column: the loop leaves sideways.
+        let below = node(700.0, 360.0);
+        let p = route(q, x, &[low_node, below]);
+        assert!(!hits(&p, &below), "{p:?}");
+        assert_eq!(p.at(0.0), (640.0, 200.0));
+        let (ex, ey) = p.at(1.0);
+        assert!((ex - 314.0).abs() < 1e-9 && (ey - 200.0).abs() < 1e-9);
+        // In one column: out of the bottom.
+        let p = route(node(300.0, 100.0), node(300.0, 400.0), &[]);
+        assert_eq!(p.at(0.0), (300.0, 140.0));
         let p = route(q, x, &[low_node]);
-        assert!(p.segs.iter().all(|g| g[1].1 <= 494.0 + 1e-9));
         assert!(!hits(&p, &low_node), "{p:?}");
         assert!(!hits(&p, &node(450.0, 200.0)), "it passes below the row");
         let (lx, ly) = p.label;

@@ -303,6 +303,13 @@ impl Workbench {
         wb
     }
 
+    /// The same, with nodes where the user had moved them.
+    pub fn with_moved(mut self, moved: BTreeMap<String, (f64, f64)>) -> Workbench {
+        self.moved = moved;
+        self.relayout();
+        self
+    }
+
     /// The layout of the scenario, with the user's moves applied and the
     /// producers labelled with where they publish.
     fn relayout(&mut self) {
@@ -380,6 +387,16 @@ impl Workbench {
             .iter()
             .find(|c| c.name == name)
             .map(|c| c.queue.as_str())
+    }
+
+    /// The producer key P publishes from: the selected one, else the first.
+    pub fn producer_for_key(&self) -> Option<String> {
+        if let Some(Sel::Node(id)) = &self.selected {
+            if let Some(p) = id.strip_prefix("producer:") {
+                return Some(p.to_string());
+            }
+        }
+        self.sc.producers.first().map(|p| p.name.clone())
     }
 
     /// Can this producer publish now?
