@@ -12,8 +12,6 @@
 //! Names and keys follow AMQP 0-9-1: short strings of at most 255 bytes, `amq.`
 //! reserved for the broker, the default exchange not bindable.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 use sim_core::protocol::{ExchangeKind, FieldTable, Method};
 use sim_core::scenario::{
@@ -22,6 +20,7 @@ use sim_core::scenario::{
 };
 
 use crate::i18n::Lang;
+use crate::vecmap::VecMap;
 
 /// The tag an editor-made scenario carries, so a shared link reopens it in the editor.
 pub const EDITOR_TAG: &str = "editor";
@@ -122,6 +121,7 @@ const LABELS: &[[&str; 4]] = &[
     ["f-expiration", "Expiration (ms)", "Срок жизни (мс)", "Термін життя (мс)"],
     ["f-mandatory", "Mandatory (return if unroutable)", "Mandatory (вернуть, если некуда)", "Mandatory (повернути, якщо нікуди)"],
     ["f-queue", "Queue", "Очередь", "Черга"],
+    ["f-exchange", "Exchange", "Exchange", "Exchange"],
     ["f-prefetch", "Prefetch (0 = no limit)", "Prefetch (0 = без лимита)", "Prefetch (0 = без ліміту)"],
     ["f-ack", "Acknowledge", "Подтверждение", "Підтвердження"],
     ["f-on_message", "With each message", "С каждым сообщением", "З кожним повідомленням"],
@@ -394,7 +394,7 @@ pub struct Form {
     pub kind: Kind,
     /// The name of what is being changed; `None`: a new one.
     pub editing: Option<String>,
-    values: BTreeMap<&'static str, String>,
+    values: VecMap<&'static str, String>,
     /// Save was pressed: show every problem, "required" ones too.
     pub tried: bool,
     /// What the broker answered to the last attempt (shown next to the form).
@@ -617,7 +617,7 @@ impl Form {
         let mut f = Form {
             kind,
             editing: None,
-            values: BTreeMap::new(),
+            values: VecMap::new(),
             tried: false,
             broker_error: None,
             busy: false,

@@ -160,7 +160,7 @@ pub fn files_bar(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
                     "definitions.json".to_string(),
                     share::scenario_to_definitions(&sc),
                 ),
-                "share" if !state.lesson_open() => {
+                "share" if !state.lesson_open() && !state.build_open() => {
                     // The playground: the run itself (seed and command log), so
                     // the link replays what happened, not only the scene.
                     let run = {

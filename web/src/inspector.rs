@@ -7,13 +7,14 @@
 //! ([`infer_route`]) and every such step is flagged `inferred`. Deliveries
 //! carry the message as the consumer sees it, headers (and `x-death`) included.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use serde_json::Value;
 use sim_core::protocol::{DestinationKind, ExchangeKind, FieldTable, Message, MessageId, Trace};
 use sim_core::scenario::Scenario;
 
 use crate::i18n::Lang;
+use crate::vecmap::VecMap;
 
 /// At most this many messages are remembered (the oldest are forgotten).
 pub const MAX_MESSAGES: usize = 300;
@@ -319,8 +320,8 @@ pub struct Contents {
 /// Every message's story and every queue's contents.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Journal {
-    pub records: BTreeMap<MessageId, Record>,
-    pub queues: BTreeMap<String, Contents>,
+    pub records: VecMap<MessageId, Record>,
+    pub queues: VecMap<String, Contents>,
     /// The broker sent traces: routing is reported, not inferred.
     pub traced: bool,
 }
@@ -339,7 +340,7 @@ impl Journal {
                 self.records.remove(&old);
             }
         }
-        self.records.entry(id).or_insert_with(|| Record {
+        self.records.get_or_insert_with(id, || Record {
             id,
             n: 0,
             producer: String::new(),
@@ -361,7 +362,8 @@ impl Journal {
     }
 
     fn contents(&mut self, queue: &str) -> &mut Contents {
-        self.queues.entry(queue.to_string()).or_default()
+        self.queues
+            .get_or_insert_with(queue.to_string(), Contents::default)
     }
 
     fn leave(&mut self, id: MessageId, queue: &str) {

@@ -18,6 +18,7 @@ pub mod scene;
 pub mod share;
 pub mod sim;
 pub mod timeline;
+pub mod vecmap;
 pub mod wire;
 pub mod workbench;
 

@@ -12,7 +12,7 @@
 //! it again, undoes the change that failed, shows the broker's words next to the
 //! form, and declares the topology again.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use serde_json::Value;
 use sim_core::protocol::{
@@ -26,6 +26,7 @@ use crate::inspector::{Fate, Journal};
 use crate::lesson::{Layout, NodeKind, MARGIN_X, MARGIN_Y};
 use crate::model::{describe_error, LinkEvent};
 use crate::route::{self, NodeBox};
+use crate::vecmap::VecMap;
 
 pub const ADMIN: u16 = 1;
 pub const PUBLISH: u16 = 2;
@@ -221,26 +222,26 @@ pub struct Workbench {
     /// Why the last delete was refused.
     pub refusal: Option<Msg>,
     /// Why a producer's last publish failed, by producer.
-    pub producer_errors: BTreeMap<String, String>,
+    pub producer_errors: VecMap<String, String>,
     pub layout: Layout,
     /// Node positions the user dragged, by node id.
-    pub moved: BTreeMap<String, (f64, f64)>,
+    pub moved: VecMap<String, (f64, f64)>,
     drag: Option<Drag>,
     pub journal: Journal,
     pub flights: Vec<Flight>,
     /// When a message gets to a node: `(message, node id)` → animation ms.
-    arrive: BTreeMap<(MessageId, String), f64>,
-    pub consumers: BTreeMap<String, ConsumerRt>,
+    arrive: VecMap<(MessageId, String), f64>,
+    pub consumers: VecMap<String, ConsumerRt>,
     pub work: Vec<Work>,
     /// Messages published per producer (the `{n}` of its templates).
-    pub counts: BTreeMap<String, u64>,
+    pub counts: VecMap<String, u64>,
     /// The broker's own ready count of a queue (passive declare), by queue.
-    pub broker_counts: BTreeMap<String, u32>,
-    chans: BTreeMap<u16, Chan>,
+    pub broker_counts: VecMap<String, u32>,
+    chans: VecMap<u16, Chan>,
     conn_open: bool,
     /// The publish in flight (channel 2 sends one at a time).
     publishing: Option<Box<Publishing>>,
-    pending: BTreeMap<u64, (u16, Purpose)>,
+    pending: VecMap<u64, (u16, Purpose)>,
     /// Consumers to start once channel 1 has declared everything queued.
     after_admin: Vec<String>,
     /// Channel 1 closed: declare the topology again once it is open.
@@ -257,7 +258,7 @@ pub struct Workbench {
 
 impl Workbench {
     pub fn new(sc: Scenario, real: bool, generation: u32) -> Workbench {
-        let mut chans = BTreeMap::new();
+        let mut chans = VecMap::new();
         chans.insert(
             ADMIN,
             Chan {
@@ -275,21 +276,21 @@ impl Workbench {
             selected: None,
             notice: None,
             refusal: None,
-            producer_errors: BTreeMap::new(),
+            producer_errors: VecMap::new(),
             layout: Layout::default(),
-            moved: BTreeMap::new(),
+            moved: VecMap::new(),
             drag: None,
             journal: Journal::default(),
             flights: Vec::new(),
-            arrive: BTreeMap::new(),
-            consumers: BTreeMap::new(),
+            arrive: VecMap::new(),
+            consumers: VecMap::new(),
             work: Vec::new(),
-            counts: BTreeMap::new(),
-            broker_counts: BTreeMap::new(),
+            counts: VecMap::new(),
+            broker_counts: VecMap::new(),
             chans,
             conn_open: true,
             publishing: None,
-            pending: BTreeMap::new(),
+            pending: VecMap::new(),
             after_admin: Vec::new(),
             redeclare: false,
             next_id: 1,
@@ -304,7 +305,7 @@ impl Workbench {
     }
 
     /// The same, with nodes where the user had moved them.
-    pub fn with_moved(mut self, moved: BTreeMap<String, (f64, f64)>) -> Workbench {
+    pub fn with_moved(mut self, moved: VecMap<String, (f64, f64)>) -> Workbench {
         self.moved = moved;
         self.relayout();
         self
@@ -685,8 +686,7 @@ impl Workbench {
 
     fn enqueue(&mut self, ch: u16, method: Method, purpose: Purpose) {
         self.chans
-            .entry(ch)
-            .or_default()
+            .get_or_insert_with(ch, Chan::default)
             .queue
             .push_back((method, purpose));
     }
@@ -700,6 +700,15 @@ impl Workbench {
             let chans: Vec<u16> = self.chans.keys().copied().collect();
             for ch in chans {
                 let conn_open = self.conn_open;
+                // A publish waits for the declarations before it (a binding
+                // not declared yet would drop the message).
+                let admin_busy = self
+                    .chans
+                    .get(&ADMIN)
+                    .is_some_and(|c| c.in_flight.is_some() || !c.queue.is_empty());
+                if ch == PUBLISH && admin_busy {
+                    continue;
+                }
                 let Some(c) = self.chans.get_mut(&ch) else {
                     continue;
                 };
@@ -766,8 +775,7 @@ impl Workbench {
         };
         let rt = self
             .consumers
-            .entry(name.to_string())
-            .or_insert(ConsumerRt {
+            .get_or_insert_with(name.to_string(), || ConsumerRt {
                 channel: ch,
                 state: CState::Starting,
                 error: None,
@@ -1238,10 +1246,8 @@ impl Workbench {
         };
         if let (Some(id), FlightKind::Move) = (msg, kind) {
             self.arrive.insert((id, f.to.clone()), f.end());
-            if self.arrive.len() > 2000 {
-                if let Some(k) = self.arrive.keys().next().cloned() {
-                    self.arrive.remove(&k);
-                }
+            if self.arrive.len() > 1000 {
+                self.arrive.pop_first();
             }
         }
         self.flights.push(f);
@@ -1532,22 +1538,27 @@ mod tests {
 
     impl Rig {
         fn new(real: bool) -> Rig {
-            let mut broker = Broker::new(7);
-            // Real mode: RabbitMQ reports no routing, so neither does this broker.
-            broker.set_tracing(!real);
-            broker.handle_request(Request::new(0, Method::ConnectionOpen));
-            while broker.poll_event().is_some() {}
-            let mut rig = Rig {
-                wb: Workbench::new(editor::empty(), real, 0),
-                broker,
-                wall: 0.0,
-                log: Vec::new(),
-            };
+            let mut rig = Rig::quiet(editor::empty(), real);
             rig.act(WbAction::Link {
                 generation: 0,
                 event: LinkEvent::Open,
             });
             rig
+        }
+
+        /// A workbench for `sc` and a fresh broker; the link is not open yet.
+        fn quiet(sc: Scenario, real: bool) -> Rig {
+            let mut broker = Broker::new(7);
+            // Real mode: RabbitMQ reports no routing, so neither does this broker.
+            broker.set_tracing(!real);
+            broker.handle_request(Request::new(0, Method::ConnectionOpen));
+            while broker.poll_event().is_some() {}
+            Rig {
+                wb: Workbench::new(sc, real, 0),
+                broker,
+                wall: 0.0,
+                log: Vec::new(),
+            }
         }
 
         fn run(&mut self, mut reqs: Vec<Request>) {
@@ -2020,6 +2031,33 @@ mod tests {
             dy: 20.0,
         });
         assert!(r.wb.moved.contains_key("exchange:orders"));
+    }
+
+    #[test]
+    fn a_publish_waits_for_the_declarations_before_it() {
+        let sc = Rig::shop(false).wb.sc;
+        // A fresh link (a mode switch): everything is declared, one request at a time.
+        let mut r = Rig::quiet(sc, false);
+        let (mut out, _) = r.wb.apply(WbAction::Link {
+            generation: 0,
+            event: LinkEvent::Open,
+        });
+        out.extend(r.wb.apply(WbAction::Publish("shop".into())).0);
+        assert!(
+            out.iter()
+                .all(|q| !matches!(q.method, Method::Publish { .. })),
+            "published before the topology was declared: {out:?}"
+        );
+        r.run(out);
+        let ops: Vec<_> = r.log.iter().rev().take(8).map(|q| q.method.op()).collect();
+        let publish = ops.iter().position(|o| *o == "publish").expect("published");
+        let bind = ops.iter().position(|o| *o == "queue_bind").expect("bound");
+        assert!(
+            publish < bind,
+            "the publish went out after the last bind: {ops:?}"
+        );
+        r.wait(100.0);
+        assert_eq!(r.record(1).fate, Fate::Ready);
     }
 
     #[test]

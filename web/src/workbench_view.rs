@@ -7,7 +7,6 @@
 //! `data-node` / `data-msg` attributes (one closure, not one per node).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use serde_json::Value;
@@ -19,7 +18,6 @@ use yew::prelude::*;
 use crate::app::AppState;
 use crate::editor::{self, Input, Kind};
 use crate::i18n::Lang;
-use crate::inspector::Fate;
 use crate::lesson::{EdgeKind, NodeKind};
 use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
 use crate::model::{Action, Mode};
@@ -38,7 +36,7 @@ pub fn open_build(
     state: &UseReducerHandle<AppState>,
     sc: Scenario,
     mode: Mode,
-    moved: BTreeMap<String, (f64, f64)>,
+    moved: crate::vecmap::VecMap<String, (f64, f64)>,
 ) {
     let slot = state.link_slot();
     let generation = slot.generation.get().wrapping_add(1);
@@ -90,9 +88,15 @@ fn closest_attr(e: &Event, attr: &str) -> Option<String> {
         .get_attribute(attr)
 }
 
+/// The picture a pointer event happened in (Yew delegates events, so the
+/// current target is not the picture).
+fn svg_of(e: &Event) -> Option<web_sys::Element> {
+    target_el(e)?.closest("svg").ok()?
+}
+
 /// Picture coordinates of a pointer event on the SVG (`xMinYMin meet`).
 fn svg_xy(e: &PointerEvent, w: f64, h: f64) -> Option<(f64, f64)> {
-    let svg: web_sys::Element = e.current_target()?.dyn_into().ok()?;
+    let svg = svg_of(e)?;
     let r = svg.get_bounding_client_rect();
     if r.width() <= 0.0 || r.height() <= 0.0 {
         return None;
@@ -158,7 +162,7 @@ pub fn view(wb: &Workbench, lang: Lang, dispatch: Callback<WbAction>) -> Html {
         },
     };
     html! {
-        <section class="build" data-testid="build" aria-label={tr(lang, "build")}>
+        <section class="build" data-testid="build" aria-label={tr(lang, "build")} data-sent={wb.sent.to_string()}>
             <div class="build-bar" role="toolbar" aria-label={tr(lang, "add")}>
                 { for Kind::ALL.into_iter().map(add) }
                 <span class="bar-gap"></span>
@@ -359,10 +363,7 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
             else {
                 return;
             };
-            if let Some(svg) = e
-                .current_target()
-                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            {
+            if let Some(svg) = svg_of(&e) {
                 let _ = svg.set_pointer_capture(e.pointer_id());
             }
             d.emit(WbAction::DragStart { node, x, y });
@@ -432,10 +433,10 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
                     <path d="M 0 0 L 10 5 L 0 10 z" class="arrowhead" />
                 </marker>
             </defs>
-            { for edges }
-            { for nodes }
-            { for flights }
-            { for held }
+            <g class="edges">{ for edges }</g>
+            <g class="nodes">{ for nodes }</g>
+            <g class="tokens">{ for flights }</g>
+            <g class="held">{ for held }</g>
         </svg>
     }
 }
@@ -571,257 +572,222 @@ fn form_view(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html 
     }
 }
 
-/// A `<dl>` of `(term, value)` rows.
-fn facts(rows: Vec<(String, String)>, lang: Lang) -> Html {
-    if rows.is_empty() {
-        return html! { <p class="hint">{ tr(lang, "none") }</p> };
-    }
-    html! {
-        <dl class="facts">
-            { for rows.into_iter().map(|(k, v)| html! { <><dt>{ k }</dt><dd><code>{ v }</code></dd></> }) }
-        </dl>
+/// One line of an inspector list.
+enum Item {
+    /// Text; `true`: inferred (drawn muted, marked).
+    Text(String, bool),
+    /// A message to open, and what follows its label.
+    Msg(u64, String),
+    /// A binding, described, with a delete button (its `editor::binding_id`).
+    Binding(String, String),
+}
+
+/// A part of the inspector: a heading, `(term, value)` rows, a list.
+struct Part {
+    title: &'static str,
+    testid: &'static str,
+    rows: Vec<(String, String)>,
+    items: Vec<Item>,
+}
+
+fn part(title: &'static str, testid: &'static str) -> Part {
+    Part {
+        title,
+        testid,
+        rows: Vec::new(),
+        items: Vec::new(),
     }
 }
 
-fn inspector(wb: &Workbench, sel: &Sel, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
-    let select = |s: Sel| {
-        let d = dispatch.clone();
-        Callback::from(move |_: MouseEvent| d.emit(WbAction::Select(Some(s.clone()))))
+fn binding_item(b: &sim_core::scenario::BindingDef, from_side: bool) -> Item {
+    let other = if from_side {
+        b.queue.clone().or(b.exchange.clone()).unwrap_or_default()
+    } else {
+        b.source.clone()
     };
-    let msg_button = |id: u64, extra: String| {
-        let label = wb
-            .journal
-            .records
-            .get(&id)
-            .map(|r| r.label())
-            .unwrap_or_else(|| format!("m{id}"));
-        html! {
-            <li><button class="link-button" data-testid="inspect-message" onclick={select(Sel::Message(id))}>{ label }</button>{ extra }</li>
+    let key = if b.arguments.is_empty() {
+        format!("“{}”", b.routing_key)
+    } else {
+        let m = b
+            .arguments
+            .get("x-match")
+            .and_then(Value::as_str)
+            .unwrap_or("all");
+        format!("“{}” (x-match {m})", editor::headers_text(&b.arguments))
+    };
+    let text = if from_side {
+        format!("→ {other} {key}")
+    } else {
+        format!("{other} → {key}")
+    };
+    Item::Binding(text, editor::binding_id(b))
+}
+
+/// The inspector's parts for the selection, and its title.
+fn inspect(wb: &Workbench, sel: &Sel, lang: Lang) -> Option<(String, Vec<Part>)> {
+    let mut parts = Vec::new();
+    let on = |v: bool, key: &str, rows: &mut Vec<(String, String)>| {
+        if v {
+            rows.push((tr(lang, key).to_string(), "true".into()));
         }
     };
-    let close = dispatch.reform(|_: MouseEvent| WbAction::Select(None));
-    let (title, body) = match sel {
+    let title = match sel {
         Sel::Message(id) => {
-            let Some(r) = wb.journal.records.get(id) else {
-                return html! { <p class="hint">{ tr(lang, "none") }</p> };
-            };
+            let r = wb.journal.records.get(id)?;
+            let mut route = part("route", "route");
+            route.items = r
+                .hops
+                .iter()
+                .map(|h| Item::Text(h.step.text(lang), h.inferred))
+                .collect();
+            parts.push(route);
+            let mut body = part("body", "message-body");
+            body.items.push(Item::Text(r.message.body.clone(), false));
+            parts.push(body);
             let p = &r.message.properties;
-            let mut props = vec![
-                (
-                    "exchange".to_string(),
-                    if r.exchange.is_empty() {
-                        "(default)".into()
-                    } else {
-                        r.exchange.clone()
-                    },
-                ),
-                ("routing_key".to_string(), r.routing_key.clone()),
+            let mut props = part("properties", "message-properties");
+            let x = if r.exchange.is_empty() {
+                "(default)"
+            } else {
+                &r.exchange
+            };
+            props.rows = vec![
+                ("exchange".into(), x.into()),
+                ("routing_key".into(), r.routing_key.clone()),
             ];
-            let opt = |k: &str, v: Option<String>, props: &mut Vec<(String, String)>| {
+            for (k, v) in [
+                ("content_type", p.content_type.clone()),
+                ("delivery_mode", p.delivery_mode.map(|v| v.to_string())),
+                ("priority", p.priority.map(|v| v.to_string())),
+                ("expiration", p.expiration.clone()),
+            ] {
                 if let Some(v) = v {
-                    props.push((k.to_string(), v));
+                    props.rows.push((k.into(), v));
                 }
-            };
-            opt("content_type", p.content_type.clone(), &mut props);
-            opt(
-                "delivery_mode",
-                p.delivery_mode.map(|v| v.to_string()),
-                &mut props,
-            );
-            opt("priority", p.priority.map(|v| v.to_string()), &mut props);
-            opt("expiration", p.expiration.clone(), &mut props);
-            if r.redelivered {
-                props.push((tr(lang, "redelivered").to_string(), "true".into()));
             }
-            let headers: Vec<(String, String)> = p
-                .headers
-                .as_ref()
-                .map(|h| {
-                    arg_line(h)
-                        .into_iter()
-                        .filter(|(k, _)| k != "x-death")
-                        .collect()
-                })
-                .unwrap_or_default();
+            on(r.redelivered, "redelivered", &mut props.rows);
+            parts.push(props);
+            let mut headers = part("headers", "message-headers");
+            if let Some(h) = &p.headers {
+                headers.rows = arg_line(h)
+                    .into_iter()
+                    .filter(|(k, _)| k != "x-death")
+                    .collect();
+            }
+            parts.push(headers);
             let trail = r.x_death();
-            let fate = match r.fate {
-                Fate::Ready => tr(lang, "ready"),
-                Fate::Unacked => tr(lang, "unacked"),
-                f => tr(lang, f.as_str()),
-            };
-            (
-                format!("{} {}", tr(lang, "message"), r.label()),
-                html! {
-                    <>
-                    <p data-testid="message-fate" data-fate={r.fate.as_str()}><strong>{ format!("{}: ", tr(lang, "now")) }</strong>{ fate }</p>
-                    <h3>{ tr(lang, "route") }</h3>
-                    <ol class="route" data-testid="route">
-                        { for r.hops.iter().map(|h| html! {
-                            <li class={classes!(h.inferred.then_some("inferred"))}>
-                                { h.step.text(lang) }
-                                if h.inferred { <span class="tag">{ format!(" ({})", tr(lang, "inferred")) }</span> }
-                            </li>
-                        }) }
-                    </ol>
-                    <h3>{ tr(lang, "body") }</h3>
-                    <pre class="body" data-testid="message-body">{ &r.message.body }</pre>
-                    <h3>{ tr(lang, "properties") }</h3>
-                    { facts(props, lang) }
-                    <h3>{ tr(lang, "headers") }</h3>
-                    { facts(headers, lang) }
-                    if !trail.is_empty() {
-                        <h3>{ tr(lang, "x-death") }</h3>
-                        <ol class="route" data-testid="x-death">
-                            { for trail.into_iter().map(|(q, why, n, x)| html! {
-                                <li>{ format!("{q}: {why} ×{n} → {}", if x.is_empty() { "(default)".to_string() } else { x }) }</li>
-                            }) }
-                        </ol>
-                    }
-                    </>
-                },
-            )
+            if !trail.is_empty() {
+                let mut xd = part("x-death", "x-death");
+                xd.items = trail
+                    .into_iter()
+                    .map(|(q, why, n, x)| {
+                        let x = if x.is_empty() {
+                            "(default)".to_string()
+                        } else {
+                            x
+                        };
+                        Item::Text(format!("{q}: {why} ×{n} → {x}"), false)
+                    })
+                    .collect();
+                parts.push(xd);
+            }
+            format!("{} {}", tr(lang, "message"), r.label())
         }
         Sel::Node(id) => {
-            let (kind, name) = id.split_once(':').unwrap_or(("", id.as_str()));
-            let kind = match kind {
-                "exchange" => Kind::Exchange,
-                "queue" => Kind::Queue,
-                "producer" => Kind::Producer,
-                _ => Kind::Consumer,
-            };
-            let name = name.to_string();
+            let (kind, name) = id.split_once(':')?;
             let sc = &wb.sc;
-            let binding_row = |b: &sim_core::scenario::BindingDef, from_side: bool| {
-                let d = dispatch.clone();
-                let bid = editor::binding_id(b);
-                let other = if from_side {
-                    b.queue.clone().or(b.exchange.clone()).unwrap_or_default()
-                } else {
-                    b.source.clone()
-                };
-                let key = if b.arguments.is_empty() {
-                    b.routing_key.clone()
-                } else {
-                    editor::headers_text(&b.arguments)
-                };
-                let match_mode = b
-                    .arguments
-                    .get("x-match")
-                    .and_then(Value::as_str)
-                    .map(|m| format!(" (x-match {m})"))
-                    .unwrap_or_default();
-                html! {
-                    <li data-testid="binding">
-                        <code>{ if from_side { format!("→ {other}") } else { format!("{other} →") } }</code>
-                        { format!(" key “{key}”{match_mode} ") }
-                        <button class="small" aria-label={format!("{} {}", tr(lang, "delete"), tr(lang, "binding"))}
-                                onclick={Callback::from(move |_: MouseEvent| d.emit(WbAction::Delete(Kind::Binding, bid.clone())))}>{ "✕" }</button>
-                    </li>
-                }
-            };
-            let body = match kind {
-                Kind::Exchange => {
-                    let Some(x) = sc.topology.exchanges.iter().find(|x| x.name == name) else {
-                        return html! { <p class="hint">{ tr(lang, "none") }</p> };
-                    };
-                    let mut rows =
-                        vec![(tr(lang, "f-type").to_string(), x.kind.as_str().to_string())];
-                    for (on, k) in [
-                        (x.durable, "f-durable"),
-                        (x.auto_delete, "f-auto_delete"),
-                        (x.internal, "f-internal"),
-                    ] {
-                        if on {
-                            rows.push((tr(lang, k).to_string(), "true".into()));
-                        }
-                    }
-                    rows.extend(arg_line(&x.arguments));
-                    let from: Vec<_> = sc
+            let mut main = part("", "node-facts");
+            match kind {
+                "exchange" => {
+                    let x = sc.topology.exchanges.iter().find(|x| x.name == name)?;
+                    main.rows
+                        .push((tr(lang, "f-type").into(), x.kind.as_str().into()));
+                    on(x.durable, "f-durable", &mut main.rows);
+                    on(x.auto_delete, "f-auto_delete", &mut main.rows);
+                    on(x.internal, "f-internal", &mut main.rows);
+                    main.rows.extend(arg_line(&x.arguments));
+                    parts.push(main);
+                    let mut from = part("bindings", "exchange-bindings");
+                    from.items = sc
                         .topology
                         .bindings
                         .iter()
                         .filter(|b| b.source == name)
+                        .map(|b| binding_item(b, true))
                         .collect();
-                    let to: Vec<_> = sc
+                    parts.push(from);
+                    let mut to = part("bound-here", "exchange-bound");
+                    to.items = sc
                         .topology
                         .bindings
                         .iter()
-                        .filter(|b| b.exchange.as_deref() == Some(name.as_str()))
+                        .filter(|b| b.exchange.as_deref() == Some(name))
+                        .map(|b| binding_item(b, false))
                         .collect();
-                    html! {
-                        <>
-                        { facts(rows, lang) }
-                        <h3>{ tr(lang, "bindings") }</h3>
-                        <ul class="bindings" data-testid="exchange-bindings">
-                            { for from.into_iter().map(|b| binding_row(b, true)) }
-                        </ul>
-                        if !to.is_empty() {
-                            <h3>{ tr(lang, "bound-here") }</h3>
-                            <ul class="bindings">{ for to.into_iter().map(|b| binding_row(b, false)) }</ul>
-                        }
-                        </>
-                    }
+                    parts.push(to);
                 }
-                Kind::Queue => {
-                    let Some(q) = sc.topology.queues.iter().find(|q| q.name == name) else {
-                        return html! { <p class="hint">{ tr(lang, "none") }</p> };
-                    };
-                    let contents = wb.journal.queues.get(&name).cloned().unwrap_or_default();
-                    let mut rows = arg_line(&q.arguments);
-                    for (on, k) in [(q.durable, "f-durable"), (q.auto_delete, "f-auto_delete")] {
-                        if on {
-                            rows.push((tr(lang, k).to_string(), "true".into()));
-                        }
+                "queue" => {
+                    let q = sc.topology.queues.iter().find(|q| q.name == name)?;
+                    let c = wb.journal.queues.get(name).cloned().unwrap_or_default();
+                    let mut counts = format!(
+                        "{} {} · {} {}",
+                        tr(lang, "ready"),
+                        c.ready.len(),
+                        tr(lang, "unacked"),
+                        c.unacked.len()
+                    );
+                    if let Some(n) = wb.broker_counts.get(name) {
+                        counts.push_str(&format!(
+                            " ({} {n} {})",
+                            tr(lang, "broker-count"),
+                            tr(lang, "ready")
+                        ));
                     }
-                    let to: Vec<_> = sc
+                    main.title = "now";
+                    main.testid = "queue-counts";
+                    main.items.push(Item::Text(counts, false));
+                    parts.push(main);
+                    let mut msgs = part("messages", "queue-messages");
+                    msgs.items = c
+                        .ready
+                        .iter()
+                        .map(|m| Item::Msg(*m, format!(" {}", tr(lang, "ready"))))
+                        .chain(c.unacked.iter().map(|(m, who)| {
+                            Item::Msg(*m, format!(" {} → {who}", tr(lang, "unacked")))
+                        }))
+                        .collect();
+                    parts.push(msgs);
+                    let mut args = part("arguments", "queue-arguments");
+                    args.rows = arg_line(&q.arguments);
+                    on(q.durable, "f-durable", &mut args.rows);
+                    on(q.auto_delete, "f-auto_delete", &mut args.rows);
+                    for c in sc.consumers.iter().filter(|c| c.queue == name) {
+                        args.rows
+                            .push((tr(lang, "consumer").into(), c.name.clone()));
+                    }
+                    parts.push(args);
+                    let mut to = part("bound-here", "queue-bound");
+                    to.items = sc
                         .topology
                         .bindings
                         .iter()
-                        .filter(|b| b.queue.as_deref() == Some(name.as_str()))
+                        .filter(|b| b.queue.as_deref() == Some(name))
+                        .map(|b| binding_item(b, false))
                         .collect();
-                    let consumers: Vec<String> = sc
-                        .consumers
-                        .iter()
-                        .filter(|c| c.queue == name)
-                        .map(|c| c.name.clone())
-                        .collect();
-                    html! {
-                        <>
-                        <p data-testid="queue-counts">
-                            { format!("{} {} · {} {}", tr(lang, "ready"), contents.ready.len(), tr(lang, "unacked"), contents.unacked.len()) }
-                            if let Some(n) = wb.broker_counts.get(&name) {
-                                <span class="hint">{ format!(" ({} {n} {})", tr(lang, "broker-count"), tr(lang, "ready")) }</span>
-                            }
-                        </p>
-                        <h3>{ tr(lang, "messages") }</h3>
-                        <ul class="messages" data-testid="queue-messages">
-                            { for contents.ready.iter().map(|m| msg_button(*m, format!(" {}", tr(lang, "ready")))) }
-                            { for contents.unacked.iter().map(|(m, c)| msg_button(*m, format!(" {} → {c}", tr(lang, "unacked")))) }
-                        </ul>
-                        <h3>{ tr(lang, "arguments") }</h3>
-                        { facts(rows, lang) }
-                        <h3>{ tr(lang, "bound-here") }</h3>
-                        <ul class="bindings">{ for to.into_iter().map(|b| binding_row(b, false)) }</ul>
-                        if !consumers.is_empty() { <p>{ format!("{}: {}", tr(lang, "consumer"), consumers.join(", ")) }</p> }
-                        </>
-                    }
+                    parts.push(to);
                 }
-                Kind::Producer => {
-                    let Some(p) = sc.producers.iter().find(|p| p.name == name) else {
-                        return html! { <p class="hint">{ tr(lang, "none") }</p> };
+                "producer" => {
+                    let p = sc.producers.iter().find(|p| p.name == name)?;
+                    let x = if p.exchange.is_empty() {
+                        "(default)"
+                    } else {
+                        &p.exchange
                     };
-                    let mut rows = vec![
+                    main.rows = vec![
+                        (tr(lang, "f-exchange").into(), x.into()),
+                        (tr(lang, "f-routing_key").into(), p.routing_key.clone()),
                         (
-                            tr(lang, "exchange").to_string(),
-                            if p.exchange.is_empty() {
-                                "(default)".into()
-                            } else {
-                                p.exchange.clone()
-                            },
-                        ),
-                        (tr(lang, "f-routing_key").to_string(), p.routing_key.clone()),
-                        (
-                            tr(lang, "body").to_string(),
+                            tr(lang, "body").into(),
                             match &p.body {
                                 Value::String(s) => s.clone(),
                                 v => v.to_string(),
@@ -829,109 +795,159 @@ fn inspector(wb: &Workbench, sel: &Sel, lang: Lang, dispatch: &Callback<WbAction
                         ),
                     ];
                     if let Some(h) = &p.properties.headers {
-                        rows.push((tr(lang, "headers").to_string(), editor::headers_text(h)));
+                        main.rows
+                            .push((tr(lang, "headers").into(), editor::headers_text(h)));
                     }
-                    if p.mandatory {
-                        rows.push(("mandatory".into(), "true".into()));
-                    }
-                    html! {
-                        <>
-                        { facts(rows, lang) }
-                        if let Some(e) = wb.producer_errors.get(&name) {
-                            <p class="form-error" role="alert" data-testid="publish-error">{ format!("{} {e}", tr(lang, "broker-said")) }</p>
-                        }
-                        </>
-                    }
+                    on(p.mandatory, "f-mandatory", &mut main.rows);
+                    parts.push(main);
                 }
-                Kind::Consumer | Kind::Binding => {
-                    let Some(c) = sc.consumers.iter().find(|c| c.name == name) else {
-                        return html! { <p class="hint">{ tr(lang, "none") }</p> };
-                    };
-                    let rt = wb.consumers.get(&name);
+                _ => {
+                    let c = sc.consumers.iter().find(|c| c.name == name)?;
+                    let rt = wb.consumers.get(name);
                     let st = match rt.map(|r| r.state) {
                         Some(CState::Running) => "running",
                         Some(CState::Stopped) => "stopped",
                         _ => "starting",
                     };
-                    let rows = vec![
-                        (tr(lang, "f-queue").to_string(), c.queue.clone()),
-                        (tr(lang, "f-prefetch").to_string(), c.prefetch.to_string()),
+                    let ack = if c.ack == sim_core::scenario::AckMode::Auto {
+                        "auto"
+                    } else {
+                        "manual"
+                    };
+                    main.rows = vec![
+                        (tr(lang, "f-queue").into(), c.queue.clone()),
+                        (tr(lang, "f-prefetch").into(), c.prefetch.to_string()),
+                        (tr(lang, "f-ack").into(), ack.into()),
                         (
-                            tr(lang, "f-ack").to_string(),
-                            if c.ack == sim_core::scenario::AckMode::Auto {
-                                "auto".into()
-                            } else {
-                                "manual".into()
-                            },
-                        ),
-                        (
-                            tr(lang, "f-on_message").to_string(),
+                            tr(lang, "f-on_message").into(),
                             editor::on_message_of(c).into(),
                         ),
-                        (tr(lang, "state").to_string(), tr(lang, st).into()),
+                        (tr(lang, "state").into(), tr(lang, st).into()),
                         (
-                            tr(lang, "received").to_string(),
+                            tr(lang, "received").into(),
                             rt.map_or(0, |r| r.received).to_string(),
                         ),
                     ];
-                    let holding: Vec<u64> = wb
+                    parts.push(main);
+                    let mut held = part("messages", "consumer-messages");
+                    held.items = wb
                         .work
                         .iter()
                         .filter(|w| w.consumer == name)
-                        .map(|w| w.msg)
+                        .map(|w| Item::Msg(w.msg, String::new()))
                         .collect();
-                    html! {
-                        <>
-                        { facts(rows, lang) }
-                        if let Some(e) = rt.and_then(|r| r.error.as_ref()) {
-                            <p class="form-error" role="alert">{ e }</p>
-                        }
-                        if !holding.is_empty() {
-                            <h3>{ tr(lang, "messages") }</h3>
-                            <ul class="messages">{ for holding.into_iter().map(|m| msg_button(m, String::new())) }</ul>
-                        }
-                        </>
-                    }
+                    parts.push(held);
                 }
-            };
-            let edit = {
-                let (d, n) = (dispatch.clone(), name.clone());
-                Callback::from(move |_: MouseEvent| d.emit(WbAction::EditForm(kind, n.clone())))
-            };
-            let delete = {
-                let (d, n) = (dispatch.clone(), name.clone());
-                Callback::from(move |_: MouseEvent| d.emit(WbAction::Delete(kind, n.clone())))
-            };
-            (
-                format!(
-                    "{} {}",
-                    tr(lang, kind.as_str()),
-                    if name.is_empty() { "(default)" } else { &name }
-                ),
-                html! {
-                    <>
-                    { body }
-                    if let Some(m) = &wb.refusal {
-                        <p class="form-error" role="alert" data-testid="delete-refused">{ m.text(lang) }</p>
-                    }
-                    if !name.is_empty() {
-                        <div class="form-buttons">
-                            <button class="small" data-testid="edit" onclick={edit}>{ tr(lang, "edit") }</button>
-                            <button class="small danger" data-testid="delete" onclick={delete}>{ tr(lang, "delete") }</button>
-                        </div>
-                    }
-                    </>
-                },
+            }
+            format!(
+                "{} {}",
+                tr(lang, kind),
+                if name.is_empty() { "(default)" } else { name }
             )
+        }
+    };
+    Some((title, parts))
+}
+
+fn inspector(wb: &Workbench, sel: &Sel, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
+    let Some((title, parts)) = inspect(wb, sel, lang) else {
+        return html! { <p class="hint">{ tr(lang, "none") }</p> };
+    };
+    let item = |it: Item| match it {
+        Item::Text(t, inferred) => html! {
+            <li class={classes!(inferred.then_some("inferred"))}>
+                { t }
+                if inferred { <span class="tag">{ format!(" ({})", tr(lang, "inferred")) }</span> }
+            </li>
+        },
+        Item::Msg(id, extra) => {
+            let d = dispatch.clone();
+            let label = wb
+                .journal
+                .records
+                .get(&id)
+                .map_or_else(|| format!("m{id}"), |r| r.label());
+            html! {
+                <li><button class="link-button" data-testid="inspect-message"
+                            onclick={Callback::from(move |_: MouseEvent| d.emit(WbAction::Select(Some(Sel::Message(id)))))}>{ label }</button>{ extra }</li>
+            }
+        }
+        Item::Binding(text, bid) => {
+            let d = dispatch.clone();
+            html! {
+                <li data-testid="binding">{ format!("{text} ") }
+                    <button class="small" aria-label={format!("{} {}", tr(lang, "delete"), tr(lang, "binding"))}
+                            onclick={Callback::from(move |_: MouseEvent| d.emit(WbAction::Delete(Kind::Binding, bid.clone())))}>{ "✕" }</button>
+                </li>
+            }
+        }
+    };
+    let parts = parts.into_iter().map(|p| {
+        let empty = p.rows.is_empty() && p.items.is_empty();
+        html! {
+            <>
+            if !p.title.is_empty() { <h3>{ tr(lang, p.title) }</h3> }
+            if empty {
+                <p class="hint" data-testid={p.testid}>{ tr(lang, "none") }</p>
+            } else if !p.rows.is_empty() {
+                <dl class="facts" data-testid={p.testid}>
+                    { for p.rows.into_iter().map(|(k, v)| html! { <><dt>{ k }</dt><dd><code>{ v }</code></dd></> }) }
+                </dl>
+            } else {
+                <ol class={classes!("route", (p.testid == "message-body").then_some("body"))} data-testid={p.testid}>
+                    { for p.items.into_iter().map(item) }
+                </ol>
+            }
+            </>
+        }
+    });
+    let fate = match sel {
+        Sel::Message(id) => wb.journal.records.get(id).map(|r| r.fate),
+        _ => None,
+    };
+    let node = match sel {
+        Sel::Node(id) => id.split_once(':').and_then(|(k, n)| {
+            let kind = Kind::ALL.into_iter().find(|x| x.as_str() == k)?;
+            (!n.is_empty()).then(|| (kind, n.to_string()))
+        }),
+        _ => None,
+    };
+    let button = |key: &'static str, a: WbAction, class: &'static str| {
+        let d = dispatch.clone();
+        html! {
+            <button class={classes!("small", class)} data-testid={key}
+                    onclick={Callback::from(move |_: MouseEvent| d.emit(a.clone()))}>{ tr(lang, key) }</button>
         }
     };
     html! {
         <section class="inspector" data-testid="inspector" aria-labelledby="inspector-title">
             <div class="inspector-head">
                 <h2 id="inspector-title">{ format!("{} · {title}", tr(lang, "inspector")) }</h2>
-                <button class="small" onclick={close} aria-label={tr(lang, "close")} data-testid="inspector-close">{ "✕" }</button>
+                <button class="small" onclick={dispatch.reform(|_: MouseEvent| WbAction::Select(None))}
+                        aria-label={tr(lang, "close")} data-testid="inspector-close">{ "✕" }</button>
             </div>
-            { body }
+            if let Some(f) = fate {
+                <p data-testid="message-fate" data-fate={f.as_str()}><strong>{ format!("{}: ", tr(lang, "now")) }</strong>
+                    { tr(lang, f.as_str()) }</p>
+            }
+            { for parts }
+            if let Some(m) = &wb.refusal {
+                <p class="form-error" role="alert" data-testid="delete-refused">{ m.text(lang) }</p>
+            }
+            if let Sel::Node(id) = sel {
+                if let Some(e) = id.strip_prefix("producer:").and_then(|p| wb.producer_errors.get(p)) {
+                    <p class="form-error" role="alert" data-testid="publish-error">{ format!("{} {e}", tr(lang, "broker-said")) }</p>
+                }
+                if let Some(e) = id.strip_prefix("consumer:").and_then(|c| wb.consumers.get(c)).and_then(|r| r.error.as_ref()) {
+                    <p class="form-error" role="alert">{ e }</p>
+                }
+            }
+            if let Some((kind, name)) = node {
+                <div class="form-buttons">
+                    { button("edit", WbAction::EditForm(kind, name.clone()), "") }
+                    { button("delete", WbAction::Delete(kind, name), "danger") }
+                </div>
+            }
         </section>
     }
 }

@@ -8,6 +8,8 @@
 //! Children are killed however the run ends. Nothing is skipped: a missing
 //! Chromium, chromedriver or RabbitMQ is a failure that says how to fix it.
 
+mod build;
+
 use anyhow::{anyhow, bail, Context};
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::future::Future;
@@ -24,7 +26,7 @@ pub(crate) const FIREFOX: &str = "/usr/bin/firefox-esr";
 const RABBITMQ: ([u8; 4], u16) = ([127, 0, 0, 1], 5672);
 
 /// The tests, in order.
-const TESTS: [&str; 19] = [
+const TESTS: [&str; 23] = [
     "sim-publish-is-delivered-and-acked",
     "real-mode-publish-through-rabbitmq",
     "sim-again-after-real",
@@ -43,6 +45,10 @@ const TESTS: [&str; 19] = [
     "timeline-real-mode-says-why-not",
     "compare-sim-and-real-side-by-side",
     "firefox-publish-step-and-lesson",
+    "build-topology-publish-inspect",
+    "build-invalid-input-sends-nothing",
+    "build-real-mode-declares-on-rabbitmq",
+    "build-share-link-reopens-the-build",
     // Last: it stops the bridge.
     "bridge-gone-says-why-and-sim-still-works",
 ];
@@ -296,6 +302,18 @@ async fn run_tests(
     for &name in tests {
         let result = match name {
             "sim-publish-is-delivered-and-acked" => sim_publish(&client, page, out_dir).await,
+            "build-topology-publish-inspect" => {
+                build::build_publish_inspect(&client, page, out_dir).await
+            }
+            "build-invalid-input-sends-nothing" => {
+                build::build_invalid_input(&client, page, out_dir).await
+            }
+            "build-real-mode-declares-on-rabbitmq" => {
+                build::build_real(&client, page, out_dir).await
+            }
+            "build-share-link-reopens-the-build" => {
+                build::build_share(&client, page, out_dir).await
+            }
             "real-mode-publish-through-rabbitmq" => real_publish(&client, page, out_dir).await,
             "sim-again-after-real" => sim_again_after_real(&client, page, out_dir).await,
             "sim-fanout-reaches-both-queues" => fanout(&client, page, out_dir, false).await,

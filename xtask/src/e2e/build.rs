@@ -1,0 +1,446 @@
+//! Browser tests of the Build page: a topology made with the editor's forms
+//! routes a publish into the right queue, the inspector reads the message's
+//! route, an invalid form explains itself and sends nothing, the same
+//! topology is declared on RabbitMQ in real mode, and the share link carries it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use fantoccini::{Client, Locator};
+
+use super::{
+    attr_of, click, exists, no_panic, rabbitmq_answers, screenshot, text_of, wait_until, Fatal,
+};
+
+async fn find(client: &Client, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
+    client
+        .find(Locator::Css(css))
+        .await
+        .with_context(|| format!("no element {css}"))
+}
+
+/// Types `text` into form field `field` (after clearing it).
+async fn type_in(client: &Client, field: &str, text: &str) -> anyhow::Result<()> {
+    let el = find(client, &format!("[data-testid=\"field-{field}\"]")).await?;
+    el.clear().await?;
+    el.send_keys(text)
+        .await
+        .with_context(|| format!("cannot type into field {field}"))
+}
+
+/// Picks `value` in the select of form field `field`.
+async fn choose(client: &Client, field: &str, value: &str) -> anyhow::Result<()> {
+    let ok = client
+        .execute(
+            "const s = document.querySelector(`[data-testid=\"field-${arguments[0]}\"]`); \
+             if (!s) return false; s.value = arguments[1]; \
+             s.dispatchEvent(new Event('change', {bubbles: true})); return s.value === arguments[1];",
+            vec![field.into(), value.into()],
+        )
+        .await?;
+    if ok.as_bool() != Some(true) {
+        bail!("field {field} has no choice {value:?}");
+    }
+    Ok(())
+}
+
+/// Opens form `kind`, picks then types, saves, and waits for the form to close.
+async fn add(
+    client: &Client,
+    kind: &str,
+    picks: &[(&str, &str)],
+    typed: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    click(client, &format!("add-{kind}")).await?;
+    for (f, v) in picks {
+        choose(client, f, v).await?;
+    }
+    for (f, v) in typed {
+        type_in(client, f, v).await?;
+    }
+    click(client, "form-save").await?;
+    wait_until(
+        &format!("the {kind} form to close (the broker accepted it)"),
+        Duration::from_secs(15),
+        || async {
+            no_panic(client).await?;
+            if let Ok(e) = text_of(client, "form-broker-error").await {
+                return Err(Fatal(format!("the broker refused the {kind}: {e}")).into());
+            }
+            Ok((!exists(client, &format!("form-{kind}")).await?).then_some(()))
+        },
+    )
+    .await
+}
+
+async fn open_build(client: &Client, page: &str) -> anyhow::Result<()> {
+    client.goto(page).await.context("cannot open the page")?;
+    wait_until("the Build button", Duration::from_secs(20), || async {
+        no_panic(client).await?;
+        exists(client, "build-open").await.map(|b| b.then_some(()))
+    })
+    .await?;
+    click(client, "build-open").await?;
+    wait_until("the Build page", Duration::from_secs(10), || async {
+        exists(client, "build-stage").await.map(|b| b.then_some(()))
+    })
+    .await
+}
+
+/// `shop` (topic) → `orders` (`order.*`) and → `invoices` (`invoice.#`), a
+/// producer `web` publishing `order.new`.
+async fn build_shop(client: &Client) -> anyhow::Result<()> {
+    add(
+        client,
+        "exchange",
+        &[("type", "topic")],
+        &[("name", "shop")],
+    )
+    .await?;
+    add(client, "queue", &[], &[("name", "orders")]).await?;
+    add(client, "queue", &[], &[("name", "invoices")]).await?;
+    add(
+        client,
+        "binding",
+        &[("source", "shop"), ("dest", "orders")],
+        &[("key", "order.*")],
+    )
+    .await?;
+    add(
+        client,
+        "binding",
+        &[("source", "shop"), ("dest", "invoices")],
+        &[("key", "invoice.#")],
+    )
+    .await?;
+    add(
+        client,
+        "producer",
+        &[("exchange", "shop")],
+        &[("name", "web"), ("key", "order.new")],
+    )
+    .await?;
+    for id in [
+        "node-exchange:shop",
+        "node-queue:orders",
+        "node-queue:invoices",
+        "node-producer:web",
+        "edge-binding:shop->orders",
+        "edge-binding:web->shop",
+    ] {
+        if !exists(client, id).await? {
+            bail!("the built topology has no [data-testid={id}]");
+        }
+    }
+    Ok(())
+}
+
+async fn wait_counts(client: &Client, queue: &str, want: &str) -> anyhow::Result<()> {
+    let id = format!("build-counts-{queue}");
+    wait_until(
+        &format!("queue {queue} to show “{want}”"),
+        Duration::from_secs(15),
+        || async {
+            no_panic(client).await?;
+            Ok(text_of(client, &id).await?.contains(want).then_some(()))
+        },
+    )
+    .await
+}
+
+/// Build a topology with the forms, publish, see the message wait in the
+/// right queue, open the inspector on it and read its route.
+pub(super) async fn build_publish_inspect(
+    client: &Client,
+    page: &str,
+    out_dir: &Path,
+) -> anyhow::Result<()> {
+    open_build(client, page).await?;
+    screenshot(client, out_dir, "build-empty").await?;
+    build_shop(client).await?;
+    click(client, "publish-web").await?;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    screenshot(client, out_dir, "build-in-flight").await?;
+    wait_counts(client, "orders", "ready 1").await?;
+    let other = text_of(client, "build-counts-invoices").await?;
+    if !other.contains("ready 0") {
+        bail!("the message also went to invoices: {other:?}");
+    }
+    // The message waits in its queue: click it.
+    find(
+        client,
+        "[data-testid=\"node-queue:orders\"] [data-testid=\"message\"]",
+    )
+    .await?
+    .click()
+    .await
+    .context("cannot click the message in the queue")?;
+    let route = wait_until("the inspector's route", Duration::from_secs(5), || async {
+        Ok(text_of(client, "route").await.ok())
+    })
+    .await?;
+    for want in [
+        "published by web to exchange `shop` with key `order.new`",
+        "matched binding `order.*` on exchange `shop` → `orders`",
+        "ready in queue `orders`",
+    ] {
+        if !route.contains(want) {
+            bail!("the route does not say {want:?}: {route:?}");
+        }
+    }
+    if route.contains("invoices") {
+        bail!("the route mentions invoices: {route:?}");
+    }
+    let fate = attr_of(client, "message-fate", "data-fate").await?;
+    if fate.as_deref() != Some("ready") {
+        bail!("the inspector says the message is {fate:?}, not ready");
+    }
+    let body = text_of(client, "message-body").await?;
+    if !body.contains("\"n\": 1") {
+        bail!("the inspector shows body {body:?}");
+    }
+    screenshot(client, out_dir, "build-inspector-message").await?;
+    // The queue's inspector lists the message and its arguments; the exchange's its bindings.
+    click(client, "node-queue:orders").await?;
+    let listed = wait_until("the queue's messages", Duration::from_secs(5), || async {
+        Ok(text_of(client, "queue-messages").await.ok())
+    })
+    .await?;
+    if !listed.contains("#1") {
+        bail!("the queue inspector does not list message #1: {listed:?}");
+    }
+    click(client, "node-exchange:shop").await?;
+    let bindings = wait_until(
+        "the exchange's bindings",
+        Duration::from_secs(5),
+        || async { Ok(text_of(client, "exchange-bindings").await.ok()) },
+    )
+    .await?;
+    if !(bindings.contains("order.*") && bindings.contains("invoice.#")) {
+        bail!("the exchange inspector lists {bindings:?}");
+    }
+    // A consumer takes it and acks it.
+    add(
+        client,
+        "consumer",
+        &[("queue", "orders")],
+        &[("name", "worker"), ("work_ms", "200")],
+    )
+    .await?;
+    wait_counts(client, "orders", "ready 0 · unacked 0").await?;
+    wait_until("the consumer to ack", Duration::from_secs(15), || async {
+        let t = text_of(client, "node-consumer:worker").await?;
+        Ok(t.contains("done 1").then_some(()))
+    })
+    .await?;
+    // Projector mode: the same page, large.
+    click(client, "projector").await?;
+    click(client, "publish-web").await?;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    screenshot(client, out_dir, "build-projector").await?;
+    click(client, "projector").await?;
+    Ok(())
+}
+
+/// Invalid input shows its message next to the field and sends nothing.
+pub(super) async fn build_invalid_input(
+    client: &Client,
+    page: &str,
+    out_dir: &Path,
+) -> anyhow::Result<()> {
+    open_build(client, page).await?;
+    add(
+        client,
+        "exchange",
+        &[("type", "topic")],
+        &[("name", "shop")],
+    )
+    .await?;
+    add(client, "queue", &[], &[("name", "orders")]).await?;
+    let sent = attr_of(client, "build", "data-sent").await?;
+    click(client, "add-queue").await?;
+    type_in(client, "name", "amq.orders").await?;
+    type_in(client, "ttl", "-5").await?;
+    let name_error = text_of(client, "error-name").await?;
+    if !name_error.contains("reserved") {
+        bail!("the reserved name is not explained: {name_error:?}");
+    }
+    let ttl_error = text_of(client, "error-ttl").await?;
+    if !ttl_error.contains("negative") {
+        bail!("the negative TTL is not explained: {ttl_error:?}");
+    }
+    let invalid = attr_of(client, "field-ttl", "aria-invalid").await?;
+    if invalid.as_deref() != Some("true") {
+        bail!("the TTL field is not marked invalid: {invalid:?}");
+    }
+    screenshot(client, out_dir, "build-invalid-queue").await?;
+    click(client, "form-save").await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if !exists(client, "form-queue").await? {
+        bail!("an invalid form closed");
+    }
+    // A bad topic binding key, and a duplicate name.
+    click(client, "form-cancel").await?;
+    click(client, "add-binding").await?;
+    choose(client, "source", "shop").await?;
+    choose(client, "dest", "orders").await?;
+    type_in(client, "key", "order.new*").await?;
+    let key_error = text_of(client, "error-key").await?;
+    if !key_error.contains("whole word") {
+        bail!("the bad binding key is not explained: {key_error:?}");
+    }
+    click(client, "form-save").await?;
+    click(client, "form-cancel").await?;
+    click(client, "add-exchange").await?;
+    type_in(client, "name", "shop").await?;
+    let dup = text_of(client, "error-name").await?;
+    if !dup.contains("taken") {
+        bail!("the duplicate name is not explained: {dup:?}");
+    }
+    click(client, "form-save").await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = attr_of(client, "build", "data-sent").await?;
+    if after != sent {
+        bail!("invalid forms sent requests: {sent:?} before, {after:?} after");
+    }
+    if exists(client, "node-queue:amq.orders").await? {
+        bail!("the invalid queue was drawn");
+    }
+    Ok(())
+}
+
+/// The topology built in the simulation is declared on RabbitMQ when the
+/// toggle goes to Real; a publish there lands in the right queue and a
+/// consumer acks it.
+pub(super) async fn build_real(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    if !rabbitmq_answers() {
+        bail!("RabbitMQ is not answering on 127.0.0.1:5672: start it (or `bash .ci/run`)");
+    }
+    open_build(client, page).await?;
+    build_shop(client).await?;
+    click(client, "mode-toggle").await?;
+    wait_until(
+        "the Build page to connect to RabbitMQ",
+        Duration::from_secs(20),
+        || async {
+            no_panic(client).await?;
+            let status = attr_of(client, "link-status", "data-status").await?;
+            match status.as_deref() {
+                Some("connected") => Ok(Some(())),
+                Some("bridge-unreachable") => {
+                    let text = text_of(client, "link-status").await?;
+                    Err(Fatal(format!("real mode failed: {text}")).into())
+                }
+                _ => Ok(None),
+            }
+        },
+    )
+    .await?;
+    if !exists(client, "node-queue:orders").await? {
+        bail!("the topology did not survive the switch to Real");
+    }
+    wait_until("Publish to be enabled", Duration::from_secs(15), || async {
+        Ok(attr_of(client, "publish-web", "disabled")
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+    click(client, "publish-web").await?;
+    wait_counts(client, "orders", "ready 1").await?;
+    // RabbitMQ's own count, through a passive declare.
+    click(client, "node-queue:orders").await?;
+    wait_until(
+        "RabbitMQ's count of the queue",
+        Duration::from_secs(10),
+        || async {
+            let t = text_of(client, "queue-counts").await?;
+            Ok(t.contains("the broker counts 1").then_some(()))
+        },
+    )
+    .await?;
+    add(
+        client,
+        "consumer",
+        &[("queue", "orders")],
+        &[("name", "worker"), ("work_ms", "200")],
+    )
+    .await?;
+    wait_until("the consumer to ack", Duration::from_secs(15), || async {
+        no_panic(client).await?;
+        let t = text_of(client, "node-consumer:worker").await?;
+        Ok(t.contains("done 1").then_some(()))
+    })
+    .await?;
+    screenshot(client, out_dir, "build-real").await?;
+    if let Ok(n) = text_of(client, "build-notice").await {
+        bail!("the Build page shows a problem in real mode: {n}");
+    }
+    // Back to the simulation: the topology is declared there again.
+    click(client, "mode-toggle").await?;
+    wait_until("the simulation again", Duration::from_secs(10), || async {
+        Ok((attr_of(client, "link-status", "data-status")
+            .await?
+            .as_deref()
+            == Some("simulation"))
+        .then_some(()))
+    })
+    .await?;
+    if !exists(client, "node-consumer:worker").await? {
+        bail!("the topology did not come back to the simulation");
+    }
+    Ok(())
+}
+
+/// Export and share carry what the user built; the link reopens it in Build.
+pub(super) async fn build_share(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
+    open_build(client, page).await?;
+    build_shop(client).await?;
+    click(client, "export-definitions").await?;
+    let exported = find(client, "[data-testid=\"export-text\"]")
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default();
+    if !(exported.contains("\"shop\"") && exported.contains("order.*")) {
+        bail!("the exported definitions miss the built topology: {exported}");
+    }
+    click(client, "export-close").await?;
+    click(client, "share").await?;
+    let url = find(client, "[data-testid=\"share-url\"]")
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default();
+    if !url.contains("#s=") {
+        bail!("the share link has no scene: {url:?}");
+    }
+    client.goto("about:blank").await?;
+    client.goto(&url).await?;
+    wait_until(
+        "the shared topology in Build",
+        Duration::from_secs(15),
+        || async {
+            no_panic(client).await?;
+            exists(client, "node-queue:invoices")
+                .await
+                .map(|b| b.then_some(()))
+        },
+    )
+    .await?;
+    if !exists(client, "build-stage").await? {
+        bail!("the shared link did not open the Build page");
+    }
+    wait_until("Publish to be enabled", Duration::from_secs(15), || async {
+        Ok(attr_of(client, "publish-web", "disabled")
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+    click(client, "publish-web").await?;
+    wait_counts(client, "orders", "ready 1").await?;
+    screenshot(client, out_dir, "build-shared").await?;
+    Ok(())
+}
