@@ -210,97 +210,74 @@ pub enum Msg {
 
 impl Msg {
     pub fn text(&self, lang: Lang) -> String {
-        let pick = |en: &str, ru: &str, uk: &str| -> String {
-            match lang {
-                Lang::En => en,
-                Lang::Ru => ru,
-                Lang::Uk => uk,
-            }
-            .to_string()
-        };
-        match self {
-            Msg::Required => pick("Required.", "Обязательное поле.", "Обов'язкове поле."),
-            Msg::Reserved => pick(
+        let (t, arg): ([&'static str; 3], String) = match self {
+            Msg::Required => (["Required.", "Обязательное поле.", "Обов'язкове поле."], String::new()),
+            Msg::Reserved => ([
                 "Names starting with “amq.” are reserved for the broker (RabbitMQ refuses them: 403 ACCESS_REFUSED).",
                 "Имена на «amq.» зарезервированы брокером (RabbitMQ ответит 403 ACCESS_REFUSED).",
                 "Імена на «amq.» зарезервовані брокером (RabbitMQ відповість 403 ACCESS_REFUSED).",
-            ),
-            Msg::TooLong(n) => match lang {
-                Lang::En => format!("{n} bytes: AMQP names and keys are at most 255 bytes."),
-                Lang::Ru => format!("{n} байт: имена и ключи AMQP — не длиннее 255 байт."),
-                Lang::Uk => format!("{n} байтів: імена й ключі AMQP — не довші за 255 байтів."),
-            },
-            Msg::Duplicate => pick(
-                "This name is taken already.",
-                "Это имя уже занято.",
-                "Це ім'я вже зайняте.",
-            ),
-            Msg::NotNumber => pick(
-                "Enter a whole number.",
-                "Введите целое число.",
-                "Введіть ціле число.",
-            ),
-            Msg::Negative => pick(
-                "Cannot be negative.",
-                "Не может быть отрицательным.",
-                "Не може бути від'ємним.",
-            ),
-            Msg::Range(lo, hi) => match lang {
-                Lang::En => format!("Must be between {lo} and {hi}."),
-                Lang::Ru => format!("Должно быть от {lo} до {hi}."),
-                Lang::Uk => format!("Має бути від {lo} до {hi}."),
-            },
-            Msg::DlkWithoutDlx => pick(
+            ], String::new()),
+            Msg::TooLong(n) => ([
+                "{0} bytes: AMQP names and keys are at most 255 bytes.",
+                "{0} байт: имена и ключи AMQP — не длиннее 255 байт.",
+                "{0} байтів: імена й ключі AMQP — не довші за 255 байтів.",
+            ], n.to_string()),
+            Msg::Duplicate => (["This name is taken already.", "Это имя уже занято.", "Це ім'я вже зайняте."], String::new()),
+            Msg::NotNumber => (["Enter a whole number.", "Введите целое число.", "Введіть ціле число."], String::new()),
+            Msg::Negative => (["Cannot be negative.", "Не может быть отрицательным.", "Не може бути від'ємним."], String::new()),
+            Msg::Range(lo, hi) => ([
+                "Must be between {0}.",
+                "Должно быть в пределах {0}.",
+                "Має бути в межах {0}.",
+            ], format!("{lo}…{hi}")),
+            Msg::DlkWithoutDlx => ([
                 "A dead-letter routing key needs a dead-letter exchange.",
                 "Ключу dead-letter нужен dead-letter exchange.",
                 "Ключу dead-letter потрібен dead-letter exchange.",
-            ),
-            Msg::Unknown(name) => match lang {
-                Lang::En => format!("There is no “{name}”: create it first."),
-                Lang::Ru => format!("«{name}» не существует: сначала создайте его."),
-                Lang::Uk => format!("«{name}» не існує: спершу створіть його."),
-            },
-            Msg::WildcardWord(w) => match lang {
-                Lang::En => format!("“{w}”: * and # are wildcards only as a whole word between dots (order.* or #.paid); here they match literally."),
-                Lang::Ru => format!("«{w}»: * и # работают только как целое слово между точками (order.* или #.paid); здесь они совпадут буквально."),
-                Lang::Uk => format!("«{w}»: * і # працюють лише як ціле слово між крапками (order.* або #.paid); тут вони збігатимуться буквально."),
-            },
-            Msg::WildcardDirect => pick(
+            ], String::new()),
+            Msg::Unknown(name) => ([
+                "There is no “{0}”: create it first.",
+                "«{0}» не существует: сначала создайте его.",
+                "«{0}» не існує: спершу створіть його.",
+            ], name.clone()),
+            Msg::WildcardWord(w) => ([
+                "“{0}”: * and # are wildcards only as a whole word between dots (order.* or #.paid); here they match literally.",
+                "«{0}»: * и # работают только как целое слово между точками (order.* или #.paid); здесь они совпадут буквально.",
+                "«{0}»: * і # працюють лише як ціле слово між крапками (order.* або #.paid); тут вони збігатимуться буквально.",
+            ], w.clone()),
+            Msg::WildcardDirect => ([
                 "A direct exchange compares keys exactly: * and # are not wildcards here (use a topic exchange).",
                 "Direct exchange сравнивает ключи точно: * и # здесь не шаблоны (нужен topic exchange).",
                 "Direct exchange порівнює ключі точно: * і # тут не шаблони (потрібен topic exchange).",
-            ),
-            Msg::HeadersEmpty => pick(
+            ], String::new()),
+            Msg::HeadersEmpty => ([
                 "A headers binding needs at least one header to match, e.g. format=pdf.",
                 "Привязке headers нужен хотя бы один заголовок, например format=pdf.",
                 "Прив'язці headers потрібен хоча б один заголовок, наприклад format=pdf.",
-            ),
-            Msg::HeaderSyntax(part) => match lang {
-                Lang::En => format!("“{part}”: write headers as key=value, separated by commas."),
-                Lang::Ru => format!("«{part}»: пишите заголовки как ключ=значение через запятую."),
-                Lang::Uk => format!("«{part}»: пишіть заголовки як ключ=значення через кому."),
-            },
-            Msg::DefaultBind => pick(
+            ], String::new()),
+            Msg::HeaderSyntax(part) => ([
+                "“{0}”: write headers as key=value, separated by commas.",
+                "«{0}»: пишите заголовки как ключ=значение через запятую.",
+                "«{0}»: пишіть заголовки як ключ=значення через кому.",
+            ], part.clone()),
+            Msg::DefaultBind => ([
                 "The default exchange cannot be bound: it reaches every queue by its name (403 ACCESS_REFUSED).",
                 "К default exchange нельзя привязать: он доставляет в очередь по её имени (403 ACCESS_REFUSED).",
                 "До default exchange не можна прив'язати: він доставляє в чергу за її ім'ям (403 ACCESS_REFUSED).",
-            ),
-            Msg::BindingExists => pick(
-                "This binding exists already.",
-                "Такая привязка уже есть.",
-                "Така прив'язка вже є.",
-            ),
-            Msg::TooManyConsumers => match lang {
-                Lang::En => format!("At most {MAX_CONSUMERS} consumers."),
-                Lang::Ru => format!("Не больше {MAX_CONSUMERS} consumer'ов."),
-                Lang::Uk => format!("Не більше {MAX_CONSUMERS} consumer'ів."),
-            },
-            Msg::InUse(by) => match lang {
-                Lang::En => format!("Still used by {by}: change or delete that first."),
-                Lang::Ru => format!("Ещё используется: {by}. Сначала измените или удалите это."),
-                Lang::Uk => format!("Ще використовується: {by}. Спершу змініть або видаліть це."),
-            },
-        }
+            ], String::new()),
+            Msg::BindingExists => (["This binding exists already.", "Такая привязка уже есть.", "Така прив'язка вже є."], String::new()),
+            Msg::TooManyConsumers => ([
+                "At most {0} consumers.",
+                "Не больше {0} consumer'ов.",
+                "Не більше {0} consumer'ів.",
+            ], MAX_CONSUMERS.to_string()),
+            Msg::InUse(by) => ([
+                "Still used by {0}: change or delete that first.",
+                "Ещё используется: {0}. Сначала измените или удалите это.",
+                "Ще використовується: {0}. Спершу змініть або видаліть це.",
+            ], by.clone()),
+        };
+        crate::inspector::fill(crate::inspector::pick(lang, t), &[&arg])
     }
 }
 

@@ -7,8 +7,6 @@
 //! ([`infer_route`]) and every such step is flagged `inferred`. Deliveries
 //! carry the message as the consumer sees it, headers (and `x-death`) included.
 
-use std::collections::VecDeque;
-
 use serde_json::Value;
 use sim_core::protocol::{DestinationKind, ExchangeKind, FieldTable, Message, MessageId, Trace};
 use sim_core::scenario::Scenario;
@@ -75,6 +73,38 @@ pub enum Step {
     },
 }
 
+/// `template` with `{0}`, `{1}`, … replaced by `args` (one formatting
+/// routine for every sentence in every language keeps the bundle small).
+pub fn fill(template: &str, args: &[&str]) -> String {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + 1..];
+        match (tail.as_bytes().first(), tail.as_bytes().get(1)) {
+            (Some(d @ b'0'..=b'9'), Some(b'}')) => {
+                out.push_str(args.get(usize::from(d - b'0')).copied().unwrap_or(""));
+                rest = &tail[2..];
+            }
+            _ => {
+                out.push('{');
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The template of `lang` among `[en, ru, uk]`.
+pub fn pick(lang: Lang, t: [&'static str; 3]) -> &'static str {
+    match lang {
+        Lang::En => t[0],
+        Lang::Ru => t[1],
+        Lang::Uk => t[2],
+    }
+}
+
 impl Step {
     /// The step as a sentence, e.g. "matched binding `order.*` on exchange `orders` → `orders.new`".
     pub fn text(&self, lang: Lang) -> String {
@@ -85,24 +115,19 @@ impl Step {
                 name.to_string()
             }
         };
-        let l = |en: String, ru: String, uk: String| match lang {
-            Lang::En => en,
-            Lang::Ru => ru,
-            Lang::Uk => uk,
-        };
-        match self {
+        let (t, args): ([&'static str; 3], Vec<String>) = match self {
             Step::Published {
                 producer,
                 exchange,
                 routing_key,
-            } => {
-                let (e, k) = (x(exchange), routing_key);
-                l(
-                    format!("published by {producer} to exchange `{e}` with key `{k}`"),
-                    format!("опубликовано {producer} в exchange `{e}` с ключом `{k}`"),
-                    format!("опубліковано {producer} в exchange `{e}` з ключем `{k}`"),
-                )
-            }
+            } => (
+                [
+                    "published by {0} to exchange `{1}` with key `{2}`",
+                    "опубликовано {0} в exchange `{1}` с ключом `{2}`",
+                    "опубліковано {0} в exchange `{1}` з ключем `{2}`",
+                ],
+                vec![producer.clone(), x(exchange), routing_key.clone()],
+            ),
             Step::Routed {
                 exchange,
                 destination,
@@ -110,7 +135,6 @@ impl Step {
                 binding_key,
                 why,
             } => {
-                let e = x(exchange);
                 let d = if *to_exchange {
                     format!("exchange `{destination}`")
                 } else {
@@ -122,101 +146,138 @@ impl Step {
                     format!(" ({why})")
                 };
                 if binding_key.is_empty() {
-                    l(
-                        format!("exchange `{e}` → {d}{why}"),
-                        format!("exchange `{e}` → {d}{why}"),
-                        format!("exchange `{e}` → {d}{why}"),
+                    (
+                        ["exchange `{1}` → {2}{3}"; 3],
+                        vec![String::new(), x(exchange), d, why],
                     )
                 } else {
-                    l(
-                        format!("matched binding `{binding_key}` on exchange `{e}` → {d}{why}"),
-                        format!("совпала привязка `{binding_key}` на exchange `{e}` → {d}{why}"),
-                        format!("збіглася прив'язка `{binding_key}` на exchange `{e}` → {d}{why}"),
+                    (
+                        [
+                            "matched binding `{0}` on exchange `{1}` → {2}{3}",
+                            "совпала привязка `{0}` на exchange `{1}` → {2}{3}",
+                            "збіглася прив'язка `{0}` на exchange `{1}` → {2}{3}",
+                        ],
+                        vec![binding_key.clone(), x(exchange), d, why],
                     )
                 }
             }
             Step::Alternate {
                 exchange,
                 alternate,
-            } => l(
-                format!("no binding matched on `{exchange}`: to alternate exchange `{alternate}`"),
-                format!("на `{exchange}` ничего не совпало: в alternate exchange `{alternate}`"),
-                format!("на `{exchange}` нічого не збіглося: до alternate exchange `{alternate}`"),
+            } => (
+                [
+                    "no binding matched on `{0}`: to alternate exchange `{1}`",
+                    "на `{0}` ничего не совпало: в alternate exchange `{1}`",
+                    "на `{0}` нічого не збіглося: до alternate exchange `{1}`",
+                ],
+                vec![exchange.clone(), alternate.clone()],
             ),
-            Step::Enqueued { queue } => l(
-                format!("ready in queue `{queue}`"),
-                format!("готово в очереди `{queue}`"),
-                format!("готове в черзі `{queue}`"),
+            Step::Enqueued { queue } => (
+                [
+                    "ready in queue `{0}`",
+                    "готово в очереди `{0}`",
+                    "готове в черзі `{0}`",
+                ],
+                vec![queue.clone()],
             ),
             Step::Delivered {
                 consumer,
                 delivery_tag,
                 redelivered,
-            } => {
-                let r = if *redelivered { " (redelivered)" } else { "" };
-                l(
-                    format!("delivered to {consumer}, tag {delivery_tag}{r}"),
-                    format!("доставлено {consumer}, tag {delivery_tag}{r}"),
-                    format!("доставлено {consumer}, tag {delivery_tag}{r}"),
-                )
-            }
-            Step::Acked { consumer } => l(
-                format!("acked by {consumer}: gone from the queue"),
-                format!("{consumer} подтвердил (ack): удалено из очереди"),
-                format!("{consumer} підтвердив (ack): видалено з черги"),
+            } => (
+                [
+                    "delivered to {0}, tag {1}{2}",
+                    "доставлено {0}, tag {1}{2}",
+                    "доставлено {0}, tag {1}{2}",
+                ],
+                vec![
+                    consumer.clone(),
+                    delivery_tag.to_string(),
+                    if *redelivered { " (redelivered)" } else { "" }.into(),
+                ],
             ),
-            Step::Rejected { consumer, requeue } => {
-                if *requeue {
-                    l(
-                        format!("{consumer} nacked it with requeue"),
-                        format!("{consumer} вернул его в очередь (nack, requeue)"),
-                        format!("{consumer} повернув його в чергу (nack, requeue)"),
-                    )
-                } else {
-                    l(
-                        format!("{consumer} rejected it (no requeue)"),
-                        format!("{consumer} отклонил его (reject без requeue)"),
-                        format!("{consumer} відхилив його (reject без requeue)"),
-                    )
-                }
-            }
-            Step::Requeued { queue } => l(
-                format!("back in queue `{queue}`, flagged redelivered"),
-                format!("снова в очереди `{queue}`, помечено redelivered"),
-                format!("знову в черзі `{queue}`, позначено redelivered"),
+            Step::Acked { consumer } => (
+                [
+                    "acked by {0}: gone from the queue",
+                    "{0} подтвердил (ack): удалено из очереди",
+                    "{0} підтвердив (ack): видалено з черги",
+                ],
+                vec![consumer.clone()],
+            ),
+            Step::Rejected {
+                consumer,
+                requeue: true,
+            } => (
+                [
+                    "{0} nacked it with requeue",
+                    "{0} вернул его в очередь (nack, requeue)",
+                    "{0} повернув його в чергу (nack, requeue)",
+                ],
+                vec![consumer.clone()],
+            ),
+            Step::Rejected { consumer, .. } => (
+                [
+                    "{0} rejected it (no requeue)",
+                    "{0} отклонил его (reject без requeue)",
+                    "{0} відхилив його (reject без requeue)",
+                ],
+                vec![consumer.clone()],
+            ),
+            Step::Requeued { queue } => (
+                [
+                    "back in queue `{0}`, flagged redelivered",
+                    "снова в очереди `{0}`, помечено redelivered",
+                    "знову в черзі `{0}`, позначено redelivered",
+                ],
+                vec![queue.clone()],
             ),
             Step::DeadLettered {
                 queue,
                 reason,
                 exchange,
                 routing_key,
-            } => l(
-                format!("dead-lettered from `{queue}` ({reason}) to exchange `{}` with key `{routing_key}`", x(exchange)),
-                format!("dead-letter из `{queue}` ({reason}) в exchange `{}` с ключом `{routing_key}`", x(exchange)),
-                format!("dead-letter з `{queue}` ({reason}) до exchange `{}` з ключем `{routing_key}`", x(exchange)),
+            } => (
+                [
+                    "dead-lettered from `{0}` ({1}) to exchange `{2}` with key `{3}`",
+                    "dead-letter из `{0}` ({1}) в exchange `{2}` с ключом `{3}`",
+                    "dead-letter з `{0}` ({1}) до exchange `{2}` з ключем `{3}`",
+                ],
+                vec![
+                    queue.clone(),
+                    reason.clone(),
+                    x(exchange),
+                    routing_key.clone(),
+                ],
             ),
-            Step::Dropped { queue, why } => {
-                let q = queue
-                    .as_ref()
-                    .map(|q| format!(" `{q}`"))
-                    .unwrap_or_default();
-                l(
-                    format!("dropped{q}: {why}"),
-                    format!("удалено{q}: {why}"),
-                    format!("видалено{q}: {why}"),
-                )
-            }
-            Step::Returned { code, text } => l(
-                format!("returned to the producer: {code} {text}"),
-                format!("возвращено отправителю: {code} {text}"),
-                format!("повернуто відправнику: {code} {text}"),
+            Step::Dropped { queue, why } => (
+                ["dropped{0}: {1}", "удалено{0}: {1}", "видалено{0}: {1}"],
+                vec![
+                    queue
+                        .as_ref()
+                        .map(|q| format!(" `{q}`"))
+                        .unwrap_or_default(),
+                    why.clone(),
+                ],
             ),
-            Step::Refused { text } => l(
-                format!("the broker refused the publish: {text}"),
-                format!("брокер отказал в публикации: {text}"),
-                format!("брокер відмовив у публікації: {text}"),
+            Step::Returned { code, text } => (
+                [
+                    "returned to the producer: {0} {1}",
+                    "возвращено отправителю: {0} {1}",
+                    "повернуто відправнику: {0} {1}",
+                ],
+                vec![code.to_string(), text.clone()],
             ),
-        }
+            Step::Refused { text } => (
+                [
+                    "the broker refused the publish: {0}",
+                    "брокер отказал в публикации: {0}",
+                    "брокер відмовив у публікації: {0}",
+                ],
+                vec![text.clone()],
+            ),
+        };
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fill(pick(lang, t), &args)
     }
 }
 
@@ -312,7 +373,7 @@ impl Record {
 /// The messages a queue holds, oldest first.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Contents {
-    pub ready: VecDeque<MessageId>,
+    pub ready: Vec<MessageId>,
     /// `(message, consumer)`.
     pub unacked: Vec<(MessageId, String)>,
 }
@@ -447,7 +508,7 @@ impl Journal {
             Trace::Enqueued { message_id, queue } => self.enqueued(*message_id, queue, at, false),
             Trace::Requeued { message_id, queue } => {
                 self.leave(*message_id, queue);
-                self.contents(queue).ready.push_front(*message_id);
+                self.contents(queue).ready.insert(0, *message_id);
                 let r = self.record(*message_id);
                 r.redelivered = true;
                 r.fate = Fate::Ready;
@@ -518,7 +579,7 @@ impl Journal {
     fn enqueued(&mut self, id: MessageId, queue: &str, at: f64, inferred: bool) {
         let c = self.contents(queue);
         if !c.ready.contains(&id) {
-            c.ready.push_back(id);
+            c.ready.push(id);
         }
         self.record(id).fate = Fate::Ready;
         self.hop(
@@ -583,8 +644,6 @@ impl Journal {
                 _ => {}
             }
         }
-        queues.sort();
-        queues.dedup();
         for q in queues {
             self.enqueued(id, &q, at, true);
         }
@@ -609,9 +668,9 @@ impl Journal {
             Some(i) => {
                 c.ready.remove(i);
             }
-            None if !traced => {
-                // Real mode: ids may not line up; the oldest inferred ready one went.
-                c.ready.pop_front();
+            // Real mode: ids may not line up; the oldest inferred ready one went.
+            None if !traced && !c.ready.is_empty() => {
+                c.ready.remove(0);
             }
             None => {}
         }
@@ -663,7 +722,7 @@ impl Journal {
             // Real mode: the broker puts it back at the head of the queue.
             r.fate = Fate::Ready;
             r.redelivered = true;
-            self.contents(queue).ready.push_front(id);
+            self.contents(queue).ready.insert(0, id);
         } else if !traced {
             r.fate = Fate::Dropped;
         }
@@ -812,4 +871,119 @@ pub fn infer_route(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn table(v: serde_json::Value) -> FieldTable {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn fill_replaces_numbered_places_only() {
+        assert_eq!(fill("a {0} b {1}{0}", &["x", "y"]), "a x b yx");
+        assert_eq!(fill("{n} {9} {", &["x"]), "{n}  {");
+        assert_eq!(pick(Lang::Uk, ["e", "r", "u"]), "u");
+    }
+
+    #[test]
+    fn headers_match_all_and_any() {
+        let h = table(json!({"format": "pdf", "lang": "uk"}));
+        assert!(headers_match(&table(json!({"format": "pdf"})), Some(&h)));
+        assert!(!headers_match(
+            &table(json!({"format": "pdf", "lang": "en"})),
+            Some(&h)
+        ));
+        assert!(headers_match(
+            &table(json!({"x-match": "any", "format": "pdf", "lang": "en"})),
+            Some(&h)
+        ));
+        assert!(headers_match(&table(json!({"lang": null})), Some(&h)));
+        assert!(!headers_match(&table(json!({"format": "pdf"})), None));
+    }
+
+    #[test]
+    fn real_mode_route_follows_exchange_bindings_and_the_alternate() {
+        let mut sc = crate::editor::empty();
+        let x = |name: &str, kind, ae: Option<&str>| sim_core::scenario::ExchangeDef {
+            name: name.into(),
+            kind,
+            durable: false,
+            auto_delete: false,
+            internal: false,
+            arguments: ae
+                .map(|a| table(json!({ "alternate-exchange": a })))
+                .unwrap_or_default(),
+        };
+        let q = |name: &str| sim_core::scenario::QueueDef {
+            name: name.into(),
+            durable: false,
+            exclusive: false,
+            auto_delete: false,
+            arguments: FieldTable::new(),
+        };
+        let b = |source: &str, queue: Option<&str>, exchange: Option<&str>, key: &str| {
+            sim_core::scenario::BindingDef {
+                source: source.into(),
+                queue: queue.map(Into::into),
+                exchange: exchange.map(Into::into),
+                routing_key: key.into(),
+                arguments: FieldTable::new(),
+            }
+        };
+        sc.topology.exchanges = vec![
+            x("shop", ExchangeKind::Topic, Some("lost")),
+            x("audit", ExchangeKind::Fanout, None),
+            x("lost", ExchangeKind::Fanout, None),
+        ];
+        sc.topology.queues = vec![q("orders"), q("log"), q("unrouted")];
+        sc.topology.bindings = vec![
+            b("shop", Some("orders"), None, "order.*"),
+            b("shop", None, Some("audit"), "#.paid"),
+            b("audit", Some("log"), None, ""),
+            b("lost", Some("unrouted"), None, ""),
+        ];
+        let dests = |key: &str| -> Vec<String> {
+            infer_route(&sc, "shop", key, None)
+                .into_iter()
+                .map(|s| s.text(Lang::En))
+                .collect()
+        };
+        assert_eq!(
+            dests("order.paid"),
+            [
+                "matched binding `order.*` on exchange `shop` → `orders`",
+                "matched binding `#.paid` on exchange `shop` → exchange `audit`",
+                "exchange `audit` → `log`",
+            ]
+        );
+        assert_eq!(
+            dests("refund"),
+            [
+                "no binding matched on `shop`: to alternate exchange `lost`",
+                "exchange `lost` → `unrouted`"
+            ]
+        );
+        // The default exchange: a queue by its name.
+        assert_eq!(infer_route(&sc, "", "log", None).len(), 1);
+        assert!(infer_route(&sc, "", "nope", None).is_empty());
+        let mut j = Journal::default();
+        j.published(9, 1, "p", "shop", "order.new", Message::default(), 0.0);
+        let edges = j.infer(&sc, 9, 1.0);
+        assert_eq!(
+            edges,
+            [("exchange:shop".to_string(), "queue:orders".to_string())]
+        );
+        assert_eq!(
+            j.queues.get("orders").map(|c| c.ready.clone()),
+            Some(vec![9])
+        );
+        assert!(j
+            .records
+            .get(&9)
+            .is_some_and(|r| r.hops.iter().skip(1).all(|h| h.inferred)));
+    }
 }

@@ -84,6 +84,18 @@ impl Path {
     }
 }
 
+/// Insertion sort by an `f64` key: the lists are a handful of nodes, and the
+/// standard sorts would add kilobytes to the bundle for each element type.
+fn sort_by_f64<T>(v: &mut [T], key: impl Fn(&T) -> f64) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && key(&v[j - 1]) > key(&v[j]) {
+            v.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 /// The y, nearest to `want`, at which a line can pass the column of `boxes`
 /// (which all overlap in x) without touching any of them.
 fn free_y(boxes: &[NodeBox], want: f64) -> f64 {
@@ -91,7 +103,7 @@ fn free_y(boxes: &[NodeBox], want: f64) -> f64 {
         .iter()
         .map(|b| (b.y - b.hh - PAD, b.y + b.hh + PAD))
         .collect();
-    spans.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    sort_by_f64(&mut spans, |s| s.0);
     if spans.iter().all(|(top, bot)| want <= *top || want >= *bot) {
         return want;
     }
@@ -127,7 +139,7 @@ pub fn route(a: NodeBox, b: NodeBox, others: &[NodeBox]) -> Path {
             .copied()
             .filter(|o| o.x - o.hw > start.0 && o.x + o.hw < end.0)
             .collect();
-        between.sort_by(|p, q| p.x.partial_cmp(&q.x).unwrap_or(std::cmp::Ordering::Equal));
+        sort_by_f64(&mut between, |b| b.x);
         let mut columns: Vec<Vec<NodeBox>> = Vec::new();
         for o in between {
             match columns.last_mut() {

@@ -12,9 +12,6 @@
 //! it again, undoes the change that failed, shows the broker's words next to the
 //! form, and declares the topology again.
 
-use std::collections::VecDeque;
-
-use serde_json::Value;
 use sim_core::protocol::{
     Event, FieldTable, LinkState, Message, MessageId, Method, Outcome, Properties, ReplyResult,
     Request, ServerFrame, Trace,
@@ -132,7 +129,7 @@ struct Chan {
     open: bool,
     /// Bumped whenever the channel closes (its delivery tags die with it).
     epoch: u32,
-    queue: VecDeque<(Method, Purpose)>,
+    queue: Vec<(Method, Purpose)>,
     in_flight: Option<u64>,
 }
 
@@ -635,9 +632,7 @@ impl Workbench {
         let body = template::render_body(&p.body, &ctx);
         let routing_key = template::render(&p.routing_key, &ctx);
         let properties = Properties {
-            content_type: serde_json::from_str::<Value>(&body)
-                .is_ok()
-                .then(|| "application/json".to_string()),
+            content_type: looks_like_json(&body).then(|| "application/json".to_string()),
             headers: p.properties.headers.clone(),
             delivery_mode: p.properties.delivery_mode,
             priority: p.properties.priority,
@@ -688,7 +683,7 @@ impl Workbench {
         self.chans
             .get_or_insert_with(ch, Chan::default)
             .queue
-            .push_back((method, purpose));
+            .push((method, purpose));
     }
 
     /// Sends what may go now: the head of every idle channel's queue.
@@ -715,7 +710,7 @@ impl Workbench {
                 if c.in_flight.is_some() {
                     continue;
                 }
-                let Some((method, _)) = c.queue.front() else {
+                let Some((method, _)) = c.queue.first() else {
                     continue;
                 };
                 let may = match method {
@@ -726,9 +721,10 @@ impl Workbench {
                 if !may {
                     continue;
                 }
-                let Some((method, purpose)) = c.queue.pop_front() else {
+                if c.queue.is_empty() {
                     continue;
-                };
+                }
+                let (method, purpose) = c.queue.remove(0);
                 let id = self.next_id;
                 self.next_id += 1;
                 c.in_flight = Some(id);
@@ -821,7 +817,7 @@ impl Workbench {
         if let Some(c) = self.chans.get_mut(&rt.channel) {
             c.queue.clear();
             if c.open {
-                c.queue.push_back((Method::ChannelClose, Purpose::Other));
+                c.queue.push((Method::ChannelClose, Purpose::Other));
             }
         }
     }
@@ -969,7 +965,7 @@ impl Workbench {
         // What was queued behind the failed method is not sent (a method on a
         // closed channel would close the connection).
         let dropped: Vec<Purpose> = c.queue.drain(..).map(|(_, p)| p).collect();
-        c.queue.push_back((Method::ChannelOpen, Purpose::Setup));
+        c.queue.push((Method::ChannelOpen, Purpose::Setup));
         for p in dropped {
             if let Purpose::Publish(p) = p {
                 self.lost_publish(&p, &text);
@@ -1506,6 +1502,13 @@ impl Workbench {
     pub fn delete_refusal(&self, kind: Kind, name: &str) -> Option<Msg> {
         editor::delete(&self.sc, kind, name).err()
     }
+}
+
+/// A body that reads as a JSON object or array gets `content_type: application/json`
+/// (a look at its ends: parsing it would cost the bundle a JSON reader).
+fn looks_like_json(body: &str) -> bool {
+    let b = body.trim();
+    (b.starts_with('{') && b.ends_with('}')) || (b.starts_with('[') && b.ends_with(']'))
 }
 
 fn trace_message(t: &Trace) -> Option<MessageId> {
