@@ -639,6 +639,8 @@ impl Workbench {
             expiration: p.properties.expiration_ms.map(|ms| ms.to_string()),
             ..Properties::default()
         };
+        let body: std::sync::Arc<str> = body.into();
+        let properties = sim_core::protocol::SharedProperties::from(properties);
         let message = Message {
             body: body.clone(),
             properties: properties.clone(),
@@ -881,7 +883,7 @@ impl Workbench {
                 ..
             } => self.deliver(
                 channel,
-                consumer_tag,
+                consumer_tag.to_string(),
                 delivery_tag,
                 redelivered,
                 message,
@@ -1064,7 +1066,7 @@ impl Workbench {
                 // The live record (a frame may have named its message already).
                 if let Some(p) = self.publishing.take() {
                     if let (Outcome::Published { message_id, .. }, None) = (outcome, p.id) {
-                        self.bind(p, message_id);
+                        self.bind(&p, message_id);
                     }
                 }
             }
@@ -1145,11 +1147,11 @@ impl Workbench {
             return;
         }
         if let Some(p) = self.publishing.as_ref().filter(|p| p.id.is_none()).cloned() {
-            self.bind(p, id);
+            self.bind(&p, id);
         }
     }
 
-    fn bind(&mut self, p: Box<Publishing>, id: MessageId) {
+    fn bind(&mut self, p: &Publishing, id: MessageId) {
         if let Some(cur) = self.publishing.as_mut() {
             if cur.flight == p.flight {
                 cur.id = Some(id);
@@ -1691,7 +1693,7 @@ mod tests {
         r.wait(100.0);
         let rec = r.record(1);
         assert_eq!(rec.fate, Fate::Ready);
-        assert_eq!(rec.message.body, "{\"n\": 1}");
+        assert_eq!(&*rec.message.body, "{\"n\": 1}");
         assert_eq!(r.wb.journal.queues["orders.new"].ready.len(), 1);
         assert!(r
             .wb

@@ -642,7 +642,8 @@ fn inspect(wb: &Workbench, sel: &Sel, lang: Lang) -> Option<(String, Vec<Part>)>
                 .collect();
             parts.push(route);
             let mut body = part("body", "message-body");
-            body.items.push(Item::Text(r.message.body.clone(), false));
+            body.items
+                .push(Item::Text(r.message.body.to_string(), false));
             parts.push(body);
             let p = &r.message.properties;
             let mut props = part("properties", "message-properties");
