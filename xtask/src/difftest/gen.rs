@@ -427,8 +427,11 @@ impl Gen {
             let args = serde_json::to_value(&b.arguments).unwrap_or(json!({}));
             // Server-named queues are referred to by their alias.
             let dest_name = self.alias_of(&b.destination);
+            // A key that is a server-named queue's name (the `""` shortcut
+            // binds with it) differs between sim and broker: use its alias.
+            let key = self.alias_of(&b.routing_key);
             return obj(json!({
-                "op": op, dest: dest_name, src: b.source, "routing_key": b.routing_key,
+                "op": op, dest: dest_name, src: b.source, "routing_key": key,
                 "arguments": args,
             }));
         }
