@@ -107,18 +107,21 @@ impl Gen {
         if self.t.server_named > 0 && self.chance(0.2) {
             return format!("$q{}", 1 + self.below(self.t.server_named));
         }
-        let live: Vec<String> = self
-            .t
-            .view()
-            .queues
-            .iter()
-            .filter(|q| QUEUES.contains(&q.name.as_str()))
-            .map(|q| q.name.clone())
+        let live: Vec<String> = self.t.view().queues.into_iter().map(|q| q.name).collect();
+        self.mostly_live(live, QUEUES)
+    }
+
+    /// One of `pool` that exists now (`live` lists what exists), mostly;
+    /// sometimes any of `pool`, existing or not.
+    fn mostly_live(&mut self, live: Vec<String>, pool: &[&str]) -> String {
+        let live: Vec<String> = live
+            .into_iter()
+            .filter(|n| pool.contains(&n.as_str()))
             .collect();
         if !live.is_empty() && self.chance(0.92) {
             live[self.below(live.len())].clone()
         } else {
-            self.pick(QUEUES).to_string()
+            self.pick(pool).to_string()
         }
     }
 
@@ -142,15 +145,10 @@ impl Gen {
             .t
             .view()
             .exchanges
-            .iter()
-            .filter(|x| EXCHANGES.contains(&x.name.as_str()))
-            .map(|x| x.name.clone())
+            .into_iter()
+            .map(|x| x.name)
             .collect();
-        if !live.is_empty() && self.chance(0.92) {
-            live[self.below(live.len())].clone()
-        } else {
-            self.pick(EXCHANGES).to_string()
-        }
+        self.mostly_live(live, EXCHANGES)
     }
 
     /// Where the step runs: mostly connection 1 / channel 1.
