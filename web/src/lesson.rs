@@ -155,6 +155,15 @@ pub enum NodeKind {
 }
 
 impl NodeKind {
+    /// Half width and half height of the node's box in the pictures.
+    pub fn half(self) -> (f64, f64) {
+        match self {
+            NodeKind::Exchange => (62.0, 50.0),
+            NodeKind::Queue => (80.0, 36.0),
+            _ => (78.0, 40.0),
+        }
+    }
+
     pub fn prefix(self) -> &'static str {
         match self {
             NodeKind::Producer => "producer",
@@ -216,6 +225,8 @@ pub struct Layout {
     pub edges: Vec<Edge>,
     pub width: f64,
     pub height: f64,
+    /// Each edge's path, around the nodes between its ends (see [`Layout::route_edges`]).
+    pub paths: Vec<crate::route::Path>,
 }
 
 pub const COL_W: f64 = 250.0;
@@ -617,12 +628,54 @@ impl Layout {
             }
         }
         let width = MARGIN_X * 2.0 + COL_W * (columns.len() as f64 - 1.0);
-        Layout {
+        let mut l = Layout {
             nodes,
             edges,
             width,
             height,
+            paths: Vec::new(),
+        };
+        l.route_edges();
+        l
+    }
+
+    /// Computes every edge's path (again, after nodes moved).
+    pub fn route_edges(&mut self) {
+        self.paths = Vec::new();
+        let paths: Vec<crate::route::Path> = self
+            .edges
+            .iter()
+            .filter_map(|e| self.path(e.from, e.to))
+            .collect();
+        self.paths = paths;
+    }
+
+    /// Node `i`'s box.
+    pub fn node_box(&self, i: usize) -> Option<crate::route::NodeBox> {
+        let n = self.nodes.get(i)?;
+        let (hw, hh) = n.kind.half();
+        Some(crate::route::NodeBox {
+            x: n.x,
+            y: n.y,
+            hw,
+            hh,
+        })
+    }
+
+    /// The path of an edge from node `from` to node `to`, around every other
+    /// node (an edge's is computed once, by [`Layout::route_edges`]).
+    pub fn path(&self, from: usize, to: usize) -> Option<crate::route::Path> {
+        if let Some(i) = self.edges.iter().position(|e| e.from == from && e.to == to) {
+            if let Some(p) = self.paths.get(i) {
+                return Some(p.clone());
+            }
         }
+        let (a, b) = (self.node_box(from)?, self.node_box(to)?);
+        let others: Vec<crate::route::NodeBox> = (0..self.nodes.len())
+            .filter(|&i| i != from && i != to)
+            .filter_map(|i| self.node_box(i))
+            .collect();
+        Some(crate::route::route(a, b, &others))
     }
 
     /// Is `edge` named by a highlight `binding:SOURCE->DEST`?
@@ -1426,6 +1479,44 @@ mod tests {
         assert_eq!(p.gate(), Some(0));
         p.answer(0, 1);
         assert_eq!(p.answers[0], Some(1));
+    }
+
+    #[test]
+    fn lesson_edges_go_around_the_nodes_they_pass() {
+        let inside = |l: &Layout, path: &crate::route::Path, skip: [usize; 2]| {
+            (0..=200).any(|k| {
+                let (x, y) = path.at(k as f64 / 200.0);
+                (0..l.nodes.len()).filter(|i| !skip.contains(i)).any(|i| {
+                    l.node_box(i)
+                        .is_some_and(|b| (x - b.x).abs() < b.hw && (y - b.y).abs() < b.hh)
+                })
+            })
+        };
+        let mut straight_would_cross = 0;
+        for sc in builtin() {
+            let l = Layout::of(&sc);
+            for e in l.edges.iter().filter(|e| e.kind != EdgeKind::Side) {
+                let path = l.path(e.from, e.to).expect("both nodes exist");
+                assert!(
+                    !inside(&l, &path, [e.from, e.to]),
+                    "{}: edge {} crosses a node",
+                    sc.id,
+                    l.edge_id(e)
+                );
+                let (a, b) = (
+                    l.node_box(e.from).expect("node"),
+                    l.node_box(e.to).expect("node"),
+                );
+                let direct = crate::route::route(a, b, &[]);
+                if inside(&l, &direct, [e.from, e.to]) {
+                    straight_would_cross += 1;
+                }
+            }
+        }
+        assert!(
+            straight_would_cross > 0,
+            "no lesson has an edge past a node: the test proves nothing"
+        );
     }
 
     #[test]

@@ -11,8 +11,7 @@ use yew::prelude::*;
 use crate::app::AppState;
 use crate::i18n::{t, Lang};
 use crate::lesson::{
-    parse_catalog, rates, CatalogEntry, EdgeKind, LessonAction, Node, NodeKind, Player, GROUPS,
-    TOKEN_MS,
+    parse_catalog, rates, CatalogEntry, EdgeKind, LessonAction, NodeKind, Player, GROUPS, TOKEN_MS,
 };
 use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
 use crate::model::{Action, LinkEvent, Mode};
@@ -250,23 +249,12 @@ pub fn picker(lang: Lang, current: Option<&str>, on_open: Callback<String>) -> H
     }
 }
 
-fn node_box(n: &Node) -> (f64, f64) {
-    match n.kind {
-        NodeKind::Exchange => (62.0, 50.0),
-        NodeKind::Queue => (80.0, 36.0),
-        _ => (78.0, 40.0),
-    }
-}
-
 /// The open lesson's topology as SVG, with its messages on their way.
 pub fn stage(p: &Player, lang: Lang) -> Html {
     let l = &p.layout;
     let hl = p.highlights();
     let now = p.now;
     let edges = l.edges.iter().map(|e| {
-        let (a, b) = (&l.nodes[e.from], &l.nodes[e.to]);
-        let (aw, _) = node_box(a);
-        let (bw, _) = node_box(b);
         let id = l.edge_id(e);
         let lit = hl.contains(&id);
         let class = classes!(
@@ -278,30 +266,12 @@ pub fn stage(p: &Player, lang: Lang) -> Html {
             },
             lit.then_some("hl")
         );
-        let (d, lx, ly) = if b.x > a.x {
-            let (x1, y1, x2, y2) = (a.x + aw, a.y, b.x - bw - 4.0, b.y);
-            let mx = (x1 + x2) / 2.0;
-            // The label sits three quarters along, in the gap before the
-            // destination's column (long edges pass other nodes mid-way).
-            let u = 0.75f64;
-            let v = 1.0 - u;
-            let bx = v * v * v * x1 + 3.0 * v * v * u * mx + 3.0 * v * u * u * mx + u * u * u * x2;
-            let by = v * v * v * y1 + 3.0 * v * v * u * y1 + 3.0 * v * u * u * y2 + u * u * u * y2;
-            (
-                format!("M {x1:.1} {y1:.1} C {mx:.1} {y1:.1}, {mx:.1} {y2:.1}, {x2:.1} {y2:.1}"),
-                bx,
-                by - 10.0,
-            )
-        } else {
-            // Back or same-column edge (dead-lettering, forwarding): a loop below.
-            let (x1, y1, x2, y2) = (a.x, a.y + 40.0, b.x, b.y + 54.0);
-            let low = y1.max(y2) + 70.0;
-            (
-                format!("M {x1:.1} {y1:.1} C {x1:.1} {low:.1}, {x2:.1} {low:.1}, {x2:.1} {y2:.1}"),
-                (x1 + x2) / 2.0,
-                low - 16.0,
-            )
+        // Around the nodes between the two (crate::route).
+        let Some(path) = l.path(e.from, e.to) else {
+            return Html::default();
         };
+        let d = path.d();
+        let (lx, ly) = (path.label.0, path.label.1 - 10.0);
         html! {
             <g class="edge-g" data-testid={format!("edge-{id}")}>
                 <path d={d} class={class} marker-end="url(#arrow)" fill="none" />
@@ -371,22 +341,8 @@ pub fn stage(p: &Player, lang: Lang) -> Html {
         }
     });
     let tokens = p.tokens.iter().filter_map(|tk| {
-        let (a, b) = (l.nodes.get(tk.from)?, l.nodes.get(tk.to)?);
         let f = (now.saturating_sub(tk.start_ms) as f64 / TOKEN_MS as f64).clamp(0.0, 1.0);
-        let (x, y) = if b.x > a.x {
-            (a.x + (b.x - a.x) * f, a.y + (b.y - a.y) * f)
-        } else {
-            let low = a.y.max(b.y) + 90.0;
-            let g = (f * 2.0).min(1.0);
-            if f < 0.5 {
-                (a.x, a.y + (low - a.y) * g)
-            } else {
-                (
-                    a.x + (b.x - a.x) * (f * 2.0 - 1.0),
-                    low + (b.y - low) * (f * 2.0 - 1.0),
-                )
-            }
-        };
+        let (x, y) = l.path(tk.from, tk.to)?.at(f);
         Some(html! {
             <g key={tk.key} class="token" transform={format!("translate({x:.1},{y:.1})")}>
                 <circle r="11" />

@@ -182,14 +182,18 @@ pub fn route(a: NodeBox, b: NodeBox, others: &[NodeBox]) -> Path {
             .map(|o| o.y + o.hh + PAD)
             .fold(a.y.max(b.y) + a.hh.max(b.hh) + 40.0, f64::max)
             + 16.0;
+        // Out of the lower left of the source, into the lower right of the
+        // destination (a hexagon's lower facet): clear of the forward edges,
+        // which meet nodes at the middle of their sides.
+        let (out_y, in_y) = (a.y + a.hh * 0.5, b.y + b.hh * 0.6);
         let points = if side {
             vec![
-                (a.x - a.hw, a.y),
-                (x1, a.y),
+                (a.x - a.hw, out_y),
+                (x1, out_y),
                 (x1, low),
                 (x2, low),
-                (x2, b.y),
-                (b.x + b.hw + 4.0, b.y),
+                (x2, in_y),
+                (b.x + b.hw * 0.7 + 3.0, in_y),
             ]
         } else {
             vec![
@@ -296,9 +300,9 @@ mod tests {
         let below = node(700.0, 360.0);
         let p = route(q, x, &[low_node, below]);
         assert!(!hits(&p, &below), "{p:?}");
-        assert_eq!(p.at(0.0), (640.0, 200.0));
+        assert_eq!(p.at(0.0), (640.0, 220.0));
         let (ex, ey) = p.at(1.0);
-        assert!((ex - 314.0).abs() < 1e-9 && (ey - 200.0).abs() < 1e-9);
+        assert!((ex - 295.0).abs() < 1e-9 && (ey - 224.0).abs() < 1e-9);
         // In one column: out of the bottom.
         let p = route(node(300.0, 100.0), node(300.0, 400.0), &[]);
         assert_eq!(p.at(0.0), (300.0, 140.0));

@@ -35,15 +35,6 @@ pub const FADE_MS: f64 = 600.0;
 /// At most this many moving messages are drawn.
 const MAX_FLIGHTS: usize = 200;
 
-/// Half sizes of a node's box in the picture.
-pub fn node_half(kind: NodeKind) -> (f64, f64) {
-    match kind {
-        NodeKind::Exchange => (62.0, 50.0),
-        NodeKind::Queue => (80.0, 36.0),
-        _ => (78.0, 40.0),
-    }
-}
-
 /// What the inspector shows.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Sel {
@@ -339,44 +330,25 @@ impl Workbench {
         }
         l.width = w.max(4.0 * crate::lesson::COL_W);
         l.height = h;
+        if !self.moved.is_empty() {
+            l.route_edges();
+        }
         self.layout = l;
     }
 
     /// The box of node `id`, if drawn.
     pub fn node_box(&self, id: &str) -> Option<NodeBox> {
-        self.layout.nodes.iter().find(|n| n.id() == id).map(|n| {
-            let (hw, hh) = node_half(n.kind);
-            NodeBox {
-                x: n.x,
-                y: n.y,
-                hw,
-                hh,
-            }
-        })
+        self.layout.node_box(self.node_index(id)?)
+    }
+
+    fn node_index(&self, id: &str) -> Option<usize> {
+        self.layout.nodes.iter().position(|n| n.id() == id)
     }
 
     /// The path of an edge between two nodes, around all the others.
     pub fn path(&self, from: &str, to: &str) -> Option<route::Path> {
-        let (a, b) = (self.node_box(from)?, self.node_box(to)?);
-        let others: Vec<NodeBox> = self
-            .layout
-            .nodes
-            .iter()
-            .filter(|n| {
-                let id = n.id();
-                id != from && id != to
-            })
-            .map(|n| {
-                let (hw, hh) = node_half(n.kind);
-                NodeBox {
-                    x: n.x,
-                    y: n.y,
-                    hw,
-                    hh,
-                }
-            })
-            .collect();
-        Some(route::route(a, b, &others))
+        self.layout
+            .path(self.node_index(from)?, self.node_index(to)?)
     }
 
     pub fn consumer_queue(&self, name: &str) -> Option<&str> {
