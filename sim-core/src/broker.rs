@@ -619,13 +619,24 @@ impl Broker {
     fn exchange_declare(
         &mut self,
         name: &str,
-        kind: ExchangeKind,
+        kind: ExchangeType,
         passive: bool,
         durable: bool,
         auto_delete: bool,
         internal: bool,
         arguments: FieldTable,
     ) -> Res<Outcome> {
+        // RabbitMQ checks the type first (a passive declare has none to check).
+        let kind = match kind.known() {
+            Some(k) => k,
+            None if passive => ExchangeKind::default(),
+            None => {
+                return Err(Fault::command_invalid(format!(
+                    "unknown exchange type '{}'",
+                    kind.as_str()
+                )))
+            }
+        };
         if name.is_empty() {
             return Err(Fault::access_refused(
                 "operation not permitted on the default exchange",

@@ -56,6 +56,9 @@ impl Fault {
     pub fn not_allowed(text: impl Into<String>) -> Fault {
         Fault::connection(530, "NOT_ALLOWED", text.into())
     }
+    pub fn command_invalid(text: impl Into<String>) -> Fault {
+        Fault::connection(503, "COMMAND_INVALID", text.into())
+    }
     pub fn not_implemented(text: impl Into<String>) -> Fault {
         Fault::connection(540, "NOT_IMPLEMENTED", text.into())
     }

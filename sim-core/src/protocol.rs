@@ -114,6 +114,75 @@ impl ExchangeKind {
     }
 }
 
+/// The `type` of an `exchange_declare`: one of the types RabbitMQ ships with,
+/// or any other name a client sends. RabbitMQ answers a type it does not know
+/// (a plugin's that is not enabled, a misspelling, `""`) with the connection
+/// error `503 COMMAND_INVALID`, so the protocol must be able to carry one.
+/// On the wire it is the plain type name, as before.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ExchangeType {
+    Known(ExchangeKind),
+    Unknown(String),
+}
+
+impl ExchangeType {
+    pub fn parse(name: &str) -> ExchangeType {
+        match name {
+            "direct" => ExchangeKind::Direct.into(),
+            "fanout" => ExchangeKind::Fanout.into(),
+            "topic" => ExchangeKind::Topic.into(),
+            "headers" => ExchangeKind::Headers.into(),
+            other => ExchangeType::Unknown(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            ExchangeType::Known(k) => k.as_str(),
+            ExchangeType::Unknown(name) => name,
+        }
+    }
+
+    /// The kind, if RabbitMQ knows the type.
+    pub fn known(&self) -> Option<ExchangeKind> {
+        match self {
+            ExchangeType::Known(k) => Some(*k),
+            ExchangeType::Unknown(_) => None,
+        }
+    }
+}
+
+impl Default for ExchangeType {
+    fn default() -> Self {
+        ExchangeType::Known(ExchangeKind::default())
+    }
+}
+
+impl From<ExchangeKind> for ExchangeType {
+    fn from(k: ExchangeKind) -> Self {
+        ExchangeType::Known(k)
+    }
+}
+
+impl PartialEq<ExchangeKind> for ExchangeType {
+    fn eq(&self, other: &ExchangeKind) -> bool {
+        self.known() == Some(*other)
+    }
+}
+
+impl Serialize for ExchangeType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ExchangeType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(ExchangeType::parse(&name))
+    }
+}
+
 /// AMQP basic properties. `None` means "not set" (only set properties travel).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -253,7 +322,7 @@ pub enum Method {
     ExchangeDeclare {
         exchange: String,
         #[serde(rename = "type", default)]
-        kind: ExchangeKind,
+        kind: ExchangeType,
         #[serde(default, skip_serializing_if = "is_false")]
         passive: bool,
         #[serde(default, skip_serializing_if = "is_false")]
@@ -859,6 +928,37 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<ServerFrame>(&json).expect("parses"),
             frame
+        );
+    }
+
+    #[test]
+    fn exchange_types_known_and_unknown_round_trip() {
+        for (json, kind) in [
+            (
+                r#"{"op":"exchange_declare","exchange":"x","type":"topic"}"#,
+                ExchangeKind::Topic.into(),
+            ),
+            (
+                r#"{"op":"exchange_declare","exchange":"x","type":"x-consistent-hash"}"#,
+                ExchangeType::Unknown("x-consistent-hash".into()),
+            ),
+            (
+                r#"{"op":"exchange_declare","exchange":"x","type":""}"#,
+                ExchangeType::Unknown(String::new()),
+            ),
+        ] {
+            let req: Request = serde_json::from_str(json).expect("parses");
+            assert!(
+                matches!(&req.method, Method::ExchangeDeclare { kind: k, .. } if *k == kind),
+                "{json}"
+            );
+            let back = serde_json::to_string(&req).expect("serializes");
+            assert_eq!(format!("{{\"id\":0,{}", &json[1..]), back);
+        }
+        let req: Request =
+            serde_json::from_str(r#"{"op":"exchange_declare","exchange":"x"}"#).expect("parses");
+        assert!(
+            matches!(req.method, Method::ExchangeDeclare { kind, .. } if kind == ExchangeKind::Direct)
         );
     }
 

@@ -122,11 +122,6 @@ fn undecodable_requests_are_precise_errors() {
             "frobnicate",
         ),
         (
-            "unknown exchange type",
-            r#"{"id": 1, "op": "exchange_declare", "exchange": "x", "type": "x-bogus"}"#,
-            "x-bogus",
-        ),
-        (
             "priority over 255",
             r#"{"id": 1, "op": "publish", "body": "b", "properties": {"priority": 300}}"#,
             "300",

@@ -40,12 +40,13 @@ fn table() -> impl Strategy<Value = FieldTable> {
     })
 }
 
-fn kind() -> impl Strategy<Value = ExchangeKind> {
+fn kind() -> impl Strategy<Value = ExchangeType> {
     prop_oneof![
-        Just(ExchangeKind::Direct),
-        Just(ExchangeKind::Fanout),
-        Just(ExchangeKind::Topic),
-        Just(ExchangeKind::Headers),
+        8 => Just(ExchangeKind::Direct.into()),
+        8 => Just(ExchangeKind::Fanout.into()),
+        8 => Just(ExchangeKind::Topic.into()),
+        8 => Just(ExchangeKind::Headers.into()),
+        1 => Just(ExchangeType::Unknown("x-consistent-hash".into())),
     ]
 }
 

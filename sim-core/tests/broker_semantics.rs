@@ -423,7 +423,7 @@ fn tracing_explains_routing_and_drops_only_when_on() {
         1,
         Method::ExchangeDeclare {
             exchange: "t".into(),
-            kind: ExchangeKind::Topic,
+            kind: ExchangeKind::Topic.into(),
             passive: false,
             durable: false,
             auto_delete: false,
@@ -491,7 +491,7 @@ fn restart_keeps_durable_things_and_persistent_messages() {
     let mut h = H::new();
     let decl = |name: &str, durable| Method::ExchangeDeclare {
         exchange: name.into(),
-        kind: ExchangeKind::Fanout,
+        kind: ExchangeKind::Fanout.into(),
         passive: false,
         durable,
         auto_delete: false,

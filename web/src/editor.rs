@@ -487,7 +487,7 @@ fn has_queue(sc: &Scenario, name: &str) -> bool {
 fn declare_exchange(x: &ExchangeDef) -> Method {
     Method::ExchangeDeclare {
         exchange: x.name.clone(),
-        kind: x.kind,
+        kind: x.kind.into(),
         passive: false,
         durable: x.durable,
         auto_delete: x.auto_delete,

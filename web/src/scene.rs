@@ -103,7 +103,7 @@ impl Scene {
         }];
         out.push(Method::ExchangeDeclare {
             exchange: self.exchange.into(),
-            kind: self.kind,
+            kind: self.kind.into(),
             passive: false,
             durable: false,
             auto_delete: false,

@@ -28,8 +28,8 @@ use lapin::protocol::AMQPErrorKind;
 use lapin::types::FieldTable as AmqpTable;
 use lapin::{Channel, Connection, ConnectionProperties, ErrorKind};
 use sim_core::protocol::{
-    AmqpError, ChannelId, ConnectionId, ErrorScope, Event, ExchangeKind, LinkState, Method,
-    Outcome, ReplyResult, Request,
+    AmqpError, ChannelId, ConnectionId, ErrorScope, Event, ExchangeKind, ExchangeType, LinkState,
+    Method, Outcome, ReplyResult, Request,
 };
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -1736,11 +1736,14 @@ impl Engine {
                     .exchange_arguments(arguments, self.cfg.lenient_arguments)
                     .map_err(not_allowed)?;
                 let args = convert::to_table(&args).map_err(invalid)?;
+                // A type RabbitMQ does not know goes as it is: RabbitMQ's own
+                // answer (503 COMMAND_INVALID) is the one to relay.
                 let kind = match kind {
-                    ExchangeKind::Direct => lapin::ExchangeKind::Direct,
-                    ExchangeKind::Fanout => lapin::ExchangeKind::Fanout,
-                    ExchangeKind::Topic => lapin::ExchangeKind::Topic,
-                    ExchangeKind::Headers => lapin::ExchangeKind::Headers,
+                    ExchangeType::Known(ExchangeKind::Direct) => lapin::ExchangeKind::Direct,
+                    ExchangeType::Known(ExchangeKind::Fanout) => lapin::ExchangeKind::Fanout,
+                    ExchangeType::Known(ExchangeKind::Topic) => lapin::ExchangeKind::Topic,
+                    ExchangeType::Known(ExchangeKind::Headers) => lapin::ExchangeKind::Headers,
+                    ExchangeType::Unknown(name) => lapin::ExchangeKind::Custom(name.clone()),
                 };
                 let opts = ExchangeDeclareOptions {
                     passive: *passive,

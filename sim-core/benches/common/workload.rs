@@ -27,7 +27,7 @@ pub fn declare_exchange(b: &mut Broker, name: &str, kind: ExchangeKind) {
         b,
         Method::ExchangeDeclare {
             exchange: name.into(),
-            kind,
+            kind: kind.into(),
             passive: false,
             durable: false,
             auto_delete: false,

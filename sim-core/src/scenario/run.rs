@@ -1719,7 +1719,7 @@ fn target_publish(t: &Target, ctx: &Ctx<'_>) -> Method {
 fn declare_exchange(x: &ExchangeDef) -> Method {
     Method::ExchangeDeclare {
         exchange: x.name.clone(),
-        kind: x.kind,
+        kind: x.kind.into(),
         passive: false,
         durable: x.durable,
         auto_delete: x.auto_delete,

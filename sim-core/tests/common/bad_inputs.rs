@@ -199,6 +199,13 @@ pub fn cases() -> Vec<Case> {
             Ch,
         ),
         (
+            "unknown exchange type",
+            vec![],
+            json!({"op": "exchange_declare", "exchange": "ux", "type": "x-bogus"}),
+            503,
+            Conn,
+        ),
+        (
             "declare amq.* exchange",
             vec![],
             json!({"op": "exchange_declare", "exchange": "amq.mine", "type": "direct"}),
