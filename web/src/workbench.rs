@@ -1447,7 +1447,10 @@ impl Workbench {
         }
         let t = ((self.now - f.start) / (f.end() - f.start)).clamp(0.0, 1.0);
         match f.kind {
-            FlightKind::Fade(_) => self.node_box(&f.from).map(|b| (b.x, b.y)),
+            // Where a consumer holds the message it works on: clear of the title.
+            FlightKind::Fade(_) => self
+                .node_box(&f.from)
+                .map(|b| (b.x + b.hw * 0.75, b.y - b.hh * 0.85)),
             _ => self.path(&f.from, &f.to).map(|p| p.at(t)),
         }
     }
