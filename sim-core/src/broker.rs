@@ -24,7 +24,7 @@ use crate::headers;
 use crate::message::{parse_expiration, take_cc_bcc, Address, AddressCache, Msg, QEntry};
 use crate::outbox::Outbox;
 use crate::protocol::*;
-use crate::queue::{inequivalent_arg, Overflow, Queue, QueueConfig};
+use crate::queue::{inequivalent_arg, Overflow, Queue, QueueConfig, QueueType};
 use crate::rng::{Fnv, SplitMix64};
 use crate::small_map::SmallMap;
 use crate::view::*;
@@ -832,7 +832,8 @@ impl Broker {
             self.check_exclusive(qid, conn)?;
             qid
         } else {
-            let name = if queue.is_empty() {
+            let server_named = queue.is_empty();
+            let name = if server_named {
                 loop {
                     let n = format!("amq.gen-{}", self.rng.token(22));
                     if self.queue_id(&n).is_none() {
@@ -887,9 +888,15 @@ impl Broker {
                     qid
                 }
                 None => {
-                    let cfg = QueueConfig::parse(&arguments).map_err(|e| {
-                        Fault::precondition_failed(format!("{e} for {}", rs_queue(&name)))
-                    })?;
+                    let cfg = QueueConfig::parse(&arguments)
+                        .and_then(|cfg| {
+                            cfg.queue_type
+                                .check_properties(durable, exclusive, auto_delete, server_named)
+                                .map(|()| cfg)
+                        })
+                        .map_err(|e| {
+                            Fault::precondition_failed(format!("{e} for {}", rs_queue(&name)))
+                        })?;
                     let name: Arc<str> = name.into();
                     let qid = self.queues.len() as u32;
                     self.queue_ids.insert(name.clone(), qid);
@@ -909,10 +916,13 @@ impl Broker {
         let Some(q) = self.queue(qid) else {
             return Err(Fault::not_found("queue vanished"));
         };
+        // RabbitMQ 3.10 counts neither the messages nor the consumers of a
+        // stream in declare-ok.
+        let stream = q.cfg.queue_type == QueueType::Stream;
         let out = Outcome::QueueDeclareOk {
             queue: q.name.to_string(),
-            message_count: q.ready_len() as u32,
-            consumer_count: q.consumers.len() as u32,
+            message_count: if stream { 0 } else { q.ready_len() as u32 },
+            consumer_count: if stream { 0 } else { q.consumers.len() as u32 },
         };
         let name = q.name.to_string();
         if let Some(c) = self.channel_mut(conn, ch) {
@@ -1654,6 +1664,15 @@ impl Broker {
         no_ack: bool,
     ) -> Res<Outcome> {
         let qid = self.usable_queue(conn, ch, queue)?;
+        if self
+            .queue(qid)
+            .is_some_and(|q| q.cfg.queue_type == QueueType::Stream)
+        {
+            return Err(Fault::not_implemented(format!(
+                "basic.get not supported by stream {}",
+                rs_queue(&self.queue_name(qid))
+            )));
+        }
         self.renew_lease(qid);
         let Some(e) = self.queue_mut(qid).and_then(|q| q.pop()) else {
             return Ok(Outcome::GetEmpty);
@@ -1743,6 +1762,24 @@ impl Broker {
             })?,
         };
         let prefetch = self.channel(conn, ch).map_or(0, |c| c.consumer_prefetch);
+        if self
+            .queue(qid)
+            .is_some_and(|q| q.cfg.queue_type == QueueType::Stream)
+        {
+            let name = self.queue_name(qid);
+            if no_ack {
+                return Err(Fault::not_implemented(format!(
+                    "defining consumer with no_ack=true on stream {} is not supported",
+                    rs_queue(&name)
+                )));
+            }
+            if prefetch == 0 {
+                return Err(Fault::precondition_failed(format!(
+                    "consumer prefetch count is not set for stream {}",
+                    rs_queue(&name)
+                )));
+            }
+        }
         let cid = self.consumers.len() as u32;
         self.consumers.push(Some(Consumer {
             tag: tag.as_str().into(),

@@ -21,9 +21,94 @@ pub enum Overflow {
     RejectPublishDlx,
 }
 
+/// What `x-queue-type` asks for. RabbitMQ 3.10 has three types; the
+/// simulation stores all of them as classic queues, but declares them as
+/// RabbitMQ does: a quorum queue or a stream must be durable, not exclusive,
+/// not auto-delete and not server-named, and each type refuses the arguments
+/// it does not support (`invalid_arguments` of its capabilities).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueType {
+    #[default]
+    Classic,
+    Quorum,
+    Stream,
+}
+
+impl QueueType {
+    fn parse(args: &FieldTable) -> Result<QueueType, String> {
+        match str_arg(args, "x-queue-type")? {
+            None | Some("classic") => Ok(QueueType::Classic),
+            Some("quorum") => Ok(QueueType::Quorum),
+            Some("stream") => Ok(QueueType::Stream),
+            Some(other) => Err(format!(
+                "invalid arg 'x-queue-type': {{unsupported_queue_type,<<\"{other}\">>}}"
+            )),
+        }
+    }
+
+    /// RabbitMQ's module for the type, as its error texts name it.
+    fn module(self) -> &'static str {
+        match self {
+            QueueType::Classic => "rabbit_classic_queue",
+            QueueType::Quorum => "rabbit_quorum_queue",
+            QueueType::Stream => "rabbit_stream_queue",
+        }
+    }
+
+    /// Arguments this type refuses.
+    fn invalid_arguments(self) -> &'static [&'static str] {
+        match self {
+            QueueType::Classic => &[],
+            QueueType::Quorum => &["x-max-priority", "x-queue-mode"],
+            QueueType::Stream => &[
+                "x-expires",
+                "x-message-ttl",
+                "x-max-length",
+                "x-max-priority",
+                "x-queue-mode",
+                "x-dead-letter-exchange",
+                "x-dead-letter-routing-key",
+                "x-overflow",
+                "x-single-active-consumer",
+                "x-delivery-limit",
+            ],
+        }
+    }
+
+    /// The checks of a new queue's properties (the arguments were checked by
+    /// [`QueueConfig::parse`]).
+    pub fn check_properties(
+        self,
+        durable: bool,
+        exclusive: bool,
+        auto_delete: bool,
+        server_named: bool,
+    ) -> Result<(), String> {
+        if self == QueueType::Classic {
+            return Ok(());
+        }
+        let bad = if server_named {
+            Some("server-named")
+        } else if exclusive {
+            Some("exclusive")
+        } else if auto_delete {
+            Some("auto-delete")
+        } else if !durable {
+            Some("non-durable")
+        } else {
+            None
+        };
+        match bad {
+            Some(p) => Err(format!("invalid property '{p}'")),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The queue arguments the broker acts on, validated.
 #[derive(Debug, Clone, Default)]
 pub struct QueueConfig {
+    pub queue_type: QueueType,
     pub message_ttl: Option<u64>,
     pub expires: Option<u64>,
     pub max_length: Option<u64>,
@@ -80,6 +165,17 @@ fn str_arg<'a>(args: &'a FieldTable, key: &str) -> Result<Option<&'a str>, Strin
 impl QueueConfig {
     /// Validates arguments as `rabbit_amqqueue:check_arguments` does.
     pub fn parse(args: &FieldTable) -> Result<QueueConfig, String> {
+        let queue_type = QueueType::parse(args)?;
+        if let Some(k) = queue_type
+            .invalid_arguments()
+            .iter()
+            .find(|k| args.contains_key(**k))
+        {
+            return Err(format!(
+                "invalid arg '{k}' (not supported by {})",
+                queue_type.module()
+            ));
+        }
         let message_ttl = int_arg(args, "x-message-ttl", 0)?;
         let expires = int_arg(args, "x-expires", 1)?;
         let max_length = int_arg(args, "x-max-length", 0)?;
@@ -127,6 +223,7 @@ impl QueueConfig {
             }
         }
         Ok(QueueConfig {
+            queue_type,
             message_ttl,
             expires,
             max_length,
@@ -146,6 +243,14 @@ impl QueueConfig {
 
 /// Redeclare check: the first inequivalent argument, if any.
 pub fn inequivalent_arg(old: &FieldTable, new: &FieldTable) -> Option<&'static str> {
+    // A queue declared without a type is a classic queue.
+    let queue_type = |t: &FieldTable| match t.get("x-queue-type") {
+        None => Some(Value::String("classic".into())),
+        v => v.cloned(),
+    };
+    if queue_type(old) != queue_type(new) {
+        return Some("x-queue-type");
+    }
     EQUIVALENCE_KEYS
         .iter()
         .find(|k| old.get(**k) != new.get(**k))

@@ -1835,6 +1835,20 @@ impl Engine {
                 arguments,
             } => {
                 let ch = self.channel(c, n)?;
+                // The relay names server-named queues itself, so RabbitMQ never
+                // sees the empty name it refuses for these types: say it here.
+                let typed = matches!(
+                    arguments.get("x-queue-type").and_then(|t| t.as_str()),
+                    Some("quorum" | "stream")
+                );
+                if queue.is_empty() && !passive && typed {
+                    return Err(refused(
+                        ErrorScope::Channel,
+                        406,
+                        "PRECONDITION_FAILED",
+                        "cannot declare a server-named queue of this x-queue-type",
+                    ));
+                }
                 let real = if queue.is_empty() && !passive {
                     self.ns.queue(&generated_queue_name())
                 } else if !passive && queue.starts_with("amq.") {
