@@ -1272,7 +1272,12 @@ impl Broker {
         if out.len() > 1 {
             out.sort_unstable();
             out.dedup();
-            out.sort_by_cached_key(|q| self.queue_name(*q));
+        }
+        if out.len() > 1 {
+            out.sort_by(|a, b| {
+                let name = |q: u32| self.queue(q).map(|q| &*q.name);
+                name(*a).cmp(&name(*b))
+            });
             // `rabbit_exchange:route` sorts by name, then `delegate` casts
             // to the local queue processes in reverse (it prepends while
             // grouping them by node): the last name hears of the message

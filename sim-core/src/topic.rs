@@ -24,68 +24,169 @@ pub fn words(key: &str) -> impl Iterator<Item = &str> {
 /// [`TopicTrie::matches`]).
 pub const MAX_WORDS: usize = 256;
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 struct Node {
-    children: HashMap<Box<str>, u32, BuildHasherDefault<Fnv>>,
+    /// The fewest and the most key words any binding below this node still
+    /// needs (`u16::MAX`: unbounded, a `#` follows). A walk that has fewer or
+    /// more words left stops here. Removing a binding leaves the bounds as
+    /// they were: wider than needed, never wrong.
+    min_rest: u16,
+    max_rest: u16,
     star: Option<u32>,
     hash: Option<u32>,
     /// Destinations whose binding key ends here (one entry per binding).
     leaves: Vec<Dest>,
 }
 
+impl Default for Node {
+    fn default() -> Self {
+        Node {
+            min_rest: u16::MAX,
+            max_rest: 0,
+            star: None,
+            hash: None,
+            leaves: Vec::new(),
+        }
+    }
+}
+
+/// Hashes the (node, word) numbers of a trie edge: one multiplication, high
+/// bits folded into the low ones the table indexes by.
+#[derive(Default, Clone, Copy)]
+pub struct EdgeHash(u64);
+
+impl std::hash::Hasher for EdgeHash {
+    fn finish(&self) -> u64 {
+        let h = self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^ (h >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x;
+    }
+}
+
+fn edge(node: usize, word: u32) -> u64 {
+    ((node as u64) << 32) | u64::from(word)
+}
+
 /// The binding trie of one topic exchange.
+///
+/// Literal words are interned: each distinct word of a binding key gets a
+/// number, and the literal edges of all nodes live in one hash table keyed by
+/// (node, word number). A routing key's words are looked up once per publish
+/// (a word no binding uses can only match `*` and `#`); the walk then costs
+/// one integer-keyed probe per literal edge, with no string hashing and no
+/// search through a node's children.
 #[derive(Debug, Clone)]
 pub struct TopicTrie {
     nodes: Vec<Node>,
+    words: HashMap<Box<str>, u32, BuildHasherDefault<Fnv>>,
+    edges: HashMap<u64, u32, BuildHasherDefault<EdgeHash>>,
 }
 
 impl Default for TopicTrie {
     fn default() -> Self {
         TopicTrie {
             nodes: vec![Node::default()],
+            words: HashMap::default(),
+            edges: HashMap::default(),
         }
     }
 }
 
+/// A step of a binding key.
+#[derive(Clone, Copy)]
+enum Step {
+    Word(u32),
+    Star,
+    Hash,
+}
+
 impl TopicTrie {
+    fn step(&mut self, w: &str) -> Step {
+        match w {
+            "*" => Step::Star,
+            "#" => Step::Hash,
+            _ => {
+                let next = self.words.len() as u32;
+                Step::Word(*self.words.entry(w.into()).or_insert(next))
+            }
+        }
+    }
+
+    fn next(&self, at: usize, step: Step) -> Option<u32> {
+        let node = &self.nodes[at];
+        match step {
+            Step::Star => node.star,
+            Step::Hash => node.hash,
+            Step::Word(id) => self.edges.get(&edge(at, id)).copied(),
+        }
+    }
+
     pub fn insert(&mut self, key: &str, dest: Dest) {
+        let steps: Vec<&str> = words(key).collect();
+        // What the binding still needs after each of its steps.
+        let mut min_rest = steps.iter().filter(|w| **w != "#").count();
+        let mut unbounded = steps.contains(&"#");
         let mut at = 0usize;
-        for w in words(key) {
-            let next = match w {
-                "*" => self.nodes[at].star,
-                "#" => self.nodes[at].hash,
-                _ => self.nodes[at].children.get(w).copied(),
-            };
-            at = match next {
+        self.widen(at, min_rest, unbounded, steps.len());
+        for (i, w) in steps.iter().enumerate() {
+            if *w == "#" {
+                unbounded = steps[i + 1..].contains(&"#");
+            } else {
+                min_rest -= 1;
+            }
+            let step = self.step(w);
+            at = match self.next(at, step) {
                 Some(n) => n as usize,
                 None => {
                     let id = self.nodes.len() as u32;
                     self.nodes.push(Node::default());
                     let node = &mut self.nodes[at];
-                    match w {
-                        "*" => node.star = Some(id),
-                        "#" => node.hash = Some(id),
-                        _ => {
-                            node.children.insert(w.into(), id);
+                    match step {
+                        Step::Star => node.star = Some(id),
+                        Step::Hash => node.hash = Some(id),
+                        Step::Word(word) => {
+                            self.edges.insert(edge(at, word), id);
                         }
                     }
                     id as usize
                 }
             };
+            self.widen(at, min_rest, unbounded, steps.len() - i - 1);
         }
         self.nodes[at].leaves.push(dest);
+    }
+
+    fn widen(&mut self, at: usize, min_rest: usize, unbounded: bool, rest: usize) {
+        let node = &mut self.nodes[at];
+        let clamp = |n: usize| n.min(usize::from(u16::MAX - 1)) as u16;
+        node.min_rest = node.min_rest.min(clamp(min_rest));
+        node.max_rest = node
+            .max_rest
+            .max(if unbounded { u16::MAX } else { clamp(rest) });
     }
 
     /// Removes one binding of `dest` with `key`; false if there was none.
     pub fn remove(&mut self, key: &str, dest: Dest) -> bool {
         let mut at = 0usize;
         for w in words(key) {
-            let next = match w {
-                "*" => self.nodes[at].star,
-                "#" => self.nodes[at].hash,
-                _ => self.nodes[at].children.get(w).copied(),
+            let step = match w {
+                "*" => Step::Star,
+                "#" => Step::Hash,
+                _ => match self.words.get(w) {
+                    Some(id) => Step::Word(*id),
+                    None => return false,
+                },
             };
-            match next {
+            match self.next(at, step) {
                 Some(n) => at = n as usize,
                 None => return false,
             }
@@ -106,48 +207,67 @@ impl TopicTrie {
     /// Keys of more than [`MAX_WORDS`] words match nothing: AMQP keys are at
     /// most 255 bytes (128 words), and the walk recurses once per word.
     pub fn matches(&self, key: &str, out: &mut Vec<Dest>) {
-        let mut buf: [&str; 16] = [""; 16];
-        let n = words(key).count();
-        if n > MAX_WORDS {
-            return;
-        }
         let mut walk = Walk {
             out,
             hash_visits: 0,
             memo: None,
         };
-        if n <= buf.len() {
-            for (slot, w) in buf.iter_mut().zip(words(key)) {
-                *slot = w;
+        // Each key word as its interned number; `None` for a word no binding
+        // names (it can still match `*` or `#`).
+        let id = |w: &str| self.words.get(w).copied();
+        let mut buf: [Option<u32>; 16] = [None; 16];
+        let mut n = 0;
+        for w in words(key) {
+            if n == buf.len() {
+                // A long key: collect it whole instead.
+                let v: Vec<Option<u32>> = words(key).map(id).collect();
+                if v.len() <= MAX_WORDS && self.fits(0, v.len()) {
+                    self.walk(0, &v, &mut walk);
+                }
+                return;
             }
+            buf[n] = id(w);
+            n += 1;
+        }
+        if self.fits(0, n) {
             self.walk(0, &buf[..n], &mut walk);
-        } else {
-            let v: Vec<&str> = words(key).collect();
-            self.walk(0, &v, &mut walk);
         }
     }
 
-    fn walk(&self, at: usize, ws: &[&str], st: &mut Walk<'_>) {
+    /// Whether a binding below node `at` can match with `left` words left.
+    #[inline]
+    fn fits(&self, at: u32, left: usize) -> bool {
+        let node = &self.nodes[at as usize];
+        let left = left.min(usize::from(u16::MAX - 1)) as u16;
+        node.min_rest <= left && left <= node.max_rest
+    }
+
+    fn walk(&self, at: usize, ws: &[Option<u32>], st: &mut Walk<'_>) {
         let node = &self.nodes[at];
         match ws.split_first() {
             None => {
                 st.out.extend_from_slice(&node.leaves);
                 if let Some(h) = node.hash {
-                    if st.first_visit(h, 0) {
+                    if self.fits(h, 0) && st.first_visit(h, 0) {
                         self.walk(h as usize, ws, st);
                     }
                 }
             }
             Some((w, rest)) => {
-                if let Some(&c) = node.children.get(*w) {
-                    self.walk(c as usize, rest, st);
+                if let Some(&c) = w.and_then(|w| self.edges.get(&edge(at, w))) {
+                    if self.fits(c, rest.len()) {
+                        self.walk(c as usize, rest, st);
+                    }
                 }
                 if let Some(c) = node.star {
-                    self.walk(c as usize, rest, st);
+                    if self.fits(c, rest.len()) {
+                        self.walk(c as usize, rest, st);
+                    }
                 }
                 if let Some(h) = node.hash {
                     for i in 0..=ws.len() {
-                        if st.first_visit(h, ws.len() - i) {
+                        let left = ws.len() - i;
+                        if self.fits(h, left) && st.first_visit(h, left) {
                             self.walk(h as usize, &ws[i..], st);
                         }
                     }
@@ -159,8 +279,9 @@ impl TopicTrie {
 
 /// State of one match. Patterns like `#.a.#.a.#` can reach the same `#` node
 /// with the same remaining words along exponentially many paths; after a few
-/// dozen `#` visits the walk starts remembering them, so adversarial keys cost
-/// polynomial time while ordinary ones allocate nothing.
+/// hundred `#` visits (far more than any ordinary key needs) the walk starts
+/// remembering them, so adversarial keys cost polynomial time while ordinary
+/// ones allocate nothing.
 struct Walk<'a> {
     out: &'a mut Vec<Dest>,
     hash_visits: u32,
@@ -168,9 +289,10 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
+    #[inline]
     fn first_visit(&mut self, node: u32, remaining: usize) -> bool {
         self.hash_visits += 1;
-        if self.memo.is_none() && self.hash_visits > 64 {
+        if self.memo.is_none() && self.hash_visits > 512 {
             self.memo = Some(Default::default());
         }
         match &mut self.memo {
@@ -251,6 +373,58 @@ mod tests {
                 .map(|(i, _)| i as u32)
                 .collect();
             assert_eq!(route(&bindings, k), want, "key {k:?}");
+        }
+    }
+
+    #[test]
+    fn trie_agrees_with_the_reference_on_random_bindings_and_removals() {
+        let mut seed = 0x5eed_u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        let pattern_words = ["a", "b", "c", "*", "#", ""];
+        let key_words = ["a", "b", "c", "d", ""];
+        let mut join = |words: &[&str], max: u64| {
+            let n = next(max + 1) as usize;
+            (0..n)
+                .map(|_| words[next(words.len() as u64) as usize])
+                .collect::<Vec<_>>()
+                .join(".")
+        };
+        let patterns: Vec<String> = (0..300).map(|_| join(&pattern_words, 4)).collect();
+        let keys: Vec<String> = (0..200).map(|_| join(&key_words, 5)).collect();
+        let mut t = TopicTrie::default();
+        for (i, p) in patterns.iter().enumerate() {
+            t.insert(p, Dest::Queue(i as u32));
+        }
+        // Remove every third binding again.
+        let live: Vec<bool> = (0..patterns.len()).map(|i| i % 3 != 0).collect();
+        for (i, p) in patterns.iter().enumerate() {
+            if !live[i] {
+                assert!(t.remove(p, Dest::Queue(i as u32)), "{p:?}");
+            }
+        }
+        for k in &keys {
+            let want: Vec<u32> = patterns
+                .iter()
+                .enumerate()
+                .filter(|(i, p)| live[*i] && key_matches(p, k))
+                .map(|(i, _)| i as u32)
+                .collect();
+            let mut out = Vec::new();
+            t.matches(k, &mut out);
+            let mut got: Vec<u32> = out
+                .into_iter()
+                .map(|d| match d {
+                    Dest::Queue(q) | Dest::Exchange(q) => q,
+                })
+                .collect();
+            got.sort();
+            got.dedup();
+            assert_eq!(got, want, "key {k:?}");
         }
     }
 
