@@ -1160,8 +1160,13 @@ impl Broker {
                 },
             });
         } else {
-            for &qid in &targets {
-                ack &= self.enqueue(qid, msg.clone());
+            // The last queue takes the message itself: no reference counts
+            // to touch for the common single queue.
+            if let Some((&last, others)) = targets.split_last() {
+                for &qid in others {
+                    ack &= self.enqueue(qid, msg.clone());
+                }
+                ack &= self.enqueue(last, msg);
             }
         }
         targets.clear();
@@ -1564,9 +1569,22 @@ impl Broker {
         };
         let delivery_tag = chan.next_tag;
         chan.next_tag += 1;
-        let msg = entry.msg.clone();
         let redelivered = entry.redelivered();
-        if !no_ack {
+        let (exchange, routing_key, message_id) = (
+            entry.msg.exchange().clone(),
+            entry.msg.routing_key().clone(),
+            entry.msg.id,
+        );
+        let message = if no_ack {
+            Message {
+                body: entry.msg.body,
+                properties: entry.msg.properties,
+            }
+        } else {
+            let message = Message {
+                body: entry.msg.body.clone(),
+                properties: entry.msg.properties.clone(),
+            };
             chan.consumer_unacked += 1;
             chan.unacked.push_back(Unacked {
                 tag: delivery_tag,
@@ -1580,20 +1598,18 @@ impl Broker {
             if let Some(q) = self.queue_mut(qid) {
                 q.unacked += 1;
             }
-        }
+            message
+        };
         self.emit(Event::Deliver {
             connection: conn,
             channel: ch,
             consumer_tag: tag,
             delivery_tag,
             redelivered,
-            exchange: msg.exchange().clone(),
-            routing_key: msg.routing_key().clone(),
-            message_id: msg.id,
-            message: Message {
-                body: msg.body,
-                properties: msg.properties,
-            },
+            exchange,
+            routing_key,
+            message_id,
+            message,
         });
     }
 

@@ -221,48 +221,59 @@ pub struct Properties {
 /// [`Properties`] behind a shared pointer: cloning one is a reference-count
 /// increment, so a message's properties travel from the publish through the
 /// queue to every delivery without being copied, and the many messages that
-/// set none share one empty value (no allocation at all).
+/// set none hold no pointer at all (no allocation, no reference count to
+/// touch when they are cloned or dropped).
 ///
 /// It reads like `Properties` (`Deref`) and serializes exactly as `Properties`
 /// does; writing through `DerefMut` copies the properties first if they are
 /// shared (clone on write), so it behaves as a plain value.
-#[derive(Clone, PartialEq)]
-pub struct SharedProperties(Arc<Properties>);
+#[derive(Clone, Default)]
+pub struct SharedProperties(Option<Arc<Properties>>);
 
-static NO_PROPERTIES: LazyLock<Arc<Properties>> = LazyLock::new(Arc::default);
+static NO_PROPERTIES: LazyLock<Properties> = LazyLock::new(Properties::default);
 
 impl SharedProperties {
-    /// Shares `p` (the common empty value when nothing is set).
+    /// Shares `p` (nothing at all when no property is set).
     pub fn new(p: Properties) -> Self {
         if p == Properties::default() {
-            SharedProperties::default()
+            SharedProperties(None)
         } else {
-            SharedProperties(Arc::new(p))
+            SharedProperties(Some(Arc::new(p)))
         }
     }
 
     /// Whether no property is set.
     pub fn is_empty(&self) -> bool {
-        Arc::ptr_eq(&self.0, &NO_PROPERTIES) || *self.0 == Properties::default()
+        match &self.0 {
+            None => true,
+            Some(p) => **p == Properties::default(),
+        }
     }
 }
 
-impl Default for SharedProperties {
-    fn default() -> Self {
-        SharedProperties(NO_PROPERTIES.clone())
+impl PartialEq for SharedProperties {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) if Arc::ptr_eq(a, b) => true,
+            _ => **self == **other,
+        }
     }
 }
 
 impl Deref for SharedProperties {
     type Target = Properties;
     fn deref(&self) -> &Properties {
-        &self.0
+        match &self.0 {
+            Some(p) => p,
+            None => &NO_PROPERTIES,
+        }
     }
 }
 
 impl DerefMut for SharedProperties {
     fn deref_mut(&mut self) -> &mut Properties {
-        Arc::make_mut(&mut self.0)
+        Arc::make_mut(self.0.get_or_insert_with(Arc::default))
     }
 }
 
@@ -274,19 +285,19 @@ impl From<Properties> for SharedProperties {
 
 impl PartialEq<Properties> for SharedProperties {
     fn eq(&self, other: &Properties) -> bool {
-        *self.0 == *other
+        **self == *other
     }
 }
 
 impl std::fmt::Debug for SharedProperties {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        (**self).fmt(f)
     }
 }
 
 impl Serialize for SharedProperties {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        (**self).serialize(s)
     }
 }
 
