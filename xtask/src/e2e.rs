@@ -407,30 +407,58 @@ where
     }
 }
 
+/// The element's rendered text, read in one script call: the page re-renders
+/// while a test reads it, and a found element can be replaced before a second
+/// WebDriver call reaches it (a "stale element reference").
 async fn text_of(client: &Client, testid: &str) -> anyhow::Result<String> {
-    let el = client
-        .find(Locator::Css(&format!("[data-testid=\"{testid}\"]")))
+    let v = client
+        .execute(
+            "const e = document.querySelector(`[data-testid=\"${arguments[0]}\"]`); \
+             return e ? (e.innerText ?? e.textContent) : null;",
+            vec![testid.into()],
+        )
         .await
-        .with_context(|| format!("no element [data-testid={testid}]"))?;
-    Ok(el.text().await?)
+        .with_context(|| format!("cannot read [data-testid={testid}]"))?;
+    match v {
+        serde_json::Value::String(t) => Ok(t),
+        _ => bail!("no element [data-testid={testid}]"),
+    }
 }
 
+/// An attribute of the element (`None` if it has none), read in one script
+/// call (see [`text_of`]).
 async fn attr_of(client: &Client, testid: &str, attr: &str) -> anyhow::Result<Option<String>> {
-    let el = client
-        .find(Locator::Css(&format!("[data-testid=\"{testid}\"]")))
+    let v = client
+        .execute(
+            "const e = document.querySelector(`[data-testid=\"${arguments[0]}\"]`); \
+             return e ? [e.getAttribute(arguments[1])] : null;",
+            vec![testid.into(), attr.into()],
+        )
         .await
-        .with_context(|| format!("no element [data-testid={testid}]"))?;
-    Ok(el.attr(attr).await?)
+        .with_context(|| format!("cannot read [data-testid={testid}]"))?;
+    match v {
+        serde_json::Value::Array(mut a) if a.len() == 1 => {
+            Ok(a.pop().and_then(|x| x.as_str().map(String::from)))
+        }
+        _ => bail!("no element [data-testid={testid}]"),
+    }
 }
 
+/// Clicks the element; if the page replaced it between finding and clicking
+/// (a stale element reference), finds it again, up to three times.
 async fn click(client: &Client, testid: &str) -> anyhow::Result<()> {
-    client
-        .find(Locator::Css(&format!("[data-testid=\"{testid}\"]")))
-        .await
-        .with_context(|| format!("no element [data-testid={testid}]"))?
-        .click()
-        .await
-        .with_context(|| format!("cannot click [data-testid={testid}]"))
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let el = client
+            .find(Locator::Css(&format!("[data-testid=\"{testid}\"]")))
+            .await
+            .with_context(|| format!("no element [data-testid={testid}]"))?;
+        match el.click().await {
+            Err(e) if attempt < 3 && e.to_string().contains("stale element") => continue,
+            r => return r.with_context(|| format!("cannot click [data-testid={testid}]")),
+        }
+    }
 }
 
 /// The panic banner is hidden (the app did not crash).
@@ -602,10 +630,16 @@ async fn sim_again_after_real(client: &Client, page: &str, out_dir: &Path) -> an
     open_page(client, page).await?;
     click(client, "mode-toggle").await?;
     click(client, "mode-toggle").await?;
-    let status = attr_of(client, "link-status", "data-status").await?;
-    if status.as_deref() != Some("simulation") {
-        bail!("back in Sim, the status is {status:?}");
-    }
+    // The page renders the second click's state a moment later.
+    wait_until(
+        "the status to be back at simulation",
+        Duration::from_secs(5),
+        || async {
+            let status = attr_of(client, "link-status", "data-status").await?;
+            Ok((status.as_deref() == Some("simulation")).then_some(()))
+        },
+    )
+    .await?;
     wait_for_publish_enabled(client).await?;
     publish_and_check(client, out_dir, "sim-again", 1, "\"order_id\":1").await
 }
@@ -748,12 +782,19 @@ async fn lesson_report_passes(client: &Client, timeout: Duration) -> anyhow::Res
     if passed.as_deref() != Some("true") {
         bail!("the lesson's checks failed: {report}");
     }
+    // Classes and texts of every check, read in one script call.
     let checks = client
-        .find_all(Locator::Css("[data-testid^=\"check-\"]"))
-        .await?;
+        .execute(
+            "return Array.from(document.querySelectorAll('[data-testid^=\"check-\"]')) \
+                .map(e => [e.getAttribute('class') || '', e.innerText ?? e.textContent]);",
+            vec![],
+        )
+        .await
+        .context("cannot read the checks")?;
+    let checks = checks.as_array().cloned().unwrap_or_default();
     for c in &checks {
-        if c.attr("class").await?.as_deref() != Some("passed") {
-            bail!("a check is not shown as passed: {}", c.text().await?);
+        if c[0] != "passed" {
+            bail!("a check is not shown as passed: {}", c[1]);
         }
     }
     if checks.is_empty() {

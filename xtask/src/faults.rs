@@ -10,8 +10,9 @@
 //!   message is confirmed (ack) and then consumed exactly once.
 //! - `broker restart`: a session with durable and transient topology, two
 //!   connections, three channels, two consumers (one with manual acks and
-//!   prefetch 1 holding an unacked delivery) and confirmed persistent
-//!   messages sees RabbitMQ stop and start; it must get `status` frames, keep
+//!   prefetch 1 on a durable queue, holding an unacked persistent delivery)
+//!   and confirmed persistent messages sees RabbitMQ stop and start; it must
+//!   get `status` frames, keep
 //!   getting replies while the broker is down, be back `up` within 5 s of
 //!   RabbitMQ accepting connections with its transient topology re-declared,
 //!   every connection and channel reopened, both consumers delivering again
@@ -399,14 +400,17 @@ async fn restart_session(addr: SocketAddr) -> anyhow::Result<String> {
         .await?;
     c.ok(json!({"op": "basic_qos", "connection": 2, "channel": 2, "prefetch_count": 1}))
         .await?;
-    c.ok(json!({"op": "queue_declare", "connection": 2, "channel": 2, "queue": "q.work"}))
+    // Durable, with persistent messages: a transient queue and its messages
+    // do not outlive a broker restart.
+    c.ok(json!({"op": "queue_declare", "connection": 2, "channel": 2, "queue": "q.work", "durable": true}))
         .await?;
     c.ok(json!({"op": "consume", "connection": 2, "channel": 2, "queue": "q.work", "consumer_tag": "worker"}))
         .await?;
     let mut ids = BTreeSet::new();
     for m in 0..2 {
         ids.insert(
-            c.send(json!({"op": "publish", "connection": 2, "routing_key": "q.work", "body": format!("w-{m}")}))
+            c.send(json!({"op": "publish", "connection": 2, "routing_key": "q.work", "body": format!("w-{m}"),
+                          "properties": {"delivery_mode": 2}}))
                 .await?,
         );
     }
@@ -566,29 +570,33 @@ async fn restart_session(addr: SocketAddr) -> anyhow::Result<String> {
     c.ok(json!({"op": "ack", "connection": 2, "channel": 2, "delivery_tag": 3}))
         .await?;
 
-    // The transient topology is back (only the bridge could have done that).
-    let r = c
-        .ok(json!({"op": "publish", "exchange": "x.transient", "routing_key": "a.b", "body": "after",
+    // The transient topology is back (only the bridge could have done that),
+    // and so is `watch`, which takes what reaches q.transient. The delivery
+    // may come before the publish's reply.
+    let id = c
+        .send(json!({"op": "publish", "exchange": "x.transient", "routing_key": "a.b", "body": "after",
                    "mandatory": true}))
         .await?;
-    ensure!(r["ok"]["kind"] == "published", "{r}");
-    let got = c
-        .ok(json!({"op": "get", "queue": "q.transient", "no_ack": true}))
-        .await?;
+    let (mut published, mut watched) = (false, None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !published || watched.is_none() {
+        let v = c
+            .next_frame(deadline)
+            .await
+            .context("no delivery to the re-made consumer")?;
+        if v["event"] == "reply" && v["id"] == id {
+            ensure!(v["ok"]["kind"] == "published", "transient route lost: {v}");
+            published = true;
+        } else if v["event"] == "deliver" {
+            watched = Some(v);
+        } else if v["event"] != "confirm" {
+            // The channel is still in confirm mode: the publish is confirmed.
+            bail!("unexpected frame: {v}");
+        }
+    }
+    let d = watched.context("no delivery to the re-made consumer")?;
     ensure!(
-        got["ok"]["message"]["body"] == "after",
-        "transient route lost: {got}"
-    );
-    // `watch` was restored by the bridge. The delivery may come before the
-    // publish's reply.
-    c.send(json!({"op": "publish", "exchange": "x.transient", "routing_key": "a.c", "body": "watched"}))
-        .await?;
-    let d = c
-        .next_matching(Duration::from_secs(10), |v| v["event"] == "deliver")
-        .await
-        .context("no delivery to the re-made consumer")?;
-    ensure!(
-        d["message"]["body"] == "watched" && d["consumer_tag"] == "watch",
+        d["message"]["body"] == "after" && d["consumer_tag"] == "watch",
         "{d}"
     );
     // Every confirmed persistent message on the durable queue survived.
@@ -614,11 +622,11 @@ async fn restart_session(addr: SocketAddr) -> anyhow::Result<String> {
     let expected: BTreeSet<String> = (0..PERSISTENT).map(|m| format!("p-{m}")).collect();
     ensure!(bodies == expected, "the surviving bodies differ");
     // Durable topology still routes; the channel is still in confirm mode and
-    // its sequence numbers go on.
+    // its sequence numbers go on (201 was the publish to x.transient).
     let r = c
         .ok(json!({"op": "publish", "exchange": "x.durable", "body": "post", "properties": {"delivery_mode": 2}}))
         .await?;
-    ensure!(r["ok"]["seq"] == PERSISTENT + 1, "{r}");
+    ensure!(r["ok"]["seq"] == PERSISTENT + 2, "{r}");
     let got = c
         .ok(json!({"op": "get", "queue": "q.durable", "no_ack": true}))
         .await?;

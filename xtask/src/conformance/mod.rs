@@ -89,6 +89,7 @@ fn default_paths() -> Vec<PathBuf> {
 
 /// What one case run observed so far: the state that turns a step's frames
 /// into its normalized outcome. The difftest drives it step by step.
+#[derive(Clone)]
 pub struct Stepper {
     aliases: Aliases,
     /// Deliveries (and broker cancels) per consumer tag, not yet reported.

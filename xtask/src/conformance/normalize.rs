@@ -26,7 +26,7 @@ const PROP_KEYS: &[&str] = &[
 ];
 
 /// Server-generated queue names and their `$qN` aliases.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Aliases {
     by_name: BTreeMap<String, String>,
     by_alias: BTreeMap<String, String>,

@@ -28,12 +28,14 @@ const SEED: u64 = 0x5eed;
 /// Ids of requests the driver makes on the client's behalf.
 const INTERNAL_ID: u64 = u64::MAX / 2;
 
+#[derive(Clone)]
 pub struct SimDriver {
     broker: Broker,
     /// Trace events on (the difftest reads routing and drops from them).
     tracing: bool,
-    /// Deliveries the broker made so far (dispatched to the client or not).
-    delivered: u64,
+    /// Deliveries the broker made so far (dispatched to the client or not),
+    /// as (connection, channel, consumer tag).
+    made: Vec<(ConnectionId, ChannelId, String)>,
     /// Deliver frames not yet dispatched to the client's callbacks.
     pending: Vec<ServerFrame>,
     /// consumer tag -> no_ack.
@@ -47,7 +49,7 @@ impl SimDriver {
         SimDriver {
             broker: Broker::new(SEED),
             tracing: false,
-            delivered: 0,
+            made: Vec::new(),
             pending: Vec::new(),
             no_ack: BTreeMap::new(),
             confirm: BTreeSet::new(),
@@ -65,7 +67,16 @@ impl SimDriver {
 
     /// How many deliveries the broker has made since the case began.
     pub fn deliveries_made(&self) -> u64 {
-        self.delivered
+        self.made.len() as u64
+    }
+
+    /// The deliveries made since the broker had made `n`: (connection,
+    /// channel, consumer tag).
+    pub fn deliveries_since(&self, n: u64) -> &[(ConnectionId, ChannelId, String)] {
+        let n = usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .min(self.made.len());
+        &self.made[n..]
     }
 
     /// The broker's state, as the page shows it.
@@ -93,8 +104,14 @@ impl SimDriver {
         let mut out = Vec::new();
         while let Some(f) = self.broker.poll_event() {
             match &f.event {
-                Event::Deliver { .. } => {
-                    self.delivered += 1;
+                Event::Deliver {
+                    connection,
+                    channel,
+                    consumer_tag,
+                    ..
+                } => {
+                    self.made
+                        .push((*connection, *channel, consumer_tag.to_string()));
                     self.pending.push(f)
                 }
                 Event::Closed {
@@ -259,8 +276,14 @@ impl Driver for SimDriver {
         let mut out = Vec::new();
         while let Some(f) = self.broker.poll_event() {
             match &f.event {
-                Event::Deliver { .. } => {
-                    self.delivered += 1;
+                Event::Deliver {
+                    connection,
+                    channel,
+                    consumer_tag,
+                    ..
+                } => {
+                    self.made
+                        .push((*connection, *channel, consumer_tag.to_string()));
                     self.pending.push(f)
                 }
                 _ => out.push(f),

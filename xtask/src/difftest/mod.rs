@@ -192,6 +192,22 @@ pub fn main(opts: Opts) -> anyhow::Result<ExitCode> {
                     println!("   error: {e:#}");
                 }
             }
+            if let Some(at) = ok.windows(2).find_map(|w| first_difference(w[0], w[1])) {
+                let op = everything[i]
+                    .1
+                    .get(at)
+                    .map(|s| Value::Object(s.clone()).to_string())
+                    .unwrap_or_default();
+                println!("   the runs part at step {at}: {op}");
+                println!(
+                    "   sim: {}",
+                    sims[i].get(at).map(Value::to_string).unwrap_or_default()
+                );
+                for (n, real) in ok.iter().enumerate() {
+                    let got = real.get(at).map(Value::to_string).unwrap_or_default();
+                    println!("   real run {}: {got}", n + 1);
+                }
+            }
         }
     }
     let differing: usize = groups.values().map(Vec::len).sum();

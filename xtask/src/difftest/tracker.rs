@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
-use sim_core::protocol::{Event, Trace};
+use sim_core::protocol::{ChannelId, ConnectionId, Event, Trace};
 use sim_core::BrokerView;
 
 use crate::conformance::case;
@@ -46,6 +46,7 @@ pub struct ConsumerInfo {
     pub active: bool,
 }
 
+#[derive(Clone)]
 pub struct Tracker {
     sim: SimDriver,
     stepper: Stepper,
@@ -59,6 +60,10 @@ pub struct Tracker {
     settled: bool,
     /// Server-named queues declared so far (`$q1`..).
     pub server_named: usize,
+    /// The last step made deliveries from two or more queues to one channel:
+    /// RabbitMQ's queue processes race to the channel, so the delivery tags
+    /// they get are not reproducible.
+    pub racy: bool,
 }
 
 fn op(step: &Step) -> &str {
@@ -107,6 +112,7 @@ impl Tracker {
             hazard_ms: 0,
             settled: true,
             server_named: 0,
+            racy: false,
         })
     }
 
@@ -300,6 +306,17 @@ impl Tracker {
             self.hazard_ms = self.hazard_ms.max(SETTLE_WAIT_MS);
         }
         let view = self.view();
+        let mut sources: BTreeMap<(ConnectionId, ChannelId), BTreeSet<&str>> = BTreeMap::new();
+        for (conn, chan, tag) in self.sim.deliveries_since(delivered_before) {
+            // A consumer gone by now counts as a queue of its own.
+            let queue = view
+                .consumers
+                .iter()
+                .find(|x| x.connection == *conn && x.channel == *chan && x.consumer_tag == *tag)
+                .map_or(tag.as_str(), |x| x.queue.as_str());
+            sources.entry((*conn, *chan)).or_default().insert(queue);
+        }
+        self.racy = sources.values().any(|queues| queues.len() > 1);
         let now = view.now_ms;
         let short_lived = view.queues.iter().any(|q| {
             q.messages.iter().any(|m| {
@@ -352,13 +369,19 @@ pub fn push_legal(t: &mut Tracker, out: &mut Vec<Step>, step: Step) -> anyhow::R
     if !t.legal(&step) {
         return Ok(false);
     }
-    let need = t.wait_before(&step);
-    if need > 0 {
-        let w = wait(need);
-        t.apply(&w)?;
-        out.push(w);
+    // The step is tried on a copy: one that makes racing deliveries is dropped.
+    let mut trial = t.clone();
+    let need = trial.wait_before(&step);
+    let w = (need > 0).then(|| wait(need));
+    if let Some(w) = &w {
+        trial.apply(w)?;
     }
-    t.apply(&step)?;
+    trial.apply(&step)?;
+    if trial.racy && op(&step) != "wait" {
+        return Ok(false);
+    }
+    *t = trial;
+    out.extend(w);
     out.push(step);
     Ok(true)
 }
