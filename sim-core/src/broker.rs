@@ -1841,11 +1841,35 @@ impl Broker {
         let q = self.queue_mut(c.queue)?;
         q.active.retain(|x| *x != cid);
         q.blocked.retain(|x| *x != cid);
+        let was_first = q.consumers.first() == Some(&cid);
         q.consumers.retain(|x| *x != cid);
         if c.exclusive {
             q.has_exclusive_consumer = false;
         }
+        if was_first && q.cfg.single_active_consumer {
+            self.hand_over(c.queue);
+        }
         Some(c.queue)
+    }
+
+    /// A single-active-consumer queue whose active consumer left: RabbitMQ
+    /// picks the waiting consumer with the highest `x-priority` (the one that
+    /// waited longest among equals), so it moves to the front, where the
+    /// active consumer lives. A newcomer never takes over from a live active
+    /// consumer, whatever its priority.
+    fn hand_over(&mut self, qid: u32) {
+        let Some(q) = self.queue(qid) else { return };
+        let prio_of = |x: &u32| self.consumer(*x).map_or(0, |c| c.priority);
+        let best = q
+            .consumers
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, x)| (prio_of(x), std::cmp::Reverse(*i)))
+            .map(|(i, _)| i);
+        if let (Some(i @ 1..), Some(q)) = (best, self.queue_mut(qid)) {
+            let next = q.consumers.remove(i);
+            q.consumers.insert(0, next);
+        }
     }
 
     /// After consumers left a queue: auto-delete, lease, or deliver to whoever

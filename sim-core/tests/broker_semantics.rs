@@ -685,6 +685,38 @@ fn consumer_priorities_serve_higher_first() {
     assert_eq!(delivered(&evs)[0].0, "high");
 }
 
+/// RabbitMQ 3.10: a single active consumer keeps the queue while it lives,
+/// whatever the priority of newcomers; when it goes, the waiting consumer
+/// with the highest `x-priority` takes over (the oldest among equals).
+#[test]
+fn single_active_consumer_hands_over_to_the_highest_priority() {
+    let mut h = H::new();
+    h.declare("q", json!({"x-single-active-consumer": true}));
+    let with_priority = |tag: &str, p: i64| Method::Consume {
+        queue: "q".into(),
+        consumer_tag: tag.into(),
+        no_ack: true,
+        exclusive: false,
+        arguments: table(json!({ "x-priority": p })),
+    };
+    h.ok(1, 1, consume("q", "first", true));
+    h.ok(1, 1, with_priority("low", 1));
+    h.ok(1, 1, with_priority("high-a", 5));
+    h.ok(1, 1, with_priority("high-b", 5));
+    let who = |h: &mut H, body: &str| delivered(&h.publish("", "q", body))[0].0.clone();
+    assert_eq!(who(&mut h, "m1"), "first", "a newcomer never takes over");
+    for (leaving, next) in [("first", "high-a"), ("high-a", "high-b"), ("high-b", "low")] {
+        h.ok(
+            1,
+            1,
+            Method::Cancel {
+                consumer_tag: leaving.into(),
+            },
+        );
+        assert_eq!(who(&mut h, "m"), next, "after {leaving} left");
+    }
+}
+
 #[test]
 fn view_serializes() {
     let mut h = H::new();

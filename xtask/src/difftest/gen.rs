@@ -314,7 +314,9 @@ impl Gen {
         arg(self, 0.03, "x-expires", &|g| {
             json!(if g.chance(0.8) { 60000 } else { 0 })
         });
-        arg(self, 0.03, "x-queue-type", &|_| json!("classic"));
+        arg(self, 0.04, "x-queue-type", &|g| {
+            json!(g.pick(&["classic", "classic", "quorum", "stream", "bogus"]))
+        });
         let step = obj(json!({
             "op": "queue_declare",
             "queue": name,
@@ -337,7 +339,12 @@ impl Gen {
                 return prev.clone();
             }
         }
-        let kind = ["direct", "fanout", "topic", "headers"][self.below(4)];
+        // Now and then a type the broker does not know (503 on purpose).
+        let kind = if self.chance(0.03) {
+            "x-bogus"
+        } else {
+            ["direct", "fanout", "topic", "headers"][self.below(4)]
+        };
         let mut args = Map::new();
         if self.chance(0.15) {
             args.insert("alternate-exchange".into(), json!(self.exchange(0.1)));
