@@ -26,7 +26,7 @@ mod message;
 mod outbox;
 mod queue;
 mod rng;
-mod small_map;
+pub mod small_map;
 mod topic;
 pub mod view;
 

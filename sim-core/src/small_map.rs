@@ -1,13 +1,22 @@
-//! A map for the few connections of a broker and the few channels of a
-//! connection: a vector sorted by key.
+//! Maps and sets kept as vectors sorted by key.
 //!
 //! Every request looks up its connection and channel, and a delivery or an
 //! ack several times; with a handful of entries a sorted vector answers in a
 //! few comparisons on one cache line, where a `BTreeMap` walks nodes. It
 //! iterates in key order like a `BTreeMap`, so replacing one changes no
 //! output.
+//!
+//! The scenario engine and the page use them too, for the same reason and
+//! one more: in the page's wasm every `BTreeMap<K, V>` type brings its own
+//! copy of the tree code (insert with splits, remove with merges and
+//! steals: several kilobytes each), where these are a binary search and a
+//! `Vec` insert or remove. Inserting into the middle moves the tail, so they
+//! suit maps of up to a few thousand entries, or keys that mostly arrive in
+//! order (sequence numbers, request ids).
 
-#[derive(Debug, Clone)]
+use std::borrow::Borrow;
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct SmallMap<K, V> {
     entries: Vec<(K, V)>,
 }
@@ -20,27 +29,39 @@ impl<K, V> Default for SmallMap<K, V> {
     }
 }
 
-impl<K: Ord + Copy, V> SmallMap<K, V> {
+impl<K: Ord, V> SmallMap<K, V> {
     pub fn new() -> Self {
         Self::default()
     }
 
-    fn find(&self, key: &K) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(k, _)| k.cmp(key))
+    fn find<Q: Ord + ?Sized>(&self, key: &Q) -> Result<usize, usize>
+    where
+        K: Borrow<Q>,
+    {
+        self.entries.binary_search_by(|(k, _)| k.borrow().cmp(key))
     }
 
-    pub fn get(&self, key: &K) -> Option<&V> {
+    pub fn get<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
         self.find(key).ok().map(|i| &self.entries[i].1)
     }
 
-    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+    pub fn get_mut<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
         match self.find(key) {
             Ok(i) => Some(&mut self.entries[i].1),
             Err(_) => None,
         }
     }
 
-    pub fn contains_key(&self, key: &K) -> bool {
+    pub fn contains_key<Q: Ord + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
         self.find(key).is_ok()
     }
 
@@ -55,7 +76,22 @@ impl<K: Ord + Copy, V> SmallMap<K, V> {
         }
     }
 
-    pub fn remove(&mut self, key: &K) -> Option<V> {
+    /// The value of `key`, made by `make` if there is none (`entry().or_insert_with()`).
+    pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+        let i = match self.find(&key) {
+            Ok(i) => i,
+            Err(i) => {
+                self.entries.insert(i, (key, make()));
+                i
+            }
+        };
+        &mut self.entries[i].1
+    }
+
+    pub fn remove<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
         self.find(key).ok().map(|i| self.entries.remove(i).1)
     }
 
@@ -63,14 +99,138 @@ impl<K: Ord + Copy, V> SmallMap<K, V> {
         self.entries.clear();
     }
 
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Keys in ascending order.
     pub fn keys(&self) -> impl Iterator<Item = &K> {
         self.entries.iter().map(|(k, _)| k)
     }
 
+    /// Values in key order.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
+    /// Values in key order.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.entries.iter_mut().map(|(_, v)| v)
+    }
+
     /// Entries in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Entries in key order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
+        self.entries.iter_mut().map(|(k, v)| (&*k, v))
+    }
+}
+
+/// A set kept as a sorted vector (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmallSet<K> {
+    keys: Vec<K>,
+}
+
+impl<K> Default for SmallSet<K> {
+    fn default() -> Self {
+        SmallSet { keys: Vec::new() }
+    }
+}
+
+impl<K: Ord> SmallSet<K> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn find<Q: Ord + ?Sized>(&self, key: &Q) -> Result<usize, usize>
+    where
+        K: Borrow<Q>,
+    {
+        self.keys.binary_search_by(|k| k.borrow().cmp(key))
+    }
+
+    pub fn contains<Q: Ord + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.find(key).is_ok()
+    }
+
+    /// Adds `key`; false if it was there.
+    pub fn insert(&mut self, key: K) -> bool {
+        match self.find(&key) {
+            Ok(_) => false,
+            Err(i) => {
+                self.keys.insert(i, key);
+                true
+            }
+        }
+    }
+
+    /// Takes `key` out; false if it was not there.
+    pub fn remove<Q: Ord + ?Sized>(&mut self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        match self.find(key) {
+            Ok(i) => {
+                self.keys.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.keys.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Keys in ascending order.
+    pub fn iter(&self) -> std::slice::Iter<'_, K> {
+        self.keys.iter()
+    }
+
+    /// The keys, ascending.
+    pub fn as_slice(&self) -> &[K] {
+        &self.keys
+    }
+
+    /// The keys up to and including `last`, ascending.
+    pub fn up_to(&self, last: &K) -> &[K] {
+        let n = self.keys.partition_point(|k| k <= last);
+        &self.keys[..n]
+    }
+}
+
+impl<K: Ord> Extend<K> for SmallSet<K> {
+    fn extend<I: IntoIterator<Item = K>>(&mut self, iter: I) {
+        for k in iter {
+            self.insert(k);
+        }
+    }
+}
+
+impl<K: Ord> FromIterator<K> for SmallSet<K> {
+    fn from_iter<I: IntoIterator<Item = K>>(iter: I) -> Self {
+        let mut set = SmallSet::new();
+        set.extend(iter);
+        set
     }
 }
 
@@ -109,5 +269,28 @@ mod tests {
         assert_eq!(small.get(&a[0].0), Some(&99));
         small.clear();
         assert_eq!(small.iter().count(), 0);
+    }
+
+    #[test]
+    fn set_behaves_like_a_btree_set() {
+        let mut small = SmallSet::new();
+        let mut tree = std::collections::BTreeSet::new();
+        let mut x = 11u32;
+        for step in 0..2000u32 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let key = format!("k{}", (x >> 16) % 41);
+            if step % 3 == 0 {
+                assert_eq!(small.remove(key.as_str()), tree.remove(key.as_str()));
+            } else {
+                assert_eq!(small.insert(key.clone()), tree.insert(key.clone()));
+            }
+            assert_eq!(small.contains(key.as_str()), tree.contains(key.as_str()));
+            assert_eq!(small.len(), tree.len());
+        }
+        assert!(small.iter().eq(tree.iter()));
+        let last = tree.iter().nth(5).cloned().unwrap_or_default();
+        assert!(small.up_to(&last).iter().eq(tree.range(..=last.clone())));
+        let collected: SmallSet<u8> = [3, 1, 3, 2].into_iter().collect();
+        assert_eq!(collected.as_slice(), &[1, 2, 3]);
     }
 }

@@ -10,7 +10,8 @@
 //! [`Player::hold_ms`] so a "predict, then see" question is answered before
 //! its step's time comes.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use sim_core::small_map::{SmallMap, SmallSet};
+use std::collections::VecDeque;
 
 use sim_core::protocol::{
     DestinationKind, Event, ExchangeKind, Method, Request, ServerFrame, Trace,
@@ -372,7 +373,7 @@ impl Layout {
         }
         // The default exchange reaches a queue by its name: draw the edges a
         // routing key of this scenario names.
-        let mut default_keys: BTreeSet<String> = BTreeSet::new();
+        let mut default_keys: SmallSet<String> = SmallSet::new();
         for p in &sc.producers {
             if p.exchange.is_empty() {
                 default_keys.insert(p.routing_key.clone());
@@ -778,12 +779,12 @@ pub struct Player {
     /// The step shown; follows the run unless the user went back.
     pub viewed: Option<usize>,
     follow: bool,
-    pub ready: BTreeMap<String, i64>,
+    pub ready: SmallMap<String, i64>,
     pub consumers: Vec<ConsumerView>,
     /// Simulation traces seen: queue counts come from them, not from inference.
     traced: bool,
     /// message id → the queue it waits in (simulation).
-    waiting: BTreeMap<u64, Vec<String>>,
+    waiting: SmallMap<u64, Vec<String>>,
     pub tokens: Vec<Token>,
     next_key: u64,
     pub log: VecDeque<String>,
@@ -804,7 +805,7 @@ impl Player {
             run.set_max_requests_per_sec(Some(40));
         }
         let layout = Layout::of(&sc);
-        let mut ready = BTreeMap::new();
+        let mut ready = SmallMap::new();
         for n in &layout.nodes {
             if n.kind == NodeKind::Queue {
                 ready.insert(n.name.clone(), 0);
@@ -817,7 +818,7 @@ impl Player {
             follow: true,
             ready,
             traced: false,
-            waiting: BTreeMap::new(),
+            waiting: SmallMap::new(),
             tokens: Vec::new(),
             next_key: 0,
             log: VecDeque::new(),
@@ -1054,8 +1055,7 @@ impl Player {
                     Trace::Enqueued { message_id, queue }
                     | Trace::Requeued { message_id, queue } => {
                         self.waiting
-                            .entry(*message_id)
-                            .or_default()
+                            .get_or_insert_with(*message_id, Vec::new)
                             .push(queue.clone());
                         self.bump(queue, 1);
                     }
@@ -1462,7 +1462,7 @@ mod tests {
             let p = play(sc);
             let r = p.report.as_ref().unwrap();
             assert!(r.passed(), "{id}: {:?}", r.first_failure());
-            for (q, n) in &p.ready {
+            for (q, n) in p.ready.iter() {
                 assert!(*n >= 0, "{id} {q}");
             }
         }
@@ -1529,7 +1529,7 @@ mod tests {
             .filter(|n| n.kind == NodeKind::Exchange)
             .collect();
         assert!(xs.len() >= 2);
-        let distinct: BTreeSet<i64> = xs.iter().map(|n| n.x as i64).collect();
+        let distinct: SmallSet<i64> = xs.iter().map(|n| n.x as i64).collect();
         assert!(distinct.len() >= 2, "exchanges in layers");
         assert!(l
             .edges
@@ -1553,7 +1553,7 @@ mod tests {
         let p = play(lesson("timing-1-consumer"));
         assert_eq!(p.consumers[0].processed, 5);
         assert_eq!(p.consumer_state(0), ConsumerState::Idle);
-        assert_eq!(p.ready["orders"], 0);
+        assert_eq!(p.ready.get("orders"), Some(&0));
         assert!(p.published >= 5);
     }
 

@@ -9,7 +9,8 @@
 //! frame back as [`Action::Frame`]. Simulation and real mode therefore run the very
 //! same code here; only the link differs.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use sim_core::small_map::{SmallMap, SmallSet};
+use std::collections::VecDeque;
 
 use sim_core::protocol::{
     AmqpError, DestinationKind, Event, LinkState, Message, MessageId, Method, Outcome, ReplyResult,
@@ -293,12 +294,12 @@ pub struct Model {
     anim_ms: f64,
     next_id: u64,
     next_order: u64,
-    pending: BTreeMap<u64, Pending>,
-    setup_waiting: BTreeSet<u64>,
+    pending: SmallMap<u64, Pending>,
+    setup_waiting: SmallSet<u64>,
     /// The broker closed channel 1 / connection 1: reopen before declaring again.
     channel_closed: bool,
     connection_closed: bool,
-    early: BTreeMap<MessageId, Vec<Fact>>,
+    early: SmallMap<MessageId, Vec<Fact>>,
     next_key: u64,
     link_open: bool,
     /// Frames of this model's link applied so far: the timeline's event count.
@@ -338,11 +339,11 @@ impl Model {
             anim_ms: 0.0,
             next_id: 1,
             next_order: 1,
-            pending: BTreeMap::new(),
-            setup_waiting: BTreeSet::new(),
+            pending: SmallMap::new(),
+            setup_waiting: SmallSet::new(),
             channel_closed: false,
             connection_closed: false,
-            early: BTreeMap::new(),
+            early: SmallMap::new(),
             next_key: 1,
             link_open: false,
             frames: 0,
@@ -409,7 +410,7 @@ impl Model {
     }
 
     /// Delivery tags of messages still drawn on their way to the consumer.
-    pub fn in_flight_tags(&self) -> BTreeSet<u64> {
+    pub fn in_flight_tags(&self) -> SmallSet<u64> {
         self.tokens
             .iter()
             .filter(|t| t.stage == Stage::Delivered && t.pos < Stage::Delivered.target())
@@ -974,11 +975,12 @@ impl Model {
 
     fn remember_early(&mut self, message_id: MessageId, fact: Fact) {
         if self.early.len() >= MAX_EARLY && !self.early.contains_key(&message_id) {
-            if let Some(&first) = self.early.keys().next() {
+            let first = self.early.keys().next().copied();
+            if let Some(first) = first {
                 self.early.remove(&first);
             }
         }
-        let facts = self.early.entry(message_id).or_default();
+        let facts = self.early.get_or_insert_with(message_id, Vec::new);
         if facts.len() < 32 {
             facts.push(fact);
         }

@@ -186,7 +186,7 @@ pub fn evaluate(c: &Check, r: &Report) -> CheckResult {
                 .sum::<u64>() as f64,
         ),
         CheckKind::DistinctProcessed => {
-            let all: std::collections::BTreeSet<&String> = r
+            let all: crate::small_map::SmallSet<&String> = r
                 .consumers_named(&c.consumer)
                 .flat_map(|x| x.processed_bodies.iter())
                 .collect();
@@ -245,7 +245,7 @@ pub fn evaluate(c: &Check, r: &Report) -> CheckResult {
             .and_then(|q| q.ready)
             .map(|n| n as f64),
         CheckKind::RepliesMatched => {
-            let sent: std::collections::BTreeSet<&String> = r
+            let sent: crate::small_map::SmallSet<&String> = r
                 .producers
                 .iter()
                 .filter(|p| Some(&p.name) == c.producer.as_ref())

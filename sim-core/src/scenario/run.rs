@@ -12,7 +12,8 @@
 //! moment this phase begins) → *finishing* (passive `queue_declare` of every
 //! queue, for `queue_depth`) → *done*.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use crate::small_map::{SmallMap, SmallSet};
+use std::collections::VecDeque;
 
 use serde::Serialize;
 
@@ -155,12 +156,12 @@ struct ProducerState {
     next: usize,
     n: u64,
     next_seq: u64,
-    unconfirmed: BTreeSet<u64>,
+    unconfirmed: SmallSet<u64>,
     published: u64,
     confirmed_ack: u64,
     confirmed_nack: u64,
     returned: u64,
-    correlation_ids: BTreeSet<String>,
+    correlation_ids: SmallSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -189,7 +190,7 @@ struct ConsumerState {
     forwarded: u64,
     crashes: u64,
     received_bodies: Vec<String>,
-    processed_bodies: BTreeSet<String>,
+    processed_bodies: SmallSet<String>,
     correlation_ids: Vec<String>,
 }
 
@@ -222,8 +223,8 @@ pub struct ScenarioRun {
     origin: Option<u64>,
     t0: Option<u64>,
     next_id: u64,
-    conns: BTreeMap<ConnectionId, Conn>,
-    in_flight: BTreeMap<u64, InFlight>,
+    conns: SmallMap<ConnectionId, Conn>,
+    in_flight: SmallMap<u64, InFlight>,
     producers: Vec<ProducerState>,
     consumers: Vec<ConsumerState>,
     schedule: Vec<(u64, Sched)>,
@@ -232,7 +233,7 @@ pub struct ScenarioRun {
     errors: Vec<String>,
     /// `closed` events whose error reply may still come: connection → (code,
     /// index in `errors`).
-    closed_unanswered: BTreeMap<ConnectionId, (u16, usize)>,
+    closed_unanswered: SmallMap<ConnectionId, (u16, usize)>,
     notes: VecDeque<ClientNote>,
     admin_published: u64,
     admin_returned: u64,
@@ -283,12 +284,12 @@ impl ScenarioRun {
                     next: 0,
                     n: 0,
                     next_seq: 1,
-                    unconfirmed: BTreeSet::new(),
+                    unconfirmed: SmallSet::new(),
                     published: 0,
                     confirmed_ack: 0,
                     confirmed_nack: 0,
                     returned: 0,
-                    correlation_ids: BTreeSet::new(),
+                    correlation_ids: SmallSet::new(),
                 }
             })
             .collect();
@@ -312,7 +313,7 @@ impl ScenarioRun {
                 forwarded: 0,
                 crashes: 0,
                 received_bodies: Vec::new(),
-                processed_bodies: BTreeSet::new(),
+                processed_bodies: SmallSet::new(),
                 correlation_ids: Vec::new(),
             })
             .collect();
@@ -342,15 +343,15 @@ impl ScenarioRun {
             origin: None,
             t0: None,
             next_id: 1,
-            conns: BTreeMap::new(),
-            in_flight: BTreeMap::new(),
+            conns: SmallMap::new(),
+            in_flight: SmallMap::new(),
             producers,
             consumers,
             schedule,
             sched_next: 0,
             last_activity: 0,
             errors: Vec::new(),
-            closed_unanswered: BTreeMap::new(),
+            closed_unanswered: SmallMap::new(),
             notes: VecDeque::new(),
             admin_published: 0,
             admin_returned: 0,
@@ -547,7 +548,7 @@ impl ScenarioRun {
                 if let Some(Who::Producer(i)) = self.owner(*connection) {
                     let p = &mut self.producers[i];
                     let done: Vec<u64> = if *multiple {
-                        p.unconfirmed.range(..=*seq).copied().collect()
+                        p.unconfirmed.up_to(seq).to_vec()
                     } else if p.unconfirmed.contains(seq) {
                         vec![*seq]
                     } else {
@@ -778,15 +779,14 @@ impl ScenarioRun {
 
     fn push(&mut self, conn: ConnectionId, method: Method, purpose: Purpose) {
         self.conns
-            .entry(conn)
-            .or_default()
+            .get_or_insert_with(conn, Conn::default)
             .queue
             .push_back(Pending { method, purpose });
     }
 
     /// Drops everything not yet sent on `conn` and ignores replies to what was.
     fn reset_conn(&mut self, conn: ConnectionId) {
-        let c = self.conns.entry(conn).or_default();
+        let c = self.conns.get_or_insert_with(conn, Conn::default);
         c.queue.clear();
         c.gen += 1;
     }
@@ -1030,7 +1030,7 @@ impl ScenarioRun {
         } else {
             Method::ChannelOpen
         };
-        let queue = &mut self.conns.entry(ADMIN).or_default().queue;
+        let queue = &mut self.conns.get_or_insert_with(ADMIN, Conn::default).queue;
         match queue.front_mut() {
             Some(front) if front.purpose == Purpose::ChannelReopen => {
                 if connection_scope {

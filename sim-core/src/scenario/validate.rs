@@ -1,7 +1,7 @@
 //! Semantic validation: what serde cannot see (unknown names, duplicates,
 //! impossible numbers). Every problem is reported with its JSON path.
 
-use std::collections::BTreeSet;
+use crate::small_map::SmallSet;
 
 use super::format::*;
 use super::template;
@@ -27,10 +27,10 @@ pub const MAX_CLIENTS: usize = 7;
 struct V<'a> {
     sc: &'a Scenario,
     issues: Vec<Issue>,
-    exchanges: BTreeSet<&'a str>,
-    queues: BTreeSet<&'a str>,
-    producers: BTreeSet<&'a str>,
-    consumers: BTreeSet<&'a str>,
+    exchanges: SmallSet<&'a str>,
+    queues: SmallSet<&'a str>,
+    producers: SmallSet<&'a str>,
+    consumers: SmallSet<&'a str>,
 }
 
 impl<'a> V<'a> {
@@ -161,8 +161,8 @@ fn unique<'a>(
     v: &mut V<'a>,
     what: &str,
     items: impl Iterator<Item = (String, &'a str)>,
-) -> BTreeSet<&'a str> {
-    let mut seen = BTreeSet::new();
+) -> SmallSet<&'a str> {
+    let mut seen = SmallSet::new();
     for (path, name) in items {
         if !seen.insert(name) {
             v.issue(path, format!("duplicate {what} name '{name}'"));
@@ -176,10 +176,10 @@ pub fn validate(sc: &Scenario) -> Vec<Issue> {
     let mut v = V {
         sc,
         issues: Vec::new(),
-        exchanges: BTreeSet::new(),
-        queues: BTreeSet::new(),
-        producers: BTreeSet::new(),
-        consumers: BTreeSet::new(),
+        exchanges: SmallSet::new(),
+        queues: SmallSet::new(),
+        producers: SmallSet::new(),
+        consumers: SmallSet::new(),
     };
 
     if sc.id.is_empty()
