@@ -21,7 +21,9 @@ use crate::dead_letter;
 use crate::error::{rs_exchange, rs_queue, Fault, Res};
 use crate::exchange::{Dest, Exchange};
 use crate::headers;
-use crate::message::{parse_expiration, take_cc_bcc, Address, AddressCache, Msg, QEntry};
+use crate::message::{
+    parse_expiration, take_cc_bcc, with_delivery_count, Address, AddressCache, Msg, QEntry,
+};
 use crate::outbox::Outbox;
 use crate::protocol::*;
 use crate::queue::{inequivalent_arg, Overflow, Queue, QueueConfig, QueueType};
@@ -982,6 +984,15 @@ impl Broker {
 
     fn queue_purge(&mut self, conn: ConnectionId, ch: ChannelId, queue: &str) -> Res<Outcome> {
         let qid = self.usable_queue(conn, ch, queue)?;
+        if self
+            .queue(qid)
+            .is_some_and(|q| q.cfg.queue_type == QueueType::Stream)
+        {
+            return Err(Fault::not_implemented(format!(
+                "purge not supported by {}",
+                rs_queue(&self.queue_name(qid))
+            )));
+        }
         let purged = self.queue_mut(qid).map(|q| q.purge()).unwrap_or_default();
         let n = purged.len() as u32;
         if self.tracing {
@@ -1014,6 +1025,13 @@ impl Broker {
         let Some(q) = self.queue(qid) else {
             return Ok(Outcome::MessageCount { message_count: 0 });
         };
+        if (if_unused || if_empty) && q.cfg.queue_type == QueueType::Quorum {
+            return Err(Fault::not_implemented(format!(
+                "cannot delete {}. queue.delete operations with if-unused or if-empty flags set \
+                 are not supported by quorum queues",
+                rs_queue(&name)
+            )));
+        }
         if if_unused && !q.consumers.is_empty() {
             return Err(Fault::precondition_failed(format!(
                 "{} in use",
@@ -1492,7 +1510,12 @@ impl Broker {
             return false;
         };
         if c.no_ack {
-            return true;
+            // RabbitMQ asks the channel's limiter even for a no-ack consumer
+            // (it only does not count the delivery): once the channel's
+            // global prefetch is used up, its no-ack consumers wait too.
+            return self
+                .channel(c.connection, c.channel)
+                .is_none_or(|ch| ch.global_has_room());
         }
         c.has_credit()
             && self
@@ -1575,15 +1598,16 @@ impl Broker {
             entry.msg.routing_key().clone(),
             entry.msg.id,
         );
+        let count = Some(entry.delivery_count()).filter(|n| *n > 0);
         let message = if no_ack {
             Message {
                 body: entry.msg.body,
-                properties: entry.msg.properties,
+                properties: with_delivery_count(entry.msg.properties, count),
             }
         } else {
             let message = Message {
                 body: entry.msg.body.clone(),
-                properties: entry.msg.properties.clone(),
+                properties: with_delivery_count(entry.msg.properties.clone(), count),
             };
             chan.consumer_unacked += 1;
             chan.unacked.push_back(Unacked {
@@ -1694,12 +1718,26 @@ impl Broker {
                 rs_queue(&self.queue_name(qid))
             )));
         }
+        if self
+            .queue(qid)
+            .is_some_and(|q| q.cfg.queue_type == QueueType::Quorum && q.cfg.single_active_consumer)
+        {
+            return Err(Fault::resource_locked(format!(
+                "cannot obtain access to locked {}. basic.get operations are not supported \
+                 by quorum queues with single active consumer",
+                rs_queue(&self.queue_name(qid))
+            )));
+        }
         self.renew_lease(qid);
         let Some(e) = self.queue_mut(qid).and_then(|q| q.pop()) else {
             return Ok(Outcome::GetEmpty);
         };
         self.expire_heads(qid);
         self.touch(qid);
+        let count = self
+            .queue(qid)
+            .is_some_and(|q| q.cfg.queue_type == QueueType::Quorum)
+            .then(|| e.delivery_count());
         let Some(chan) = self.channel_mut(conn, ch) else {
             return Ok(Outcome::GetEmpty);
         };
@@ -1725,7 +1763,10 @@ impl Broker {
             exchange: msg.exchange().clone(),
             routing_key: msg.routing_key().clone(),
             message_count,
-            message: msg.to_message(),
+            message: Message {
+                body: msg.body.clone(),
+                properties: with_delivery_count(msg.properties.clone(), count),
+            },
             message_id: msg.id,
         })
     }
@@ -1762,13 +1803,16 @@ impl Broker {
         let Some(q) = self.queue(qid) else {
             return Err(Fault::not_found("queue vanished"));
         };
-        if exclusive && q.cfg.single_active_consumer {
+        // Exclusive consumers are a classic-queue notion: a quorum queue
+        // takes `exclusive` without checking it.
+        let classic = q.cfg.queue_type == QueueType::Classic;
+        if classic && exclusive && q.cfg.single_active_consumer {
             return Err(Fault::access_refused(format!(
                 "exclusive consume not allowed on single active consumer {}",
                 rs_queue(&q.name)
             )));
         }
-        if q.has_exclusive_consumer || (exclusive && !q.consumers.is_empty()) {
+        if classic && (q.has_exclusive_consumer || (exclusive && !q.consumers.is_empty())) {
             return Err(Fault::access_refused(format!(
                 "{} in exclusive use",
                 rs_queue(&q.name)
@@ -1787,16 +1831,17 @@ impl Broker {
             .queue(qid)
             .is_some_and(|q| q.cfg.queue_type == QueueType::Stream)
         {
+            // RabbitMQ checks the prefetch first (a no-ack consumer too).
             let name = self.queue_name(qid);
-            if no_ack {
-                return Err(Fault::not_implemented(format!(
-                    "defining consumer with no_ack=true on stream {} is not supported",
-                    rs_queue(&name)
-                )));
-            }
             if prefetch == 0 {
                 return Err(Fault::precondition_failed(format!(
                     "consumer prefetch count is not set for stream {}",
+                    rs_queue(&name)
+                )));
+            }
+            if no_ack {
+                return Err(Fault::not_implemented(format!(
+                    "defining consumer with no_ack=true on stream {} is not supported",
                     rs_queue(&name)
                 )));
             }

@@ -124,14 +124,30 @@ impl AddressCache {
 #[derive(Debug, Clone)]
 pub struct QEntry {
     pub msg: Msg,
-    /// Position in the queue (requeued messages go back where they were); the
-    /// top bit is the redelivered flag.
+    /// Position in the queue (requeued messages go back where they were) in
+    /// the low 48 bits; above them a quorum queue's delivery count (15 bits)
+    /// and, on top, the redelivered flag. Packed so an entry stays small.
     seq: u64,
     /// Virtual time at which it expires; `u64::MAX` for never.
     expires_at: u64,
 }
 
 const REDELIVERED: u64 = 1 << 63;
+const COUNT_SHIFT: u32 = 48;
+const COUNT_MAX: u64 = (1 << 15) - 1;
+const SEQ_MASK: u64 = (1 << COUNT_SHIFT) - 1;
+
+/// Adds RabbitMQ's `x-delivery-count` header (quorum queues) to a delivery's
+/// properties; the message in the queue keeps its own. A consumer sees it
+/// from the first return on; `basic.get` always (`Some(0)` first).
+pub fn with_delivery_count(mut p: SharedProperties, count: Option<u32>) -> SharedProperties {
+    if let Some(count) = count {
+        p.headers
+            .get_or_insert_with(Default::default)
+            .insert("x-delivery-count".into(), serde_json::Value::from(count));
+    }
+    p
+}
 
 impl QEntry {
     pub fn new(msg: Msg, expires_at: Option<u64>) -> QEntry {
@@ -143,11 +159,22 @@ impl QEntry {
     }
 
     pub fn seq(&self) -> u64 {
-        self.seq & !REDELIVERED
+        self.seq & SEQ_MASK
     }
 
     pub fn set_seq(&mut self, seq: u64) {
-        self.seq = (self.seq & REDELIVERED) | (seq & !REDELIVERED);
+        self.seq = (self.seq & !SEQ_MASK) | (seq & SEQ_MASK);
+    }
+
+    /// How often a quorum queue got this message back (RabbitMQ's
+    /// `x-delivery-count`); 0 in a classic queue.
+    pub fn delivery_count(&self) -> u32 {
+        ((self.seq >> COUNT_SHIFT) & COUNT_MAX) as u32
+    }
+
+    pub fn count_return(&mut self) {
+        let n = (u64::from(self.delivery_count()) + 1).min(COUNT_MAX);
+        self.seq = (self.seq & !(COUNT_MAX << COUNT_SHIFT)) | (n << COUNT_SHIFT);
     }
 
     pub fn redelivered(&self) -> bool {
@@ -245,5 +272,9 @@ mod tests {
         assert_eq!((e.seq(), e.redelivered(), e.expires_at()), (41, true, None));
         e.set_seq(7);
         assert_eq!((e.seq(), e.redelivered()), (7, true));
+        e.count_return();
+        e.count_return();
+        e.set_seq(9);
+        assert_eq!((e.seq(), e.redelivered(), e.delivery_count()), (9, true, 2));
     }
 }

@@ -338,8 +338,15 @@ impl Queue {
         self.levels[l].push_back(e);
     }
 
-    /// Puts a message back at its original position.
-    pub fn requeue(&mut self, e: QEntry) {
+    /// Puts a message back: at its original position in a classic queue; at
+    /// the back in a quorum queue (RabbitMQ 3.10's `rabbit_fifo`), which also
+    /// counts the return.
+    pub fn requeue(&mut self, mut e: QEntry) {
+        if self.cfg.queue_type == QueueType::Quorum {
+            e.set_seq(self.next_seq);
+            self.next_seq += 1;
+            e.count_return();
+        }
         let l = self.level_of(&e);
         self.ready_len += 1;
         self.ready_bytes += e.msg.body_len();
