@@ -15,6 +15,27 @@
 //! order (sequence numbers, request ids).
 
 use std::borrow::Borrow;
+use std::cmp::Ordering;
+
+/// Sorts `v` stably by `cmp`.
+///
+/// Every `sort_by` with its own element type or comparator instantiates the
+/// standard stable sort (about 3 KB of wasm each). This sorts positions
+/// with one shared instantiation and then moves the elements into place: for
+/// lists sorted once, not in a hot loop (schedules, captions, routes).
+pub fn sort_by<T>(v: &mut Vec<T>, cmp: &dyn Fn(&T, &T) -> Ordering) {
+    let order = order(v.len(), &|a, b| cmp(&v[a], &v[b]));
+    let mut slots: Vec<Option<T>> = v.drain(..).map(Some).collect();
+    v.extend(order.into_iter().filter_map(|i| slots[i].take()));
+}
+
+/// `0..n` sorted stably by `cmp` of two positions.
+#[inline(never)]
+fn order(n: usize, cmp: &dyn Fn(usize, usize) -> Ordering) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.sort_by(|&a, &b| cmp(a, b));
+    idx
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SmallMap<K, V> {
@@ -269,6 +290,20 @@ mod tests {
         assert_eq!(small.get(&a[0].0), Some(&99));
         small.clear();
         assert_eq!(small.iter().count(), 0);
+    }
+
+    #[test]
+    fn sort_by_is_stable() {
+        let mut v: Vec<(u32, String)> = (0..50u32)
+            .map(|i| ((i * 7919) % 5, format!("{i}")))
+            .collect();
+        let mut want = v.clone();
+        want.sort_by_key(|p| p.0);
+        sort_by(&mut v, &|a, b| a.0.cmp(&b.0));
+        assert_eq!(v, want);
+        let mut empty: Vec<u8> = Vec::new();
+        sort_by(&mut empty, &|a, b| a.cmp(b));
+        assert!(empty.is_empty());
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! [`Player::hold_ms`] so a "predict, then see" question is answered before
 //! its step's time comes.
 
-use sim_core::small_map::{SmallMap, SmallSet};
+use sim_core::small_map::{sort_by, SmallMap, SmallSet};
 use std::collections::VecDeque;
 
 use sim_core::protocol::{
@@ -540,7 +540,7 @@ impl Layout {
                         .filter(|(k, _)| k.as_str() != "x-match")
                         .map(|(k, v)| format!("{k}={}", field_text(v)))
                         .collect();
-                    parts.sort();
+                    sort_by(&mut parts, &|a, b| a.cmp(b));
                     let m = arg_str(&b.arguments, "x-match").unwrap_or_else(|| "all".into());
                     short(&format!("{m}: {}", parts.join(", ")), 30)
                 }
@@ -607,7 +607,7 @@ impl Layout {
                         (k, pos, i)
                     })
                     .collect();
-                keyed.sort_by(|a, b| {
+                sort_by(&mut keyed, &|a, b| {
                     a.0.partial_cmp(&b.0)
                         .unwrap_or(std::cmp::Ordering::Equal)
                         .then(a.1.cmp(&b.1))
@@ -1135,7 +1135,7 @@ impl Player {
                 _ => {}
             }
         }
-        out.sort();
+        sort_by(&mut out, &|a, b| a.cmp(b));
         out.dedup();
         out
     }

@@ -12,7 +12,7 @@
 //! moment this phase begins) → *finishing* (passive `queue_declare` of every
 //! queue, for `queue_depth`) → *done*.
 
-use crate::small_map::{SmallMap, SmallSet};
+use crate::small_map::{sort_by, SmallMap, SmallSet};
 use std::collections::VecDeque;
 
 use serde::Serialize;
@@ -276,7 +276,7 @@ impl ScenarioRun {
                     at_ms: m.at_ms,
                     script: Some(j),
                 }));
-                schedule.sort_by_key(|it| it.at_ms);
+                sort_by(&mut schedule, &|a, b| a.at_ms.cmp(&b.at_ms));
                 ProducerState {
                     conn: 2 + i as ConnectionId,
                     status: Status::Idle,
@@ -331,7 +331,7 @@ impl ScenarioRun {
                 schedule.push((t, Sched::Restart(j)));
             }
         }
-        schedule.sort_by_key(|(t, _)| *t);
+        sort_by(&mut schedule, &|a, b| a.0.cmp(&b.0));
         let queues = known_queues(&sc)
             .into_iter()
             .map(|name| QueueReport { name, ready: None })
