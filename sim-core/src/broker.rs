@@ -193,7 +193,9 @@ impl Broker {
         let id = req.id;
         let (conn, ch) = (req.connection, req.channel);
         let result = self.dispatch(conn, ch, req.method);
-        self.drain_dying();
+        if !self.dying.is_empty() {
+            self.drain_dying();
+        }
         let result = match result {
             Ok(o) => ReplyResult::Ok(o),
             Err(f) => {
@@ -202,7 +204,9 @@ impl Broker {
                 ReplyResult::Error(f.to_amqp())
             }
         };
-        self.prune_timers();
+        if !self.timers.is_empty() {
+            self.prune_timers();
+        }
         self.emit(Event::Reply { id, result });
     }
 
@@ -1100,7 +1104,10 @@ impl Broker {
         let xid = self
             .exchange_id(exchange)
             .ok_or_else(|| Fault::not_found(format!("no {}", rs_exchange(exchange))))?;
-        let Some(x) = self.exchange(xid) else {
+        // Borrowed from the field, not through `self.exchange()`, so that the
+        // address cache below can take the name by reference (no reference
+        // count to touch unless it makes a new address).
+        let Some(Some(x)) = self.exchanges.get(xid as usize) else {
             return Err(Fault::not_found(format!("no {}", rs_exchange(exchange))));
         };
         if x.internal {
@@ -1109,7 +1116,6 @@ impl Broker {
                 rs_exchange(exchange)
             )));
         }
-        let xname = x.name.clone();
         if let Some(u) = properties.user_id.as_deref() {
             if u != AUTHENTICATED_USER {
                 return Err(Fault::precondition_failed(format!(
@@ -1119,6 +1125,15 @@ impl Broker {
         }
         parse_expiration(&properties).map_err(Fault::precondition_failed)?;
         let extra_keys = take_cc_bcc(&mut properties);
+        let address = if extra_keys.is_empty() {
+            self.addresses.get(xid, &x.name, &routing_key)
+        } else {
+            Arc::new(Address {
+                exchange: x.name.clone(),
+                routing_key: Arc::from(routing_key),
+                extra_keys,
+            })
+        };
         let seq = match self.channel_mut(conn, ch) {
             Some(c) => match c.confirm_seq.as_mut() {
                 Some(s) => {
@@ -1132,15 +1147,6 @@ impl Broker {
         };
         let id = self.next_message_id;
         self.next_message_id += 1;
-        let address = if extra_keys.is_empty() {
-            self.addresses.get(xid, &xname, &routing_key)
-        } else {
-            Arc::new(Address {
-                exchange: xname,
-                routing_key: Arc::from(routing_key),
-                extra_keys,
-            })
-        };
         let msg = Msg {
             id,
             address,
@@ -1190,7 +1196,9 @@ impl Broker {
         targets.clear();
         self.scratch_targets = targets;
         if let Some(seq) = seq {
-            self.drain_dying();
+            if !self.dying.is_empty() {
+                self.drain_dying();
+            }
             self.emit(Event::Confirm {
                 connection: conn,
                 channel: ch,
@@ -1209,6 +1217,30 @@ impl Broker {
     /// exchange-to-exchange bindings and alternate exchanges, each queue once,
     /// in the order RabbitMQ hands it to them (reverse name order).
     fn route(&mut self, xid: u32, msg: &Msg, out: &mut Vec<u32>) {
+        // The common case, without the walk's bookkeeping: a named exchange
+        // (tracing off) whose bindings lead only to queues. Anything else
+        // (nothing matched, exchange-to-exchange bindings) takes the walk.
+        if !self.tracing {
+            let mut dests = std::mem::take(&mut self.scratch);
+            dests.clear();
+            if let Some(Some(ex)) = self.exchanges.get(xid as usize) {
+                if !ex.name.is_empty() {
+                    ex.route(msg.keys(), msg.props().headers.as_ref(), &mut dests);
+                }
+            }
+            let direct = !dests.is_empty() && dests.iter().all(|d| matches!(d, Dest::Queue(_)));
+            if direct {
+                out.extend(dests.iter().filter_map(|d| match *d {
+                    Dest::Queue(q) => Some(q),
+                    Dest::Exchange(_) => None,
+                }));
+            }
+            self.scratch = dests;
+            if direct {
+                self.order_targets(out);
+                return;
+            }
+        }
         let headers = msg.props().headers.as_ref();
         let mut dests = std::mem::take(&mut self.scratch);
         let mut work = std::mem::take(&mut self.scratch_work);
@@ -1292,6 +1324,11 @@ impl Broker {
         self.scratch = dests;
         self.scratch_work = work;
         self.scratch_seen = seen;
+        self.order_targets(out);
+    }
+
+    /// Each routed queue once, in the order RabbitMQ hands it the message.
+    fn order_targets(&self, out: &mut Vec<u32>) {
         if out.len() > 1 {
             out.sort_unstable();
             out.dedup();
@@ -1366,7 +1403,10 @@ impl Broker {
             queue: b.queue_name(qid).to_string(),
         });
         self.deliver_ready(qid);
-        let dropped = self.drop_over_limit(qid);
+        let limited = self
+            .queue(qid)
+            .is_some_and(|q| q.cfg.max_length.is_some() || q.cfg.max_length_bytes.is_some());
+        let dropped = limited && self.drop_over_limit(qid);
         // RabbitMQ looks for expired messages after a publish only when the
         // head may have changed: something was dropped, or the message is
         // alone in the queue. A message that jumps ahead in a priority queue
@@ -1526,6 +1566,13 @@ impl Broker {
     /// Puts a consumer at the back of the active list, behind consumers of
     /// equal or higher priority.
     fn activate(&mut self, qid: u32, cid: u32) {
+        // The common case: the consumer just served was the only one.
+        if let Some(Some(q)) = self.queues.get_mut(qid as usize) {
+            if q.active.is_empty() {
+                q.active.push_back(cid);
+                return;
+            }
+        }
         let prio = self.consumer(cid).map_or(0, |c| c.priority);
         let Some(q) = self.queue(qid) else { return };
         let prio_of = |x: &u32| self.consumer(*x).map_or(0, |c| c.priority);
@@ -1573,10 +1620,9 @@ impl Broker {
                     }
                 }
             };
-            let Some(e) = self.queue_mut(qid).and_then(|q| q.pop()) else {
+            if !self.deliver(cid, qid) {
                 return;
-            };
-            self.deliver(cid, qid, e);
+            }
             if !sac {
                 self.activate(qid, cid);
             }
@@ -1584,11 +1630,28 @@ impl Broker {
         }
     }
 
-    fn deliver(&mut self, cid: u32, qid: u32, entry: QEntry) {
-        let Some(c) = self.consumer(cid) else { return };
-        let (conn, ch, no_ack, tag) = (c.connection, c.channel, c.no_ack, c.tag.clone());
-        let Some(chan) = self.channel_mut(conn, ch) else {
-            return;
+    /// Takes the queue's next message and delivers it to consumer `cid`
+    /// (which [`Self::can_send`] approved); false if the queue had none.
+    ///
+    /// The consumer, its channel and the queue are distinct fields of the
+    /// broker, borrowed together, so a delivery looks each of them up once.
+    fn deliver(&mut self, cid: u32, qid: u32) -> bool {
+        let Some(Some(q)) = self.queues.get_mut(qid as usize) else {
+            return false;
+        };
+        let Some(entry) = q.pop() else {
+            return false;
+        };
+        let Some(Some(c)) = self.consumers.get_mut(cid as usize) else {
+            return true;
+        };
+        let (conn, ch, no_ack) = (c.connection, c.channel, c.no_ack);
+        let Some(chan) = self
+            .connections
+            .get_mut(&conn)
+            .and_then(|x| x.channels.get_mut(&ch))
+        else {
+            return true;
         };
         let delivery_tag = chan.next_tag;
         chan.next_tag += 1;
@@ -1599,6 +1662,7 @@ impl Broker {
             entry.msg.id,
         );
         let count = Some(entry.delivery_count()).filter(|n| *n > 0);
+        let consumer_tag = c.tag.clone();
         let message = if no_ack {
             Message {
                 body: entry.msg.body,
@@ -1616,25 +1680,25 @@ impl Broker {
                 consumer: Some(cid),
                 entry,
             });
-            if let Some(c) = self.consumer_mut(cid) {
-                c.unacked += 1;
-            }
-            if let Some(q) = self.queue_mut(qid) {
-                q.unacked += 1;
-            }
+            c.unacked += 1;
+            q.unacked += 1;
             message
         };
-        self.emit(Event::Deliver {
-            connection: conn,
-            channel: ch,
-            consumer_tag: tag,
-            delivery_tag,
-            redelivered,
-            exchange,
-            routing_key,
-            message_id,
-            message,
-        });
+        self.events.frame(
+            self.now,
+            Event::Deliver {
+                connection: conn,
+                channel: ch,
+                consumer_tag,
+                delivery_tag,
+                redelivered,
+                exchange,
+                routing_key,
+                message_id,
+                message,
+            },
+        );
+        true
     }
 
     /// Moves blocked consumers that may receive again to the back of the
@@ -1694,6 +1758,14 @@ impl Broker {
             }
         }
         for &q in &qs {
+            // Nothing ready and nobody blocked: nothing to deliver, no head
+            // to expire.
+            if self
+                .queue(q)
+                .is_none_or(|q| q.ready_len() == 0 && q.blocked.is_empty())
+            {
+                continue;
+            }
             self.unblock(q);
             self.touch(q);
         }
@@ -1998,6 +2070,15 @@ impl Broker {
         multiple: bool,
         how: Settle,
     ) -> Res<Outcome> {
+        if let (Settle::Ack, false) = (how, multiple) {
+            if let Some(qid) = self.ack_oldest(conn, ch, tag) {
+                let mut touched = std::mem::take(&mut self.scratch_targets);
+                touched.clear();
+                touched.push(qid);
+                self.wake_channel(conn, ch, touched);
+                return Ok(Outcome::Ok);
+            }
+        }
         let mut done = std::mem::take(&mut self.scratch_unacked);
         done.clear();
         let Some(chan) = self.channel_mut(conn, ch) else {
@@ -2040,6 +2121,23 @@ impl Broker {
         self.scratch_unacked = done;
         self.wake_channel(conn, ch, touched);
         Ok(Outcome::Ok)
+    }
+
+    /// The common ack, of the channel's oldest delivery, without the general
+    /// path's lists: what [`Self::settle`] does for it, in the same order.
+    /// Returns the message's queue, or `None` if `tag` is not the oldest.
+    fn ack_oldest(&mut self, conn: ConnectionId, ch: ChannelId, tag: DeliveryTag) -> Option<u32> {
+        let chan = self.channel_mut(conn, ch)?;
+        if chan.unacked.front().is_none_or(|u| u.tag != tag) {
+            return None;
+        }
+        let u = chan.unacked.pop_front()?;
+        self.forget_unacked(conn, ch, &u);
+        self.trace(|b| Trace::Acked {
+            message_id: u.entry.msg.id,
+            queue: b.queue_name(u.queue).to_string(),
+        });
+        Some(u.queue)
     }
 
     fn recover(&mut self, conn: ConnectionId, ch: ChannelId, requeue: bool) -> Res<Outcome> {
