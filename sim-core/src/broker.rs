@@ -69,6 +69,9 @@ pub struct Broker {
     timers: BinaryHeap<Reverse<(u64, u8, u32)>>,
     events: Outbox,
     addresses: AddressCache,
+    /// Bumped whenever an exchange or a binding changes: routes the address
+    /// cache remembers are valid for one generation only.
+    routing_generation: u64,
     dying: VecDeque<Dying>,
     scratch: Vec<Dest>,
     scratch_work: Vec<u32>,
@@ -105,6 +108,7 @@ impl Broker {
             timers: BinaryHeap::new(),
             events: Outbox::default(),
             addresses: AddressCache::default(),
+            routing_generation: 1,
             dying: VecDeque::new(),
             scratch: Vec::new(),
             scratch_work: Vec::new(),
@@ -212,6 +216,7 @@ impl Broker {
 
     // ------------------------------------------------------------------ plumbing
 
+    #[inline]
     fn emit(&mut self, event: Event) {
         self.events.frame(self.now, event);
     }
@@ -238,6 +243,7 @@ impl Broker {
     }
 
     fn add_exchange(&mut self, x: Exchange) -> u32 {
+        self.routing_generation += 1;
         let id = self.exchanges.len() as u32;
         self.exchange_ids.insert(x.name.clone(), id);
         self.exchanges.push(Some(Box::new(x)));
@@ -248,7 +254,10 @@ impl Broker {
         self.exchanges.get(id as usize).and_then(|x| x.as_deref())
     }
 
+    /// Mutable access to an exchange, which may change its bindings: it ends
+    /// the current routing generation.
     fn exchange_mut(&mut self, id: u32) -> Option<&mut Exchange> {
+        self.routing_generation += 1;
         self.exchanges
             .get_mut(id as usize)
             .and_then(|x| x.as_deref_mut())
@@ -746,6 +755,7 @@ impl Broker {
     }
 
     fn delete_exchange(&mut self, xid: u32) {
+        self.routing_generation += 1;
         let Some(x) = self.exchanges.get_mut(xid as usize).and_then(Option::take) else {
             return;
         };
@@ -756,6 +766,7 @@ impl Broker {
     /// Removes every binding leading to `dest`, then auto-deletes sources left
     /// without bindings.
     fn remove_bindings_to(&mut self, dest: Dest) {
+        self.routing_generation += 1;
         let mut emptied = Vec::new();
         for (i, slot) in self.exchanges.iter_mut().enumerate() {
             if let Some(x) = slot {
@@ -1125,14 +1136,16 @@ impl Broker {
         }
         parse_expiration(&properties).map_err(Fault::precondition_failed)?;
         let extra_keys = take_cc_bcc(&mut properties);
-        let address = if extra_keys.is_empty() {
-            self.addresses.get(xid, &x.name, &routing_key)
+        let (address, slot) = if extra_keys.is_empty() {
+            let (a, slot) = self.addresses.get(xid, &x.name, &routing_key);
+            (a, Some(slot))
         } else {
-            Arc::new(Address {
+            let a = Arc::new(Address {
                 exchange: x.name.clone(),
                 routing_key: Arc::from(routing_key),
                 extra_keys,
-            })
+            });
+            (a, None)
         };
         let seq = match self.channel_mut(conn, ch) {
             Some(c) => match c.confirm_seq.as_mut() {
@@ -1156,7 +1169,19 @@ impl Broker {
 
         let mut targets = std::mem::take(&mut self.scratch_targets);
         targets.clear();
-        self.route(xid, &msg, &mut targets);
+        let generation = self.routing_generation;
+        match slot.and_then(|i| self.addresses.route(i, generation)) {
+            // A route is remembered only when tracing is off (a traced
+            // route explains itself as it goes).
+            Some(queues) if !self.tracing => targets.extend_from_slice(queues),
+            _ => {
+                if self.route(xid, &msg, &mut targets) {
+                    if let Some(i) = slot {
+                        self.addresses.remember_route(i, generation, &targets);
+                    }
+                }
+            }
+        }
         let mut ack = true;
         if targets.is_empty() {
             if mandatory {
@@ -1216,16 +1241,22 @@ impl Broker {
     /// The queues a message published to exchange `xid` reaches: through
     /// exchange-to-exchange bindings and alternate exchanges, each queue once,
     /// in the order RabbitMQ hands it to them (reverse name order).
-    fn route(&mut self, xid: u32, msg: &Msg, out: &mut Vec<u32>) {
+    ///
+    /// True if the answer depends only on the exchange's own bindings and the
+    /// routing keys (not on headers, alternate or other exchanges, tracing),
+    /// so it holds for the same keys until the bindings change.
+    fn route(&mut self, xid: u32, msg: &Msg, out: &mut Vec<u32>) -> bool {
         // The common case, without the walk's bookkeeping: a named exchange
         // (tracing off) whose bindings lead only to queues. Anything else
         // (nothing matched, exchange-to-exchange bindings) takes the walk.
         if !self.tracing {
             let mut dests = std::mem::take(&mut self.scratch);
             dests.clear();
+            let mut by_keys = false;
             if let Some(Some(ex)) = self.exchanges.get(xid as usize) {
                 if !ex.name.is_empty() {
                     ex.route(msg.keys(), msg.props().headers.as_ref(), &mut dests);
+                    by_keys = ex.kind != ExchangeKind::Headers;
                 }
             }
             let direct = !dests.is_empty() && dests.iter().all(|d| matches!(d, Dest::Queue(_)));
@@ -1238,7 +1269,7 @@ impl Broker {
             self.scratch = dests;
             if direct {
                 self.order_targets(out);
-                return;
+                return by_keys;
             }
         }
         let headers = msg.props().headers.as_ref();
@@ -1325,6 +1356,7 @@ impl Broker {
         self.scratch_work = work;
         self.scratch_seen = seen;
         self.order_targets(out);
+        false
     }
 
     /// Each routed queue once, in the order RabbitMQ hands it the message.
@@ -2207,6 +2239,7 @@ impl Broker {
         let doomed: Vec<u32> = (0..self.exchanges.len() as u32)
             .filter(|x| self.exchange(*x).is_some_and(|x| !x.durable))
             .collect();
+        self.routing_generation += 1;
         for xid in doomed {
             if let Some(x) = self.exchanges.get_mut(xid as usize).and_then(Option::take) {
                 self.exchange_ids.remove(&x.name);

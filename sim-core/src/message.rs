@@ -86,17 +86,32 @@ impl Msg {
 /// the key) instead of allocating one per message. Direct-mapped by a hash of
 /// exchange and key: a lookup is one hash and one comparison, and a miss
 /// simply makes a new address.
+///
+/// A slot also remembers where its address last routed to (the queues, in
+/// delivery order), stamped with the broker's routing generation: the broker
+/// bumps the generation whenever any exchange or binding changes, so a
+/// remembered route is only ever reused while the bindings it came from are
+/// exactly as they were.
 #[derive(Debug, Clone, Default)]
 pub struct AddressCache {
-    slots: Vec<Option<(u32, Arc<Address>)>>,
+    slots: Vec<Option<Slot>>,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    xid: u32,
+    address: Arc<Address>,
+    /// The routing generation `route` was computed at; 0 for none.
+    generation: u64,
+    route: Vec<u32>,
 }
 
 const ADDRESS_SLOTS: usize = 64;
 
 impl AddressCache {
     /// The address for exchange `xid` (named `exchange`) and `key` without
-    /// extra keys.
-    pub fn get(&mut self, xid: u32, exchange: &Arc<str>, key: &str) -> Arc<Address> {
+    /// extra keys, and the slot it is cached in (for [`Self::route`]).
+    pub fn get(&mut self, xid: u32, exchange: &Arc<str>, key: &str) -> (Arc<Address>, usize) {
         if self.slots.is_empty() {
             self.slots = vec![None; ADDRESS_SLOTS];
         }
@@ -104,10 +119,11 @@ impl AddressCache {
         for b in key.bytes() {
             h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
         }
-        let slot = &mut self.slots[h as usize % ADDRESS_SLOTS];
-        if let Some((x, a)) = slot {
-            if *x == xid && &*a.routing_key == key {
-                return a.clone();
+        let i = h as usize % ADDRESS_SLOTS;
+        let slot = &mut self.slots[i];
+        if let Some(s) = slot {
+            if s.xid == xid && &*s.address.routing_key == key {
+                return (s.address.clone(), i);
             }
         }
         let a = Arc::new(Address {
@@ -115,8 +131,33 @@ impl AddressCache {
             routing_key: Arc::from(key),
             extra_keys: Vec::new(),
         });
-        *slot = Some((xid, a.clone()));
-        a
+        // A new address forgets the old one's route (keeping its buffer).
+        let route = slot.take().map(|s| s.route).unwrap_or_default();
+        *slot = Some(Slot {
+            xid,
+            address: a.clone(),
+            generation: 0,
+            route,
+        });
+        (a, i)
+    }
+
+    /// The queues slot `i`'s address routed to at routing generation
+    /// `generation`, if that is what it remembers.
+    pub fn route(&self, i: usize, generation: u64) -> Option<&[u32]> {
+        match self.slots.get(i) {
+            Some(Some(s)) if s.generation == generation && generation != 0 => Some(&s.route),
+            _ => None,
+        }
+    }
+
+    /// Remembers that slot `i`'s address routed to `queues` at `generation`.
+    pub fn remember_route(&mut self, i: usize, generation: u64, queues: &[u32]) {
+        if let Some(Some(s)) = self.slots.get_mut(i) {
+            s.generation = generation;
+            s.route.clear();
+            s.route.extend_from_slice(queues);
+        }
     }
 }
 
@@ -250,18 +291,36 @@ mod tests {
     fn the_cache_shares_an_address_per_exchange_and_key() {
         let mut c = AddressCache::default();
         let x: Arc<str> = Arc::from("x");
-        let a = c.get(1, &x, "k");
-        assert!(Arc::ptr_eq(&a, &c.get(1, &x, "k")));
-        assert!(!Arc::ptr_eq(&a, &c.get(2, &x, "k")));
-        let b = c.get(1, &x, "other");
+        let (a, _) = c.get(1, &x, "k");
+        assert!(Arc::ptr_eq(&a, &c.get(1, &x, "k").0));
+        assert!(!Arc::ptr_eq(&a, &c.get(2, &x, "k").0));
+        let (b, _) = c.get(1, &x, "other");
         assert_eq!((&*b.exchange, &*b.routing_key), ("x", "other"));
+    }
+
+    #[test]
+    fn a_route_is_remembered_for_its_generation_only() {
+        let mut c = AddressCache::default();
+        let x: Arc<str> = Arc::from("x");
+        let (_, i) = c.get(1, &x, "k");
+        assert_eq!(c.route(i, 1), None);
+        c.remember_route(i, 1, &[3, 2]);
+        assert_eq!(c.route(i, 1), Some(&[3, 2][..]));
+        assert_eq!(c.route(i, 2), None);
+        // Another address taking the slot forgets the route.
+        let other = (0..)
+            .map(|n| format!("k{n}"))
+            .find(|k| AddressCache::default().get(1, &x, k).1 == i)
+            .unwrap_or_default();
+        assert_eq!(c.get(1, &x, &other).1, i);
+        assert_eq!(c.route(i, 1), None);
     }
 
     #[test]
     fn flags_and_position_do_not_interfere() {
         let msg = Msg {
             id: 1,
-            address: AddressCache::default().get(0, &Arc::from(""), ""),
+            address: AddressCache::default().get(0, &Arc::from(""), "").0,
             body: Arc::from(""),
             properties: SharedProperties::default(),
         };

@@ -16,10 +16,12 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    #[inline]
     pub fn frame(&mut self, at_ms: u64, event: Event) {
         self.queue.push_back(ServerFrame { at_ms, event });
     }
 
+    #[inline]
     pub fn pop(&mut self) -> Option<ServerFrame> {
         self.queue.pop_front()
     }
