@@ -299,7 +299,19 @@ impl Tracker {
             .and_then(|e| e.get("scope"))
             .and_then(Value::as_str)
             == Some("connection");
-        if async_effect {
+        // A quorum queue or stream takes a message once its log has it: a
+        // count right after the publish may not show it yet.
+        let to_log = frames.iter().any(|f| match &f.event {
+            Event::Trace(Trace::Enqueued { queue, .. }) => self.view().queues.iter().any(|q| {
+                &q.name == queue
+                    && matches!(
+                        q.arguments.get("x-queue-type").and_then(Value::as_str),
+                        Some("quorum" | "stream")
+                    )
+            }),
+            _ => false,
+        });
+        if async_effect || to_log {
             self.hazard_ms = self.hazard_ms.max(ASYNC_WAIT_MS);
         }
         if delivered && !matches!(o.as_str(), "wait" | "deliveries") {
