@@ -1247,19 +1247,27 @@ impl Broker {
     /// so it holds for the same keys until the bindings change.
     fn route(&mut self, xid: u32, msg: &Msg, out: &mut Vec<u32>) -> bool {
         // The common case, without the walk's bookkeeping: a named exchange
-        // (tracing off) whose bindings lead only to queues. Anything else
-        // (nothing matched, exchange-to-exchange bindings) takes the walk.
+        // (tracing off) whose bindings lead only to queues, or match nothing
+        // and it has no alternate exchange. Anything else (an alternate to
+        // follow, exchange-to-exchange bindings) takes the walk.
         if !self.tracing {
             let mut dests = std::mem::take(&mut self.scratch);
             dests.clear();
-            let mut by_keys = false;
+            let (mut named, mut by_keys, mut no_alternate) = (false, false, false);
             if let Some(Some(ex)) = self.exchanges.get(xid as usize) {
                 if !ex.name.is_empty() {
                     ex.route(msg.keys(), msg.props().headers.as_ref(), &mut dests);
+                    named = true;
                     by_keys = ex.kind != ExchangeKind::Headers;
+                    // An alternate named "" is never followed (see below).
+                    no_alternate = ex.alternate.as_deref().is_none_or(str::is_empty);
                 }
             }
-            let direct = !dests.is_empty() && dests.iter().all(|d| matches!(d, Dest::Queue(_)));
+            // Matching nothing is final too when there is no alternate
+            // exchange to try.
+            let direct = named
+                && (!dests.is_empty() || no_alternate)
+                && dests.iter().all(|d| matches!(d, Dest::Queue(_)));
             if direct {
                 out.extend(dests.iter().filter_map(|d| match *d {
                     Dest::Queue(q) => Some(q),
