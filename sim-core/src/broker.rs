@@ -936,10 +936,29 @@ impl Broker {
         // RabbitMQ 3.10 counts neither the messages nor the consumers of a
         // stream in declare-ok.
         let stream = q.cfg.queue_type == QueueType::Stream;
+        // A quorum queue keeps a consumer for each channel holding messages
+        // it fetched with basic.get (ack mode) until they are settled.
+        let getters = if q.cfg.queue_type == QueueType::Quorum {
+            self.connections
+                .iter()
+                .flat_map(|(_, c)| c.channels.iter())
+                .filter(|(_, chan)| {
+                    chan.unacked
+                        .iter()
+                        .any(|u| u.consumer.is_none() && u.queue == qid)
+                })
+                .count() as u32
+        } else {
+            0
+        };
         let out = Outcome::QueueDeclareOk {
             queue: q.name.to_string(),
             message_count: if stream { 0 } else { q.ready_len() as u32 },
-            consumer_count: if stream { 0 } else { q.consumers.len() as u32 },
+            consumer_count: if stream {
+                0
+            } else {
+                q.consumers.len() as u32 + getters
+            },
         };
         let name = q.name.to_string();
         if let Some(c) = self.channel_mut(conn, ch) {
