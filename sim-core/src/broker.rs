@@ -22,7 +22,8 @@ use crate::error::{rs_exchange, rs_queue, Fault, Res};
 use crate::exchange::{Dest, Exchange};
 use crate::headers;
 use crate::message::{
-    parse_expiration, take_cc_bcc, with_delivery_count, Address, AddressCache, Msg, QEntry,
+    parse_expiration, take_cc_bcc, with_delivery_count, with_header, Address, AddressCache, Msg,
+    QEntry,
 };
 use crate::outbox::Outbox;
 use crate::protocol::*;
@@ -1655,6 +1656,13 @@ impl Broker {
 
     /// Delivers ready messages to consumers that can take them, round-robin.
     fn deliver_ready(&mut self, qid: u32) {
+        if self
+            .queue(qid)
+            .is_some_and(|q| q.cfg.queue_type == QueueType::Stream)
+        {
+            self.deliver_stream(qid);
+            return;
+        }
         loop {
             let Some(q) = self.queue(qid) else { return };
             if q.ready_len() == 0 {
@@ -1689,6 +1697,16 @@ impl Broker {
         }
     }
 
+    /// A stream is a log: every consumer reads it from its own offset, as far
+    /// as its prefetch allows; nothing leaves the log when it is delivered.
+    fn deliver_stream(&mut self, qid: u32) {
+        let Some(q) = self.queue(qid) else { return };
+        let consumers = q.consumers.clone();
+        for cid in consumers {
+            while self.can_send(cid) && self.deliver(cid, qid) {}
+        }
+    }
+
     /// Takes the queue's next message and delivers it to consumer `cid`
     /// (which [`Self::can_send`] approved); false if the queue had none.
     ///
@@ -1698,8 +1716,22 @@ impl Broker {
         let Some(Some(q)) = self.queues.get_mut(qid as usize) else {
             return false;
         };
-        let Some(entry) = q.pop() else {
-            return false;
+        let (entry, stream_offset) = if q.cfg.queue_type == QueueType::Stream {
+            // A copy of the consumer's next message; the log keeps it.
+            let Some(Some(c)) = self.consumers.get_mut(cid as usize) else {
+                return false;
+            };
+            let at = c.offset.max(q.first_offset());
+            let Some(e) = q.log_entry(at) else {
+                return false;
+            };
+            c.offset = at + 1;
+            (e.clone(), Some(at))
+        } else {
+            let Some(entry) = q.pop() else {
+                return false;
+            };
+            (entry, None)
         };
         let Some(Some(c)) = self.consumers.get_mut(cid as usize) else {
             return true;
@@ -1722,15 +1754,19 @@ impl Broker {
         );
         let count = Some(entry.delivery_count()).filter(|n| *n > 0);
         let consumer_tag = c.tag.clone();
+        let stamp = |p: SharedProperties| match stream_offset {
+            Some(at) => with_header(p, "x-stream-offset", serde_json::Value::from(at)),
+            None => with_delivery_count(p, count),
+        };
         let message = if no_ack {
             Message {
                 body: entry.msg.body,
-                properties: with_delivery_count(entry.msg.properties, count),
+                properties: stamp(entry.msg.properties),
             }
         } else {
             let message = Message {
                 body: entry.msg.body.clone(),
-                properties: with_delivery_count(entry.msg.properties.clone(), count),
+                properties: stamp(entry.msg.properties.clone()),
             };
             chan.consumer_unacked += 1;
             chan.unacked.push_back(Unacked {
@@ -1958,10 +1994,21 @@ impl Broker {
             })?,
         };
         let prefetch = self.channel(conn, ch).map_or(0, |c| c.consumer_prefetch);
-        if self
+        let mut offset = 0;
+        if let Some(q) = self
             .queue(qid)
-            .is_some_and(|q| q.cfg.queue_type == QueueType::Stream)
+            .filter(|q| q.cfg.queue_type == QueueType::Stream)
         {
+            // Where the consumer starts reading: `next` unless it says
+            // `first`, `last` or an offset.
+            offset = match arguments.get("x-stream-offset") {
+                Some(serde_json::Value::String(s)) if s == "first" => q.first_offset(),
+                Some(serde_json::Value::String(s)) if s == "last" => {
+                    q.next_offset().saturating_sub(1).max(q.first_offset())
+                }
+                Some(v) => v.as_u64().unwrap_or_else(|| q.next_offset()),
+                None => q.next_offset(),
+            };
             // RabbitMQ checks the prefetch first (a no-ack consumer too).
             let name = self.queue_name(qid);
             if prefetch == 0 {
@@ -1988,6 +2035,7 @@ impl Broker {
             prefetch,
             unacked: 0,
             priority,
+            offset,
         }));
         if let Some(c) = self.channel_mut(conn, ch) {
             c.consumers.push(cid);
@@ -2104,6 +2152,13 @@ impl Broker {
             return None;
         };
         q.unacked = q.unacked.saturating_sub(1);
+        if q.cfg.queue_type == QueueType::Stream {
+            // The stream still has it: a requeue only settles the delivery.
+            if let Some(c) = u.consumer.and_then(|cid| self.consumer_mut(cid)) {
+                c.unacked = c.unacked.saturating_sub(1);
+            }
+            return Some(u.queue);
+        }
         u.entry.set_redelivered();
         let id = u.entry.msg.id;
         q.requeue(u.entry);
@@ -2147,6 +2202,34 @@ impl Broker {
             self.scratch_unacked = done;
             return Err(Fault::precondition_failed(format!(
                 "unknown delivery tag {tag}"
+            )));
+        }
+        // RabbitMQ refuses nack and reject of a stream's delivery outright
+        // (the connection closes); the channel keeps what it took.
+        if matches!(how, Settle::Reject { .. })
+            && done.iter().any(|u| {
+                self.queue(u.queue)
+                    .is_some_and(|q| q.cfg.queue_type == QueueType::Stream)
+            })
+        {
+            let name = done
+                .iter()
+                .find(|u| {
+                    self.queue(u.queue)
+                        .is_some_and(|q| q.cfg.queue_type == QueueType::Stream)
+                })
+                .map(|u| self.queue_name(u.queue).to_string())
+                .unwrap_or_default();
+            if let Some(chan) = self.channel_mut(conn, ch) {
+                for u in done.drain(..) {
+                    let at = chan.unacked.partition_point(|x| x.tag < u.tag);
+                    chan.unacked.insert(at, u);
+                }
+            }
+            self.scratch_unacked = done;
+            return Err(Fault::not_implemented(format!(
+                "basic.nack and basic.reject not supported by stream queues {}",
+                rs_queue(&name)
             )));
         }
         let mut touched = std::mem::take(&mut self.scratch_targets);

@@ -22,6 +22,8 @@ pub struct Consumer {
     pub unacked: u32,
     /// `x-priority` argument: higher-priority consumers are served first.
     pub priority: i64,
+    /// A stream consumer's next offset in the stream's log (0 otherwise).
+    pub offset: u64,
 }
 
 impl Consumer {

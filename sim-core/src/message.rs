@@ -181,12 +181,19 @@ const SEQ_MASK: u64 = (1 << COUNT_SHIFT) - 1;
 /// Adds RabbitMQ's `x-delivery-count` header (quorum queues) to a delivery's
 /// properties; the message in the queue keeps its own. A consumer sees it
 /// from the first return on; `basic.get` always (`Some(0)` first).
-pub fn with_delivery_count(mut p: SharedProperties, count: Option<u32>) -> SharedProperties {
-    if let Some(count) = count {
-        p.headers
-            .get_or_insert_with(Default::default)
-            .insert("x-delivery-count".into(), serde_json::Value::from(count));
+pub fn with_delivery_count(p: SharedProperties, count: Option<u32>) -> SharedProperties {
+    match count {
+        Some(count) => with_header(p, "x-delivery-count", serde_json::Value::from(count)),
+        None => p,
     }
+}
+
+/// Adds a header the broker sets on a delivery (`x-delivery-count`,
+/// `x-stream-offset`).
+pub fn with_header(mut p: SharedProperties, name: &str, v: serde_json::Value) -> SharedProperties {
+    p.headers
+        .get_or_insert_with(Default::default)
+        .insert(name.into(), v);
     p
 }
 

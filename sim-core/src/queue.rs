@@ -338,6 +338,24 @@ impl Queue {
         self.levels[l].push_back(e);
     }
 
+    /// A stream's first offset still in its log.
+    pub fn first_offset(&self) -> u64 {
+        self.levels[0].front().map_or(self.next_seq, QEntry::seq)
+    }
+
+    /// The offset the next message published to a stream gets.
+    pub fn next_offset(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// A stream's message at `offset` (a stream is never popped, so offsets
+    /// are positions in its log).
+    pub fn log_entry(&self, offset: u64) -> Option<&QEntry> {
+        let first = self.first_offset();
+        let at = usize::try_from(offset.checked_sub(first)?).ok()?;
+        self.levels[0].get(at)
+    }
+
     /// Puts a message back: at its original position in a classic queue; at
     /// the back in a quorum queue (RabbitMQ 3.10's `rabbit_fifo`), which also
     /// counts the return.
