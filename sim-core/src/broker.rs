@@ -2206,20 +2206,16 @@ impl Broker {
         }
         // RabbitMQ refuses nack and reject of a stream's delivery outright
         // (the connection closes); the channel keeps what it took.
-        if matches!(how, Settle::Reject { .. })
-            && done.iter().any(|u| {
-                self.queue(u.queue)
-                    .is_some_and(|q| q.cfg.queue_type == QueueType::Stream)
-            })
-        {
-            let name = done
-                .iter()
-                .find(|u| {
+        let stream = matches!(how, Settle::Reject { .. })
+            .then(|| {
+                done.iter().find_map(|u| {
                     self.queue(u.queue)
-                        .is_some_and(|q| q.cfg.queue_type == QueueType::Stream)
+                        .filter(|q| q.cfg.queue_type == QueueType::Stream)
+                        .map(|q| q.name.to_string())
                 })
-                .map(|u| self.queue_name(u.queue).to_string())
-                .unwrap_or_default();
+            })
+            .flatten();
+        if let Some(name) = stream {
             if let Some(chan) = self.channel_mut(conn, ch) {
                 for u in done.drain(..) {
                     let at = chan.unacked.partition_point(|x| x.tag < u.tag);

@@ -103,30 +103,38 @@ impl SimDriver {
         self.broker.handle_request(req);
         let mut out = Vec::new();
         while let Some(f) = self.broker.poll_event() {
-            match &f.event {
-                Event::Deliver {
-                    connection,
-                    channel,
-                    consumer_tag,
-                    ..
-                } => {
-                    self.made
-                        .push((*connection, *channel, consumer_tag.to_string()));
-                    self.pending.push(f)
-                }
-                Event::Closed {
-                    connection,
-                    channel,
-                    ..
-                } => {
-                    let (c, h) = (*connection, *channel);
-                    self.forget(c, h);
-                    out.push(f);
-                }
-                _ => out.push(f),
+            let Some(f) = self.hold(f) else { continue };
+            if let Event::Closed {
+                connection,
+                channel,
+                ..
+            } = &f.event
+            {
+                let (c, h) = (*connection, *channel);
+                self.forget(c, h);
             }
+            out.push(f);
         }
         out
+    }
+
+    /// Holds a delivery back for the client's next pump (and counts it);
+    /// any other frame is handed back.
+    fn hold(&mut self, f: ServerFrame) -> Option<ServerFrame> {
+        match &f.event {
+            Event::Deliver {
+                connection,
+                channel,
+                consumer_tag,
+                ..
+            } => {
+                self.made
+                    .push((*connection, *channel, consumer_tag.to_string()));
+                self.pending.push(f);
+                None
+            }
+            _ => Some(f),
+        }
     }
 
     fn internal(&mut self, conn: ConnectionId, ch: ChannelId, method: Method) -> Vec<ServerFrame> {
@@ -275,19 +283,7 @@ impl Driver for SimDriver {
         self.broker.handle_timeout(until);
         let mut out = Vec::new();
         while let Some(f) = self.broker.poll_event() {
-            match &f.event {
-                Event::Deliver {
-                    connection,
-                    channel,
-                    consumer_tag,
-                    ..
-                } => {
-                    self.made
-                        .push((*connection, *channel, consumer_tag.to_string()));
-                    self.pending.push(f)
-                }
-                _ => out.push(f),
-            }
+            out.extend(self.hold(f));
         }
         out.extend(self.dispatch(None));
         Ok(out)
