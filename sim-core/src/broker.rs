@@ -1546,6 +1546,10 @@ impl Broker {
                         DropReason::Rejected,
                         "rejected without requeue and the queue has no dead-letter exchange",
                     ),
+                    DeathReason::DeliveryLimit => (
+                        DropReason::DeliveryLimit,
+                        "returned more often than the queue's x-delivery-limit, and the queue has no dead-letter exchange",
+                    ),
                 };
                 self.trace(|_| Trace::Dropped {
                     message_id: msg.id,
@@ -2159,14 +2163,26 @@ impl Broker {
             }
             return Some(u.queue);
         }
-        u.entry.set_redelivered();
-        let id = u.entry.msg.id;
-        q.requeue(u.entry);
+        // A quorum queue counts the return; one too many and the message dies.
+        let over_limit = q.cfg.queue_type == QueueType::Quorum
+            && q.cfg
+                .delivery_limit
+                .is_some_and(|limit| u64::from(u.entry.delivery_count()) >= limit);
         if let Some(cid) = u.consumer {
             if let Some(c) = self.consumer_mut(cid) {
                 c.unacked = c.unacked.saturating_sub(1);
             }
         }
+        if over_limit {
+            self.kill(u.queue, u.entry.msg, DeathReason::DeliveryLimit);
+            return Some(u.queue);
+        }
+        let Some(q) = self.queue_mut(u.queue) else {
+            return None;
+        };
+        u.entry.set_redelivered();
+        let id = u.entry.msg.id;
+        q.requeue(u.entry);
         self.trace(|b| Trace::Requeued {
             message_id: id,
             queue: b.queue_name(u.queue).to_string(),

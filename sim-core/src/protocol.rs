@@ -650,6 +650,9 @@ pub enum DropReason {
     BrokerRestart,
     /// Dead-letter exchange missing or routed nowhere.
     DeadLetterUnroutable,
+    /// A quorum queue got it back more often than its `x-delivery-limit`
+    /// and has no dead-letter exchange.
+    DeliveryLimit,
 }
 
 /// Why a message was dead-lettered (the `reason` of an x-death entry).
@@ -659,6 +662,8 @@ pub enum DeathReason {
     Rejected,
     Expired,
     Maxlen,
+    /// Returned to a quorum queue more often than its `x-delivery-limit`.
+    DeliveryLimit,
 }
 
 impl DeathReason {
@@ -667,6 +672,7 @@ impl DeathReason {
             DeathReason::Rejected => "rejected",
             DeathReason::Expired => "expired",
             DeathReason::Maxlen => "maxlen",
+            DeathReason::DeliveryLimit => "delivery_limit",
         }
     }
 }

@@ -58,7 +58,7 @@ impl QueueType {
     /// Arguments this type refuses.
     fn invalid_arguments(self) -> &'static [&'static str] {
         match self {
-            QueueType::Classic => &[],
+            QueueType::Classic => &["x-delivery-limit"],
             QueueType::Quorum => &["x-max-priority", "x-queue-mode"],
             QueueType::Stream => &[
                 "x-expires",
@@ -105,6 +105,10 @@ impl QueueType {
     }
 }
 
+/// Sequence numbers of a quorum queue with a delivery limit start here; the
+/// numbers below are its returns'.
+const RETURNS_SPAN: u64 = 1 << 40;
+
 /// The queue arguments the broker acts on, validated.
 #[derive(Debug, Clone, Default)]
 pub struct QueueConfig {
@@ -118,6 +122,9 @@ pub struct QueueConfig {
     pub dlrk: Option<Arc<str>>,
     pub max_priority: Option<u8>,
     pub single_active_consumer: bool,
+    /// `x-delivery-limit` (quorum queues only; a classic queue ignores it):
+    /// a message returned more often than this dies.
+    pub delivery_limit: Option<u64>,
 }
 
 /// Arguments compared when a queue is redeclared (`rabbit_amqqueue:declare_args`).
@@ -180,6 +187,12 @@ impl QueueConfig {
         let expires = int_arg(args, "x-expires", 1)?;
         let max_length = int_arg(args, "x-max-length", 0)?;
         let max_length_bytes = int_arg(args, "x-max-length-bytes", 0)?;
+        // RabbitMQ 3.10 does not check it: a value that is not a
+        // non-negative integer means no limit.
+        let delivery_limit = args
+            .get("x-delivery-limit")
+            .and_then(Value::as_u64)
+            .filter(|_| queue_type == QueueType::Quorum);
         let max_priority = match int_arg(args, "x-max-priority", 0)? {
             None => None,
             Some(p) if p <= 255 => Some(p as u8),
@@ -233,6 +246,7 @@ impl QueueConfig {
             dlrk,
             max_priority,
             single_active_consumer,
+            delivery_limit,
         })
     }
 
@@ -269,6 +283,9 @@ pub struct Queue {
     ready_len: usize,
     ready_bytes: u64,
     next_seq: u64,
+    /// Where the next return goes in a quorum queue with a delivery limit:
+    /// such returns wait ahead of every other message (below [`RETURNS_SPAN`]).
+    returns_seq: u64,
     /// Consumers that may receive now, in dispatch (round-robin) order.
     pub active: VecDeque<u32>,
     /// Consumers found at their prefetch limit; they rejoin `active` at the back.
@@ -295,6 +312,7 @@ impl Queue {
         cfg: QueueConfig,
     ) -> Queue {
         let levels = cfg.max_priority.map_or(1, |p| p as usize + 1);
+        let returns_first = cfg.queue_type == QueueType::Quorum && cfg.delivery_limit.is_some();
         Queue {
             name,
             durable,
@@ -305,7 +323,8 @@ impl Queue {
             levels: (0..levels).map(|_| VecDeque::new()).collect(),
             ready_len: 0,
             ready_bytes: 0,
-            next_seq: 0,
+            next_seq: if returns_first { RETURNS_SPAN } else { 0 },
+            returns_seq: 0,
             active: VecDeque::new(),
             blocked: Vec::new(),
             consumers: Vec::new(),
@@ -356,13 +375,19 @@ impl Queue {
         self.levels[0].get(at)
     }
 
-    /// Puts a message back: at its original position in a classic queue; at
-    /// the back in a quorum queue (RabbitMQ 3.10's `rabbit_fifo`), which also
-    /// counts the return.
+    /// Puts a message back: at its original position in a classic queue. A
+    /// quorum queue (RabbitMQ 3.10's `rabbit_fifo`) counts the return and puts
+    /// it at the back, or, when it has a delivery limit, ahead of the messages
+    /// waiting, behind earlier returns (cases 153 and 157).
     pub fn requeue(&mut self, mut e: QEntry) {
         if self.cfg.queue_type == QueueType::Quorum {
-            e.set_seq(self.next_seq);
-            self.next_seq += 1;
+            let seq = if self.cfg.delivery_limit.is_some() {
+                &mut self.returns_seq
+            } else {
+                &mut self.next_seq
+            };
+            e.set_seq(*seq);
+            *seq += 1;
             e.count_return();
         }
         let l = self.level_of(&e);

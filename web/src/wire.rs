@@ -166,7 +166,7 @@ fn outcome(v: &Value) -> Result<Outcome, String> {
     })
 }
 
-const DROP_REASONS: [(&str, DropReason); 9] = [
+const DROP_REASONS: [(&str, DropReason); 10] = [
     ("unroutable", DropReason::Unroutable),
     ("expired", DropReason::Expired),
     ("max_length", DropReason::MaxLength),
@@ -176,6 +176,7 @@ const DROP_REASONS: [(&str, DropReason); 9] = [
     ("queue_deleted", DropReason::QueueDeleted),
     ("broker_restart", DropReason::BrokerRestart),
     ("dead_letter_unroutable", DropReason::DeadLetterUnroutable),
+    ("delivery_limit", DropReason::DeliveryLimit),
 ];
 
 fn trace(o: &Obj) -> Result<Trace, String> {
@@ -222,6 +223,7 @@ fn trace(o: &Obj) -> Result<Trace, String> {
                     ("rejected", DeathReason::Rejected),
                     ("expired", DeathReason::Expired),
                     ("maxlen", DeathReason::Maxlen),
+                    ("delivery_limit", DeathReason::DeliveryLimit),
                 ],
             )?,
             dead_letter_exchange: text(o, "dead_letter_exchange")?,
@@ -486,6 +488,69 @@ mod tests {
             "protocol_error/",
         ] {
             assert!(kinds.contains(k), "no {k} frame in the test set: {kinds:?}");
+        }
+    }
+
+    /// A reason the broker adds must be added here (the match stops compiling)
+    /// and then to the reader's tables (the asserts fail).
+    #[test]
+    fn reads_every_drop_and_death_reason() {
+        use DropReason as D;
+        let drops = [
+            D::Unroutable,
+            D::Expired,
+            D::MaxLength,
+            D::RejectedByQueue,
+            D::Rejected,
+            D::QueuePurged,
+            D::QueueDeleted,
+            D::BrokerRestart,
+            D::DeadLetterUnroutable,
+            D::DeliveryLimit,
+        ];
+        for d in drops {
+            match d {
+                D::Unroutable
+                | D::Expired
+                | D::MaxLength
+                | D::RejectedByQueue
+                | D::Rejected
+                | D::QueuePurged
+                | D::QueueDeleted
+                | D::BrokerRestart
+                | D::DeadLetterUnroutable
+                | D::DeliveryLimit => {}
+            }
+            let name = serde_json::to_value(d).expect("serializes");
+            assert!(
+                DROP_REASONS.iter().any(|(n, r)| *r == d && name == *n),
+                "{name} is not read"
+            );
+        }
+        for r in [
+            DeathReason::Rejected,
+            DeathReason::Expired,
+            DeathReason::Maxlen,
+            DeathReason::DeliveryLimit,
+        ] {
+            match r {
+                DeathReason::Rejected
+                | DeathReason::Expired
+                | DeathReason::Maxlen
+                | DeathReason::DeliveryLimit => {}
+            }
+            let frame = ServerFrame {
+                at_ms: 1,
+                event: Event::Trace(Trace::DeadLettered {
+                    message_id: 1,
+                    queue: "q".into(),
+                    reason: r,
+                    dead_letter_exchange: "dlx".into(),
+                    routing_key: "k".into(),
+                }),
+            };
+            let json = serde_json::to_string(&frame).expect("serializes");
+            assert_eq!(parse_frame(&json).as_ref(), Ok(&frame), "{json}");
         }
     }
 

@@ -317,10 +317,17 @@ impl Gen {
         arg(self, 0.04, "x-queue-type", &|g| {
             json!(g.pick(&["classic", "classic", "quorum", "stream", "bogus"]))
         });
+        // A quorum queue must be durable: mostly make it so, so that its rules
+        // (delivery limit, returns) get exercised, not only its 406.
+        let quorum = args.get("x-queue-type") == Some(&json!("quorum"));
+        if self.chance(if quorum { 0.4 } else { 0.02 }) {
+            args.insert("x-delivery-limit".into(), json!(self.below(3)));
+        }
+        let durable = self.chance(if quorum { 0.8 } else { 0.3 });
         let step = obj(json!({
             "op": "queue_declare",
             "queue": name,
-            "durable": self.chance(0.3),
+            "durable": durable,
             "exclusive": self.chance(0.1),
             "auto_delete": self.chance(0.1),
             "passive": self.chance(0.05),
