@@ -2177,9 +2177,7 @@ impl Broker {
             self.kill(u.queue, u.entry.msg, DeathReason::DeliveryLimit);
             return Some(u.queue);
         }
-        let Some(q) = self.queue_mut(u.queue) else {
-            return None;
-        };
+        let q = self.queue_mut(u.queue)?;
         u.entry.set_redelivered();
         let id = u.entry.msg.id;
         q.requeue(u.entry);
