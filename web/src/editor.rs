@@ -161,6 +161,18 @@ const LABELS: &[[&str; 4]] = &[
     ["empty-build", "Start with an exchange and a queue, bind them, add a producer: every change goes to the broker at once.", "Начните с exchange и очереди, привяжите их, добавьте producer: каждое изменение сразу уходит брокеру.", "Почніть з exchange і черги, прив'яжіть їх, додайте producer: кожна зміна одразу йде брокеру."],
     ["build-hint", "Click or tab to anything for its details; drag it (or arrow keys) to move it.", "Щёлкните (или Tab) по объекту, чтобы увидеть детали; тащите его (или стрелки), чтобы сдвинуть.", "Клацніть (або Tab) на об'єкт, щоб побачити деталі; тягніть його (або стрілки), щоб посунути."],
     ["no-producer", "Add a producer to publish.", "Добавьте producer, чтобы публиковать.", "Додайте producer, щоб публікувати."],
+    ["f-rate", "Rate (messages/s, 0 = only on click)", "Частота (сообщений/с, 0 = только по кнопке)", "Частота (повідомлень/с, 0 = лише за кнопкою)"],
+    ["rebind", "AMQP cannot change a binding: saving removes the old one (unbind) and adds the new one (bind).", "В AMQP привязку нельзя изменить: при сохранении старая удаляется (unbind), а новая создаётся (bind).", "В AMQP прив'язку не можна змінити: під час збереження стара видаляється (unbind), а нова створюється (bind)."],
+    ["actions", "Actions", "Действия", "Дії"],
+    ["m-edit", "Edit…", "Изменить…", "Змінити…"],
+    ["m-delete", "Delete", "Удалить", "Видалити"],
+    ["m-bind", "Bind to…", "Привязать к…", "Прив'язати до…"],
+    ["m-consume", "Add consumer…", "Добавить consumer…", "Додати consumer…"],
+    ["m-purge", "Purge (empty the queue)", "Очистить очередь (purge)", "Очистити чергу (purge)"],
+    ["m-publish", "Publish now", "Опубликовать сейчас", "Опублікувати зараз"],
+    ["m-start", "Start publishing", "Начать публикацию", "Почати публікацію"],
+    ["m-stop", "Stop publishing", "Остановить публикацию", "Зупинити публікацію"],
+    ["per-s", "/s", "/с", "/с"],
 ];
 
 /// The Build page's string `key` in `lang` (then the page's shared strings).
@@ -336,6 +348,7 @@ fn field_names(kind: Kind) -> &'static [&'static str] {
             "name",
             "exchange",
             "key",
+            "rate",
             "headers",
             "body",
             "persistent",
@@ -622,6 +635,7 @@ impl Form {
             Kind::Producer => {
                 f.put("exchange", &first_x);
                 f.put("body", "{\"n\": {n}}");
+                f.put("rate", "0");
                 f.put(
                     "name",
                     &free_name("producer", |n| sc.producers.iter().any(|p| p.name == n)),
@@ -643,12 +657,15 @@ impl Form {
         f
     }
 
-    /// A form to change the existing `name` of `kind` (bindings are not
-    /// changed, only added and deleted).
+    /// A form to change the existing `name` of `kind` (a binding by its
+    /// [`binding_id`]: saving an edited binding unbinds the old one and binds
+    /// the new one, since AMQP has no way to change a binding).
     pub fn edit(kind: Kind, name: &str, sc: &Scenario) -> Option<Form> {
         let mut f = Form::new(kind, sc);
         f.editing = Some(name.to_string());
-        f.put("name", name);
+        if kind != Kind::Binding {
+            f.put("name", name);
+        }
         match kind {
             Kind::Exchange => {
                 let x = sc.topology.exchanges.iter().find(|x| x.name == name)?;
@@ -701,6 +718,7 @@ impl Form {
                         .unwrap_or_default(),
                 );
                 f.put("mandatory", &b(p.mandatory));
+                f.put("rate", &rate_text(p.interval_ms));
             }
             Kind::Consumer => {
                 let c = sc.consumers.iter().find(|c| c.name == name)?;
@@ -717,7 +735,34 @@ impl Form {
                 f.put("on_message", on_message_of(c));
                 f.put("work_ms", &c.processing_ms.to_string());
             }
-            Kind::Binding => return None,
+            Kind::Binding => {
+                let bd = sc
+                    .topology
+                    .bindings
+                    .iter()
+                    .find(|bd| binding_id(bd) == name)?;
+                f.put("source", &bd.source);
+                match (&bd.queue, &bd.exchange) {
+                    (Some(q), _) => {
+                        f.put("dest_kind", "queue");
+                        f.put("dest", q);
+                    }
+                    (None, x) => {
+                        f.put("dest_kind", "exchange");
+                        f.put("dest", x.as_deref().unwrap_or_default());
+                    }
+                }
+                f.put("key", &bd.routing_key);
+                f.put("headers", &headers_text(&bd.arguments));
+                f.put(
+                    "x_match",
+                    if arg_text(&bd.arguments, "x-match") == "any" {
+                        "any"
+                    } else {
+                        "all"
+                    },
+                );
+            }
         }
         Some(f)
     }
@@ -809,6 +854,7 @@ impl Form {
                 let input = match (self.kind, name) {
                     (_, n) if CHECKS.contains(&n) => Input::Check,
                     (_, n) if NUMBERS.contains(&n) => Input::Number,
+                    (Kind::Producer, "rate") => Input::Number,
                     (Kind::Exchange, "type") => {
                         Input::Select(opts(&["direct", "fanout", "topic", "headers"]))
                     }
@@ -932,13 +978,18 @@ impl Form {
                     None => {}
                 }
                 if let Ok(def) = self.binding_def(sc) {
-                    if sc
-                        .topology
-                        .bindings
-                        .iter()
-                        .any(|b| binding_id(b) == binding_id(&def))
+                    let id = binding_id(&def);
+                    // An edited binding saved unchanged is not a duplicate of itself.
+                    if self.editing.as_deref() != Some(id.as_str())
+                        && sc.topology.bindings.iter().any(|b| binding_id(b) == id)
                     {
                         bad("key", Msg::BindingExists);
+                    }
+                }
+                if let Some(old) = &self.editing {
+                    if !sc.topology.bindings.iter().any(|b| binding_id(b) == *old) {
+                        // Deleted meanwhile (another tab of the form, a queue delete).
+                        bad("source", Msg::Unknown(old.clone()));
                     }
                 }
             }
@@ -961,6 +1012,9 @@ impl Form {
                 }
                 num("priority", 0, 255, &mut bad);
                 num("expiration", 0, u32::MAX as i64, &mut bad);
+                if let Err(m) = rate_interval(self.get("rate")) {
+                    bad("rate", m);
+                }
             }
             Kind::Consumer => {
                 if let Some(m) = name_problems(name, true) {
@@ -1139,8 +1193,30 @@ impl Form {
                         msg: Msg::HeadersEmpty,
                     }]
                 })?;
-                plan.admin.push(bind_method(&def, false));
-                plan.sc.topology.bindings.push(def);
+                let bindings = &mut plan.sc.topology.bindings;
+                match &self.editing {
+                    Some(old_id) => {
+                        let Some(old) = bindings.iter_mut().find(|b| binding_id(b) == *old_id)
+                        else {
+                            return Err(vec![Problem {
+                                field: "source",
+                                msg: Msg::Unknown(old_id.clone()),
+                            }]);
+                        };
+                        if binding_id(&def) == *old_id {
+                            return Ok(plan);
+                        }
+                        // Unbind first: a message published in between goes
+                        // nowhere rather than both ways.
+                        plan.admin.push(bind_method(old, true));
+                        plan.admin.push(bind_method(&def, false));
+                        *old = def;
+                    }
+                    None => {
+                        plan.admin.push(bind_method(&def, false));
+                        bindings.push(def);
+                    }
+                }
             }
             Kind::Producer => {
                 let headers = parse_headers(self.get("headers")).unwrap_or_default();
@@ -1158,10 +1234,11 @@ impl Form {
                     },
                     confirms: false,
                     mandatory: self.on("mandatory"),
-                    // An exported scenario publishes once from every producer.
+                    // An exported scenario publishes once from every producer;
+                    // `interval_ms` keeps the Build page's rate (0: on click).
                     count: 1,
                     start_ms: 0,
-                    interval_ms: 0,
+                    interval_ms: rate_interval(self.get("rate")).unwrap_or(0),
                     messages: Vec::new(),
                 };
                 match plan.sc.producers.iter_mut().find(|x| x.name == name) {
@@ -1229,6 +1306,66 @@ const QUEUE_ARGS: [(&str, &str); 7] = [
     ("max_priority", "x-max-priority"),
     ("sac", "x-single-active-consumer"),
 ];
+
+/// The fastest a Build-page producer publishes, messages per second.
+pub const MAX_RATE: i64 = 20;
+
+/// A rate in messages per second as typed (`2`, `0.5`, `0,5`; empty or `0`:
+/// only on click) as the milliseconds between publishes (0: on click).
+/// Parsed by hand in thousandths: a float parser would cost the bundle.
+pub fn rate_interval(s: &str) -> Result<u64, Msg> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(0);
+    }
+    if let Some(rest) = s.strip_prefix('-') {
+        return Err(if rate_interval(rest).is_ok() {
+            Msg::Negative
+        } else {
+            Msg::NotNumber
+        });
+    }
+    let (int, frac) = s.split_once(['.', ',']).unwrap_or((s, ""));
+    let digits = |t: &str| t.bytes().all(|c| c.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) || int.len() > 6 {
+        return Err(Msg::NotNumber);
+    }
+    let whole: u64 = int.parse().unwrap_or(0);
+    // Thousandths of a message per second; digits past the third are dropped.
+    let mut milli = whole * 1000;
+    for (i, d) in frac.bytes().take(3).enumerate() {
+        milli += u64::from(d - b'0') * [100, 10, 1][i];
+    }
+    if milli > MAX_RATE as u64 * 1000 || (milli == 0 && frac.bytes().any(|d| d != b'0')) {
+        return Err(Msg::Range(0, MAX_RATE));
+    }
+    Ok((1_000_000 + milli / 2).checked_div(milli).unwrap_or(0))
+}
+
+/// The rate a producer publishing every `interval_ms` is shown with: the
+/// shortest decimal (up to three places) that gives that interval back.
+pub fn rate_text(interval_ms: u64) -> String {
+    if interval_ms == 0 {
+        return "0".into();
+    }
+    let milli = (1_000_000 + interval_ms / 2) / interval_ms;
+    for places in 0..=3u32 {
+        let step = 10u64.pow(3 - places);
+        let r = (milli + step / 2) / step * step;
+        let (w, f) = (r / 1000, r % 1000);
+        let text = match places {
+            0 => w.to_string(),
+            p => {
+                let f = format!("{f:03}");
+                format!("{w}.{}", &f[..p as usize])
+            }
+        };
+        if rate_interval(&text) == Ok(interval_ms) {
+            return text;
+        }
+    }
+    format!("{}.{:03}", milli / 1000, milli % 1000)
+}
 
 /// What a consumer does with each message: `ack`, `reject` (dead-letters if
 /// the queue has a DLX) or `requeue`.
@@ -1606,6 +1743,150 @@ mod tests {
         );
         // The whole thing is a valid scenario (export, share link).
         assert_eq!(sim_core::scenario::validate(&plan.sc), vec![]);
+    }
+
+    #[test]
+    fn an_edited_binding_unbinds_the_old_then_binds_the_new() {
+        let mut sc = shop();
+        sc = form(Kind::Queue, &sc, &[("name", "orders.all")])
+            .plan(&sc)
+            .expect("valid")
+            .sc;
+        sc = form(
+            Kind::Binding,
+            &sc,
+            &[("source", "orders"), ("dest", "orders.all"), ("key", "#")],
+        )
+        .plan(&sc)
+        .expect("valid")
+        .sc;
+        let id = binding_id(&sc.topology.bindings[0]);
+        let mut f = Form::edit(Kind::Binding, &id, &sc).expect("a binding form");
+        assert_eq!(
+            (
+                f.get("source"),
+                f.get("dest_kind"),
+                f.get("dest"),
+                f.get("key")
+            ),
+            ("orders", "queue", "orders.new", "order.*")
+        );
+        // Unchanged: valid (not a duplicate of itself) and nothing to send.
+        assert_eq!(msgs(&f, &sc), vec![]);
+        let plan = f.plan(&sc).expect("valid");
+        assert!(plan.admin.is_empty() && plan.sc == sc);
+        // The same inline checks as a new binding.
+        f.set("key", "order.new*".into());
+        assert_eq!(
+            msgs(&f, &sc),
+            vec![("key", Msg::WildcardWord("new*".into()))]
+        );
+        f.set("dest", "orders.all".into());
+        f.set("key", "#".into());
+        assert_eq!(msgs(&f, &sc), vec![("key", Msg::BindingExists)]);
+        f.set("key", "order.paid".into());
+        let plan = f.plan(&sc).expect("valid");
+        match &plan.admin[..] {
+            [Method::QueueUnbind {
+                queue: q0,
+                routing_key: k0,
+                ..
+            }, Method::QueueBind {
+                queue: q1,
+                routing_key: k1,
+                ..
+            }] => assert_eq!(
+                (q0.as_str(), k0.as_str(), q1.as_str(), k1.as_str()),
+                ("orders.new", "order.*", "orders.all", "order.paid")
+            ),
+            other => panic!("not unbind + bind: {other:?}"),
+        }
+        // Changed in place: still two bindings, the old one gone.
+        let keys: Vec<_> = plan
+            .sc
+            .topology
+            .bindings
+            .iter()
+            .map(|b| b.routing_key.as_str())
+            .collect();
+        assert_eq!(keys, ["order.paid", "#"]);
+        // A binding deleted meanwhile cannot be saved.
+        let gone = delete(&sc, Kind::Binding, &id).expect("deleted").sc;
+        assert!(f.plan(&gone).is_err());
+        assert!(Form::edit(Kind::Binding, "nope", &sc).is_none());
+        // A headers binding reads back its table and match.
+        let sc = form(
+            Kind::Binding,
+            &sc,
+            &[
+                ("source", "audit"),
+                ("dest", "orders.new"),
+                ("headers", "format=pdf, lang=en"),
+                ("x_match", "any"),
+            ],
+        )
+        .plan(&sc)
+        .expect("valid")
+        .sc;
+        let hb = sc.topology.bindings.last().expect("bound");
+        let f = Form::edit(Kind::Binding, &binding_id(hb), &sc).expect("a form");
+        assert_eq!(
+            (f.get("headers"), f.get("x_match")),
+            ("format=pdf, lang=en", "any")
+        );
+        assert_eq!(msgs(&f, &sc), vec![]);
+    }
+
+    #[test]
+    fn a_producer_rate_is_messages_per_second() {
+        for (typed, want) in [
+            ("", Ok(0)),
+            ("0", Ok(0)),
+            ("1", Ok(1000)),
+            ("2", Ok(500)),
+            ("0.5", Ok(2000)),
+            ("0,5", Ok(2000)),
+            (" 3 ", Ok(333)),
+            ("20", Ok(50)),
+            ("21", Err(Msg::Range(0, MAX_RATE))),
+            ("0.0001", Err(Msg::Range(0, MAX_RATE))),
+            ("-1", Err(Msg::Negative)),
+            ("abc", Err(Msg::NotNumber)),
+            ("1.2.3", Err(Msg::NotNumber)),
+            (".", Err(Msg::NotNumber)),
+            ("99999999999999999999", Err(Msg::NotNumber)),
+        ] {
+            assert_eq!(rate_interval(typed), want, "{typed:?}");
+        }
+        for (interval, shown) in [
+            (0, "0"),
+            (1000, "1"),
+            (500, "2"),
+            (333, "3"),
+            (2000, "0.5"),
+            (4000, "0.25"),
+            (143, "7"),
+        ] {
+            assert_eq!(rate_text(interval), shown, "{interval}");
+            assert_eq!(rate_interval(shown), Ok(interval));
+        }
+        let sc = shop();
+        let f = form(
+            Kind::Producer,
+            &sc,
+            &[("exchange", "orders"), ("rate", "x")],
+        );
+        assert_eq!(msgs(&f, &sc), vec![("rate", Msg::NotNumber)]);
+        let f = form(
+            Kind::Producer,
+            &sc,
+            &[("exchange", "orders"), ("rate", "4")],
+        );
+        let sc = f.plan(&sc).expect("valid").sc;
+        assert_eq!(sc.producers[0].interval_ms, 250);
+        let f = Form::edit(Kind::Producer, "producer-1", &sc).expect("a form");
+        assert_eq!(f.get("rate"), "4");
+        assert_eq!(sim_core::scenario::validate(&sc), vec![]);
     }
 
     #[test]

@@ -742,6 +742,27 @@ impl Journal {
     }
 
     /// A queue was deleted (or declared anew): its messages are gone.
+    /// Real mode: `queue` was purged (RabbitMQ says only how many went, so
+    /// what the page had ready there is dropped, inferred).
+    pub fn purged(&mut self, queue: &str, at: f64) {
+        let ready = match self.queues.get_mut(queue) {
+            Some(c) => std::mem::take(&mut c.ready),
+            None => return,
+        };
+        for id in ready {
+            self.record(id).fate = Fate::Dropped;
+            self.hop(
+                id,
+                at,
+                Step::Dropped {
+                    queue: Some(queue.to_string()),
+                    why: format!("queue '{queue}' was purged"),
+                },
+                true,
+            );
+        }
+    }
+
     pub fn queue_gone(&mut self, queue: &str) {
         if let Some(c) = self.queues.remove(queue) {
             for id in c

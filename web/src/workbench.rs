@@ -43,6 +43,37 @@ pub enum Sel {
     Message(MessageId),
 }
 
+/// What a context menu is open on: a node (its id, `queue:orders`) or the
+/// edge between two nodes (the bindings drawn along it).
+#[derive(Clone, Debug, PartialEq)]
+pub enum MenuOn {
+    Node(String),
+    Edge(String, String),
+}
+
+/// An open context menu, at `(x, y)` pixels in the picture's box.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Menu {
+    pub on: MenuOn,
+    pub x: f64,
+    pub y: f64,
+}
+
+/// One entry of a context menu: its label (an `editor::label` key and what
+/// follows it), what it does, and whether it destroys something.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MenuItem {
+    pub label: &'static str,
+    pub detail: String,
+    pub testid: String,
+    pub action: WbAction,
+    pub danger: bool,
+}
+
+/// At most this many publishes of producers running at a rate wait for
+/// channel 2 (a slow broker link drops ticks rather than piling up).
+const RATE_BACKLOG: usize = 8;
+
 /// Everything that can happen to the Build page.
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)]
@@ -50,6 +81,8 @@ pub enum WbAction {
     /// Redraw.
     Refresh,
     NewForm(Kind),
+    /// A new form with one field filled in (a binding from this exchange...).
+    NewFormWith(Kind, &'static str, String),
     EditForm(Kind, String),
     /// The user typed into a form field.
     Field(String, String),
@@ -60,6 +93,19 @@ pub enum WbAction {
     Select(Option<Sel>),
     /// Publish one message from the producer of this name.
     Publish(String),
+    /// Start (`true`) or stop the producer publishing at its rate.
+    Run(String, bool),
+    /// Empty the queue of this name (queue.purge).
+    Purge(String),
+    /// Open the context menu on something at `(x, y)` pixels in the picture.
+    OpenMenu {
+        on: MenuOn,
+        x: f64,
+        y: f64,
+    },
+    CloseMenu,
+    /// The user chose entry `n` of the open menu.
+    MenuPick(usize),
     /// Pointer down on node `node` at picture coordinates `(x, y)`.
     DragStart {
         node: String,
@@ -112,6 +158,7 @@ enum Purpose {
     Settle,
     /// A passive declare: the broker's own count of a queue.
     Count(String),
+    Purge(String),
     Other,
 }
 
@@ -242,6 +289,10 @@ pub struct Workbench {
     pub link_up: bool,
     /// Requests sent so far (a test hook: an invalid form sends nothing).
     pub sent: u64,
+    pub menu: Option<Menu>,
+    /// Producers publishing at their rate: when each publishes next
+    /// (animation ms, so the rate follows pause and speed).
+    pub running: VecMap<String, f64>,
 }
 
 impl Workbench {
@@ -287,6 +338,8 @@ impl Workbench {
             last_wall: None,
             link_up: false,
             sent: 0,
+            menu: None,
+            running: VecMap::new(),
         };
         wb.relayout();
         wb
@@ -385,6 +438,12 @@ impl Workbench {
                 self.form = Some(Form::new(kind, &self.sc));
                 true
             }
+            WbAction::NewFormWith(kind, field, value) => {
+                let mut f = Form::new(kind, &self.sc);
+                f.set(field, value);
+                self.form = Some(f);
+                true
+            }
             WbAction::EditForm(kind, name) => {
                 self.form = Form::edit(kind, &name, &self.sc);
                 true
@@ -447,6 +506,51 @@ impl Workbench {
                 true
             }
             WbAction::Publish(name) => self.publish(&name),
+            WbAction::Run(name, on) => {
+                let rate = self
+                    .sc
+                    .producers
+                    .iter()
+                    .any(|p| p.name == name && p.interval_ms > 0);
+                if on && rate {
+                    self.running.insert(name, self.now);
+                } else {
+                    self.running.remove(&name);
+                }
+                true
+            }
+            WbAction::Purge(queue) => {
+                if !self.sc.topology.queues.iter().any(|q| q.name == queue) {
+                    return (Vec::new(), false);
+                }
+                self.enqueue(
+                    ADMIN,
+                    Method::QueuePurge {
+                        queue: queue.clone(),
+                    },
+                    Purpose::Purge(queue),
+                );
+                true
+            }
+            WbAction::OpenMenu { on, x, y } => {
+                self.menu = Some(Menu { on, x, y });
+                if self.menu_items().is_empty() {
+                    self.menu = None;
+                }
+                true
+            }
+            WbAction::CloseMenu => self.menu.take().is_some(),
+            WbAction::MenuPick(n) => {
+                let item = self.menu_items().into_iter().nth(n);
+                self.menu = None;
+                return match item {
+                    Some(item) => {
+                        let (out, _) = self.apply(item.action);
+                        (out, true)
+                    }
+                    None => (self.pump(), true),
+                };
+            }
             WbAction::DragStart { node, x, y } => {
                 let Some(b) = self.node_box(&node) else {
                     return (Vec::new(), false);
@@ -567,6 +671,12 @@ impl Workbench {
             );
         }
         self.after_admin.extend(start);
+        let producers = &self.sc.producers;
+        self.running.retain(|name, _| {
+            producers
+                .iter()
+                .any(|p| p.name == *name && p.interval_ms > 0)
+        });
         if from_form {
             let selected = self.form.as_ref().and_then(|f| match f.kind {
                 Kind::Binding => None,
@@ -1052,6 +1162,16 @@ impl Workbench {
                     self.broker_counts.insert(q, message_count);
                 }
             }
+            Purpose::Purge(q) => {
+                // The simulation reported every message it dropped; RabbitMQ
+                // only says how many, so the page drops what it had ready.
+                if !self.journal.traced {
+                    self.journal.purged(&q, self.now);
+                }
+                if self.broker_counts.contains_key(&q) {
+                    self.broker_counts.insert(q, 0);
+                }
+            }
             Purpose::Settle => {}
         }
     }
@@ -1087,7 +1207,7 @@ impl Workbench {
             Purpose::Count(q) => {
                 self.broker_counts.remove(&q);
             }
-            Purpose::Setup | Purpose::Settle | Purpose::Other => {
+            Purpose::Setup | Purpose::Settle | Purpose::Other | Purpose::Purge(_) => {
                 self.notice = Some(format!("The broker refused a request: {text}"));
             }
         }
@@ -1376,9 +1496,155 @@ impl Workbench {
         for w in due {
             self.settle(w);
         }
+        let published = self.publish_due();
         let out = self.pump();
-        let changed = moving || settled || !out.is_empty();
+        let changed = moving || settled || published || !out.is_empty();
         (out, changed)
+    }
+
+    /// Publishes for every running producer whose next message is due (on
+    /// the animation clock: paused, nothing goes; at 2× speed, twice as
+    /// many). Returns whether anything was published.
+    fn publish_due(&mut self) -> bool {
+        if !self.link_up || self.running.is_empty() {
+            return false;
+        }
+        let mut any = false;
+        let names: Vec<String> = self.running.keys().cloned().collect();
+        for name in names {
+            let interval = self
+                .sc
+                .producers
+                .iter()
+                .find(|p| p.name == name)
+                .map_or(0, |p| p.interval_ms) as f64;
+            let Some(&due) = self.running.get(&name) else {
+                continue;
+            };
+            if interval <= 0.0 {
+                self.running.remove(&name);
+                continue;
+            }
+            // After a long stall, start again from now instead of catching up.
+            let mut next = due.max(self.now - 3.0 * interval);
+            while next <= self.now {
+                let backlog = self.chans.get(&PUBLISH).map_or(0, |c| c.queue.len());
+                if backlog < RATE_BACKLOG {
+                    any |= self.publish(&name);
+                }
+                next += interval;
+            }
+            self.running.insert(name, next);
+        }
+        any
+    }
+
+    /// The rate of producer `name`, messages per second as the form shows it
+    /// (`None`: it publishes only on click).
+    pub fn rate_of(&self, name: &str) -> Option<String> {
+        self.sc
+            .producers
+            .iter()
+            .find(|p| p.name == name && p.interval_ms > 0)
+            .map(|p| editor::rate_text(p.interval_ms))
+    }
+
+    /// The entries of the open context menu (none: nothing to offer).
+    pub fn menu_items(&self) -> Vec<MenuItem> {
+        let Some(menu) = &self.menu else {
+            return Vec::new();
+        };
+        let item = |label: &'static str, action: WbAction| MenuItem {
+            label,
+            detail: String::new(),
+            testid: format!("menu-{}", label.trim_start_matches("m-")),
+            danger: label == "m-delete" || label == "m-purge",
+            action,
+        };
+        let sc = &self.sc;
+        let mut out = Vec::new();
+        match &menu.on {
+            MenuOn::Node(id) => {
+                let Some((kind, name)) = id.split_once(':') else {
+                    return out;
+                };
+                let Some(kind) = Kind::ALL.into_iter().find(|k| k.as_str() == kind) else {
+                    return out;
+                };
+                let name = name.to_string();
+                let exists = match kind {
+                    Kind::Exchange => sc.topology.exchanges.iter().any(|x| x.name == name),
+                    Kind::Queue => sc.topology.queues.iter().any(|q| q.name == name),
+                    Kind::Producer => sc.producers.iter().any(|p| p.name == name),
+                    Kind::Consumer => sc.consumers.iter().any(|c| c.name == name),
+                    Kind::Binding => false,
+                };
+                // The default exchange (and one only named by a producer) is the broker's.
+                if !exists {
+                    return out;
+                }
+                match kind {
+                    Kind::Producer => {
+                        out.push(item("m-publish", WbAction::Publish(name.clone())));
+                        if self.rate_of(&name).is_some() {
+                            let on = self.running.contains_key(&name);
+                            let label = if on { "m-stop" } else { "m-start" };
+                            out.push(item(label, WbAction::Run(name.clone(), !on)));
+                        }
+                    }
+                    Kind::Exchange => out.push(item(
+                        "m-bind",
+                        WbAction::NewFormWith(Kind::Binding, "source", name.clone()),
+                    )),
+                    Kind::Queue => {
+                        out.push(item(
+                            "m-consume",
+                            WbAction::NewFormWith(Kind::Consumer, "queue", name.clone()),
+                        ));
+                        out.push(item("m-purge", WbAction::Purge(name.clone())));
+                    }
+                    _ => {}
+                }
+                out.push(item("m-edit", WbAction::EditForm(kind, name.clone())));
+                out.push(item("m-delete", WbAction::Delete(kind, name)));
+            }
+            MenuOn::Edge(from, to) => {
+                let Some(source) = from.strip_prefix("exchange:") else {
+                    return out;
+                };
+                let along: Vec<&sim_core::scenario::BindingDef> = sc
+                    .topology
+                    .bindings
+                    .iter()
+                    .filter(|b| {
+                        b.source == source
+                            && match (&b.queue, &b.exchange) {
+                                (Some(q), _) => to.strip_prefix("queue:") == Some(q.as_str()),
+                                (None, Some(x)) => to.strip_prefix("exchange:") == Some(x.as_str()),
+                                _ => false,
+                            }
+                    })
+                    .collect();
+                let several = along.len() > 1;
+                for (i, b) in along.into_iter().enumerate() {
+                    let id = editor::binding_id(b);
+                    for label in ["m-edit", "m-delete"] {
+                        let action = if label == "m-edit" {
+                            WbAction::EditForm(Kind::Binding, id.clone())
+                        } else {
+                            WbAction::Delete(Kind::Binding, id.clone())
+                        };
+                        let mut it = item(label, action);
+                        if several {
+                            it.detail = binding_words(b);
+                            it.testid = format!("{}-{i}", it.testid);
+                        }
+                        out.push(it);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The consumer is done with a message: ack, reject or requeue it.
@@ -1478,6 +1744,16 @@ impl Workbench {
     /// The message `id`'s form problems for display, and a delete refusal.
     pub fn delete_refusal(&self, kind: Kind, name: &str) -> Option<Msg> {
         editor::delete(&self.sc, kind, name).err()
+    }
+}
+
+/// How a binding is told apart from others on the same edge: its key, or
+/// its header match.
+pub fn binding_words(b: &sim_core::scenario::BindingDef) -> String {
+    if b.arguments.is_empty() {
+        format!("“{}”", b.routing_key)
+    } else {
+        format!("“{}”", editor::headers_text(&b.arguments))
     }
 }
 
@@ -2038,6 +2314,193 @@ mod tests {
         );
         r.wait(100.0);
         assert_eq!(r.record(1).fate, Fate::Ready);
+    }
+
+    /// The labels of the open menu's entries.
+    fn menu_labels(wb: &Workbench) -> Vec<&'static str> {
+        wb.menu_items().iter().map(|i| i.label).collect()
+    }
+
+    fn open_menu(r: &mut Rig, on: MenuOn) {
+        r.act(WbAction::OpenMenu {
+            on,
+            x: 10.0,
+            y: 20.0,
+        });
+    }
+
+    fn pick(r: &mut Rig, label: &str) {
+        let n =
+            r.wb.menu_items()
+                .iter()
+                .position(|i| i.label == label)
+                .unwrap_or_else(|| panic!("no {label} in {:?}", menu_labels(&r.wb)));
+        r.act(WbAction::MenuPick(n));
+        assert!(r.wb.menu.is_none(), "a pick closes the menu");
+    }
+
+    #[test]
+    fn the_context_menu_offers_what_fits_each_node() {
+        let mut r = Rig::shop(false);
+        let node = |id: &str| MenuOn::Node(id.into());
+        open_menu(&mut r, node("exchange:orders"));
+        assert_eq!(menu_labels(&r.wb), ["m-bind", "m-edit", "m-delete"]);
+        assert_eq!(r.wb.menu.as_ref().map(|m| (m.x, m.y)), Some((10.0, 20.0)));
+        pick(&mut r, "m-bind");
+        let f = r.wb.form.as_ref().expect("the binding form");
+        assert_eq!((f.kind, f.get("source")), (Kind::Binding, "orders"));
+        r.act(WbAction::CancelForm);
+        open_menu(&mut r, node("queue:orders.other"));
+        assert_eq!(
+            menu_labels(&r.wb),
+            ["m-consume", "m-purge", "m-edit", "m-delete"]
+        );
+        pick(&mut r, "m-consume");
+        let f = r.wb.form.as_ref().expect("the consumer form");
+        assert_eq!((f.kind, f.get("queue")), (Kind::Consumer, "orders.other"));
+        r.act(WbAction::Field("name".into(), "w".into()));
+        r.act(WbAction::Save);
+        assert!(r.wb.sc.consumers.iter().any(|c| c.queue == "orders.other"));
+        open_menu(&mut r, node("consumer:w"));
+        assert_eq!(menu_labels(&r.wb), ["m-edit", "m-delete"]);
+        pick(&mut r, "m-delete");
+        assert!(r.wb.sc.consumers.is_empty());
+        // A producer without a rate: publish now, edit, delete.
+        open_menu(&mut r, node("producer:shop"));
+        assert_eq!(menu_labels(&r.wb), ["m-publish", "m-edit", "m-delete"]);
+        pick(&mut r, "m-publish");
+        r.wait(100.0);
+        assert_eq!(r.record(1).fate, Fate::Ready);
+        // Escape (or a click elsewhere) closes it; nothing to offer, no menu.
+        open_menu(&mut r, node("queue:orders.new"));
+        r.act(WbAction::CloseMenu);
+        assert!(r.wb.menu.is_none());
+        open_menu(&mut r, node("exchange:"));
+        assert!(r.wb.menu.is_none(), "the default exchange is the broker's");
+        open_menu(&mut r, node("queue:nope"));
+        assert!(r.wb.menu.is_none());
+        // An item picked after its target went does nothing.
+        open_menu(&mut r, node("queue:orders.other"));
+        r.act(WbAction::Delete(Kind::Queue, "orders.other".into()));
+        assert!(r.wb.menu_items().is_empty());
+        r.act(WbAction::MenuPick(0));
+        assert!(r.wb.form.is_none() && r.wb.menu.is_none());
+    }
+
+    #[test]
+    fn purge_empties_a_queue_in_both_modes() {
+        for real in [false, true] {
+            let mut r = Rig::shop(real);
+            for _ in 0..3 {
+                r.act(WbAction::Publish("shop".into()));
+            }
+            r.wait(100.0);
+            assert_eq!(r.wb.journal.queues["orders.new"].ready.len(), 3);
+            open_menu(&mut r, MenuOn::Node("queue:orders.new".into()));
+            pick(&mut r, "m-purge");
+            assert!(r.log.iter().any(|q| q.method.op() == "queue_purge"));
+            assert!(r.wb.journal.queues["orders.new"].ready.is_empty(), "{real}");
+            assert_eq!(r.record(2).fate, Fate::Dropped);
+            assert!(r.wb.notice.is_none(), "{:?}", r.wb.notice);
+            let texts = r.texts(3);
+            assert!(texts.iter().any(|t| t.contains("purged")), "{texts:?}");
+        }
+    }
+
+    #[test]
+    fn a_binding_edited_from_its_edge_routes_by_the_new_key() {
+        let mut r = Rig::shop(false);
+        let edge = MenuOn::Edge("exchange:orders".into(), "queue:orders.new".into());
+        open_menu(&mut r, edge.clone());
+        assert_eq!(menu_labels(&r.wb), ["m-edit", "m-delete"]);
+        pick(&mut r, "m-edit");
+        let f = r.wb.form.as_ref().expect("the binding form");
+        assert_eq!((f.kind, f.get("key")), (Kind::Binding, "order.*"));
+        // The same inline check as a new binding: this one exists already.
+        r.act(WbAction::Field("dest".into(), "orders.other".into()));
+        r.act(WbAction::Field("key".into(), "invoice.#".into()));
+        let sent = r.wb.sent;
+        r.act(WbAction::Save);
+        assert_eq!(r.wb.sent, sent, "a duplicate binding was sent");
+        let f = r.wb.form.as_ref().expect("still open");
+        assert_eq!(f.shown_problems(&r.wb.sc)[0].msg, Msg::BindingExists);
+        r.act(WbAction::Field("dest".into(), "orders.new".into()));
+        r.act(WbAction::Field("key".into(), "order.paid".into()));
+        r.act(WbAction::Save);
+        assert!(r.wb.form.is_none(), "{:?}", r.wb.form);
+        let ops: Vec<_> = r.log.iter().rev().take(2).map(|q| q.method.op()).collect();
+        assert_eq!(ops, ["queue_bind", "queue_unbind"], "unbind, then bind");
+        // order.new no longer matches; order.paid does.
+        r.act(WbAction::Publish("shop".into()));
+        r.wait(100.0);
+        assert_eq!(r.record(1).fate, Fate::Dropped, "{:?}", r.texts(1));
+        r.act(WbAction::EditForm(Kind::Producer, "shop".into()));
+        r.act(WbAction::Field("key".into(), "order.paid".into()));
+        r.act(WbAction::Save);
+        r.act(WbAction::Publish("shop".into()));
+        r.wait(100.0);
+        assert_eq!(r.record(2).fate, Fate::Ready);
+        assert!(r
+            .texts(2)
+            .iter()
+            .any(|t| t.contains("matched binding `order.paid`")));
+        // Two bindings on one edge: the menu names each.
+        r.form(
+            Kind::Binding,
+            &[("source", "orders"), ("dest", "orders.new"), ("key", "x.*")],
+        );
+        open_menu(&mut r, edge);
+        let items = r.wb.menu_items();
+        assert_eq!(items.len(), 4);
+        assert_eq!(items[2].detail, "“x.*”");
+        assert_eq!(items[2].testid, "menu-edit-1");
+        // Edges that are not bindings have no menu.
+        open_menu(
+            &mut r,
+            MenuOn::Edge("producer:shop".into(), "exchange:orders".into()),
+        );
+        assert!(r.wb.menu.is_none());
+    }
+
+    #[test]
+    fn a_producer_with_a_rate_publishes_on_the_clock_until_stopped() {
+        let mut r = Rig::shop(false);
+        r.act(WbAction::EditForm(Kind::Producer, "shop".into()));
+        r.act(WbAction::Field("rate".into(), "4".into()));
+        r.act(WbAction::Save);
+        assert_eq!(r.wb.rate_of("shop").as_deref(), Some("4"));
+        r.wait(1000.0);
+        assert_eq!(r.wb.counts.get("shop"), None, "not before it is started");
+        open_menu(&mut r, MenuOn::Node("producer:shop".into()));
+        assert_eq!(
+            menu_labels(&r.wb),
+            ["m-publish", "m-start", "m-edit", "m-delete"]
+        );
+        pick(&mut r, "m-start");
+        r.wait(1010.0);
+        // At once, then every 250 ms: 5 in the first second.
+        assert_eq!(r.wb.counts.get("shop"), Some(&5));
+        // Paused, the clock stands and so does the producer.
+        for _ in 0..30 {
+            r.wall += 16.0;
+            let (reqs, _) = r.wb.tick(r.wall, true, 1.0);
+            r.run(reqs);
+        }
+        assert_eq!(r.wb.counts.get("shop"), Some(&5));
+        r.wait(500.0);
+        assert_eq!(r.wb.counts.get("shop"), Some(&7));
+        r.act(WbAction::Run("shop".into(), false));
+        r.wait(1000.0);
+        assert_eq!(r.wb.counts.get("shop"), Some(&7));
+        assert_eq!(r.wb.journal.queues["orders.new"].ready.len(), 7);
+        // Rate 0 again: no start, and a running producer stops.
+        r.act(WbAction::Run("shop".into(), true));
+        r.act(WbAction::EditForm(Kind::Producer, "shop".into()));
+        r.act(WbAction::Field("rate".into(), "0".into()));
+        r.act(WbAction::Save);
+        assert!(r.wb.running.is_empty());
+        r.act(WbAction::Run("shop".into(), true));
+        assert!(r.wb.running.is_empty());
     }
 
     #[test]
