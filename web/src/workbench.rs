@@ -1713,12 +1713,21 @@ impl Workbench {
         }
         let t = ((self.now - f.start) / (f.end() - f.start)).clamp(0.0, 1.0);
         match f.kind {
-            // Where a consumer holds the message it works on: clear of the title.
-            FlightKind::Fade(_) => self
-                .node_box(&f.from)
-                .map(|b| (b.x + b.hw * 0.75, b.y - b.hh * 0.85)),
+            FlightKind::Fade(_) => self.held_xy(&f.from, 0),
             _ => self.path(&f.from, &f.to).map(|p| p.at(t)),
         }
+    }
+
+    /// Where the `k`-th message a node holds is drawn: above a consumer's
+    /// box, right to left (clear of its name inside), or in the top corner
+    /// of a queue's or exchange's box (their names are above or in the middle).
+    pub fn held_xy(&self, node: &str, k: usize) -> Option<(f64, f64)> {
+        let b = self.node_box(node)?;
+        Some(if node.starts_with("consumer:") {
+            (b.x + b.hw - 14.0 - 26.0 * k as f64, b.y - b.hh - 15.0)
+        } else {
+            (b.x + b.hw * 0.75, b.y - b.hh * 0.7)
+        })
     }
 
     /// Messages ready in `queue` that have arrived there (drawn in its box).
@@ -1745,6 +1754,47 @@ impl Workbench {
     pub fn delete_refusal(&self, kind: Kind, name: &str) -> Option<Msg> {
         editor::delete(&self.sc, kind, name).err()
     }
+}
+
+/// A box on the picture: left, top, right, bottom.
+pub type Rect = [f64; 4];
+
+/// The box of a line of bold text of `size` px centred at `x` on baseline
+/// `y`: an estimate a little wider than the page's fonts draw it (the
+/// picture cannot measure text before it is drawn).
+pub fn text_box(x: f64, y: f64, size: f64, text: &str) -> Rect {
+    let half = text.chars().count() as f64 * size * 0.36 + 2.0;
+    [x - half, y - size * 0.85, x + half, y + size * 0.3]
+}
+
+/// Size of a message's label, px (the page's `.token-label`).
+pub const LABEL_PX: f64 = 16.0;
+
+/// Where the label of a message drawn at `(x, y)` goes: above it, else
+/// below, right or left of it, whichever first keeps clear of every box in
+/// `avoid` (the nodes' names and captions); `None` (no label) if none does.
+/// Returns the label's anchor point and its `text-anchor`.
+pub fn label_spot(x: f64, y: f64, label: &str, avoid: &[Rect]) -> Option<(f64, f64, &'static str)> {
+    let w = label.chars().count() as f64 * LABEL_PX * 0.75 + 6.0;
+    let h = LABEL_PX;
+    [
+        (x, y - 17.0, "middle"),
+        (x, y + 29.0, "middle"),
+        (x + 15.0, y + 6.0, "start"),
+        (x - 15.0, y + 6.0, "end"),
+    ]
+    .into_iter()
+    .find(|&(lx, ly, anchor)| {
+        let left = match anchor {
+            "start" => lx,
+            "end" => lx - w,
+            _ => lx - w / 2.0,
+        };
+        let r = [left, ly - h * 0.85, left + w, ly + h * 0.3];
+        !avoid
+            .iter()
+            .any(|a| r[0] < a[2] && a[0] < r[2] && r[1] < a[3] && a[1] < r[3])
+    })
 }
 
 /// How a binding is told apart from others on the same edge: its key, or
@@ -2501,6 +2551,49 @@ mod tests {
         assert!(r.wb.running.is_empty());
         r.act(WbAction::Run("shop".into(), true));
         assert!(r.wb.running.is_empty());
+    }
+
+    #[test]
+    fn a_message_label_keeps_clear_of_node_names() {
+        let name = text_box(0.0, -10.0, 21.0, "a-long-consumer…");
+        // Clear above: above.
+        assert_eq!(
+            label_spot(0.0, -60.0, "#4", &[name]),
+            Some((0.0, -77.0, "middle"))
+        );
+        // A token at the consumer's left edge: its label above would cover
+        // the name, so it goes below.
+        assert_eq!(
+            label_spot(-78.0, 0.0, "#4", &[name]),
+            Some((-78.0, 29.0, "middle"))
+        );
+        // Above, below and right taken: left.
+        let taken = [
+            [-100.0, -40.0, -50.0, -20.0],
+            [-100.0, 15.0, -50.0, 40.0],
+            [-70.0, -5.0, 0.0, 5.0],
+        ];
+        assert_eq!(
+            label_spot(-78.0, 0.0, "#4", &taken),
+            Some((-93.0, 6.0, "end"))
+        );
+        // Boxed in: no label rather than one on a name.
+        let wall = [-1000.0, -1000.0, 1000.0, 1000.0];
+        assert_eq!(label_spot(0.0, 0.0, "#4", &[wall]), None);
+        // A held message sits above a consumer's box, its label clear of the name.
+        let mut r = Rig::shop(false);
+        r.form(
+            Kind::Consumer,
+            &[("name", "worker"), ("queue", "orders.new")],
+        );
+        let b = r.wb.node_box("consumer:worker").expect("drawn");
+        let (x, y) = r.wb.held_xy("consumer:worker", 0).expect("a spot");
+        assert!(y + 11.0 < b.y - b.hh, "the token is above the box");
+        let title = text_box(b.x, b.y - 10.0, 21.0, "worker");
+        assert_eq!(
+            label_spot(x, y, "#1", &[title]).map(|s| s.2),
+            Some("middle")
+        );
     }
 
     #[test]

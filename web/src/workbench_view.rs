@@ -21,7 +21,9 @@ use crate::i18n::Lang;
 use crate::lesson::{EdgeKind, NodeKind};
 use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
 use crate::model::{Action, Mode};
-use crate::workbench::{CState, FlightKind, Sel, WbAction, Workbench};
+use crate::workbench::{
+    label_spot, text_box, CState, FlightKind, MenuOn, Rect, Sel, WbAction, Workbench,
+};
 
 /// The open Build page, shared by the reducer and the view.
 pub type BuildSlot = Rc<RefCell<Option<Workbench>>>;
@@ -108,6 +110,49 @@ fn svg_xy(e: &PointerEvent, w: f64, h: f64) -> Option<(f64, f64)> {
     ))
 }
 
+/// Focuses an element, HTML or SVG (`focus()` through JS: web-sys would
+/// need a feature for each element type).
+fn focus(el: &web_sys::Element) {
+    if let Ok(f) = js_sys::Reflect::get(el, &"focus".into()) {
+        if let Ok(f) = f.dyn_into::<js_sys::Function>() {
+            let _ = f.call0(el);
+        }
+    }
+}
+
+/// Widest a context menu is drawn (px; it is kept inside the picture's box).
+const MENU_W: f64 = 240.0;
+
+/// What the context menu of the element under `e` is on, and that element.
+fn menu_target(e: &Event) -> Option<(MenuOn, web_sys::Element)> {
+    let el = target_el(e)?;
+    if let Some(n) = el.closest("[data-node]").ok()? {
+        return Some((MenuOn::Node(n.get_attribute("data-node")?), n));
+    }
+    let edge = el.closest("[data-edge]").ok()??;
+    let (from, to) = edge
+        .get_attribute("data-edge")?
+        .split_once('|')
+        .map(|(a, b)| (a.to_string(), b.to_string()))?;
+    Some((MenuOn::Edge(from, to), edge))
+}
+
+/// Where a menu opens in the picture's box (`.build-stage`): at the pointer,
+/// or (from the keyboard) at the middle of `el`; kept inside the box.
+fn menu_at(el: &web_sys::Element, pointer: Option<(f64, f64)>) -> Option<(f64, f64)> {
+    let stage = el.closest(".build-stage").ok()??;
+    let s = stage.get_bounding_client_rect();
+    let r = el.get_bounding_client_rect();
+    let inside = |(x, y): (f64, f64)| {
+        x >= r.left() - 4.0 && x <= r.right() + 4.0 && y >= r.top() - 4.0 && y <= r.bottom() + 4.0
+    };
+    let (x, y) = pointer
+        .filter(|p| inside(*p))
+        .unwrap_or((r.left() + r.width() / 2.0, r.top() + r.height() / 2.0));
+    let x = (x - s.left()).min(s.width() - MENU_W).max(0.0);
+    Some((x, (y - s.top()).max(0.0)))
+}
+
 fn arg_line(t: &FieldTable) -> Vec<(String, String)> {
     t.iter()
         .map(|(k, v)| {
@@ -146,12 +191,28 @@ pub fn view(wb: &Workbench, lang: Lang, dispatch: Callback<WbAction>) -> Html {
     let publish = wb.sc.producers.iter().map(|p| {
         let d = dispatch.clone();
         let name = p.name.clone();
+        let run = wb.rate_of(&p.name).map(|rate| {
+            let on = wb.running.contains_key(&p.name);
+            let d = dispatch.clone();
+            let name = p.name.clone();
+            html! {
+                <button class={classes!("small", on.then_some("pub"))} data-testid={format!("run-{}", p.name)}
+                        aria-pressed={if on { "true" } else { "false" }}
+                        aria-label={format!("{} {} ({rate}{})", tr(lang, if on { "m-stop" } else { "m-start" }), p.name, tr(lang, "per-s"))}
+                        onclick={Callback::from(move |_: MouseEvent| d.emit(WbAction::Run(name.clone(), !on)))}>
+                    { format!("{} {rate}{}", if on { "■" } else { "▶" }, tr(lang, "per-s")) }
+                </button>
+            }
+        });
         html! {
+            <>
             <button class="small pub" data-testid={format!("publish-{}", p.name)} disabled={!wb.can_publish()}
                     aria-label={format!("{} {}", tr(lang, "publish"), p.name)}
                     onclick={Callback::from(move |_: MouseEvent| d.emit(WbAction::Publish(name.clone())))}>
                 { format!("{} ▸ {}", tr(lang, "publish"), short(&p.name)) }
             </button>
+            { for run }
+            </>
         }
     });
     let side = match (&wb.form, &wb.selected) {
@@ -173,7 +234,10 @@ pub fn view(wb: &Workbench, lang: Lang, dispatch: Callback<WbAction>) -> Html {
                 <p class="form-error" role="alert" data-testid="build-notice">{ n }</p>
             }
             <div class="build-main">
-                <div class="stage build-stage">{ picture(wb, lang, &dispatch) }</div>
+                <div class="stage build-stage">
+                    { picture(wb, lang, &dispatch) }
+                    { menu(wb, lang, &dispatch) }
+                </div>
                 <aside class="build-side panel" aria-live="polite">{ side }</aside>
             </div>
         </section>
@@ -214,6 +278,10 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
         let (lx, ly) = p.label;
         let names = |id: &str| id.split_once(':').map(|x| x.1.to_string()).unwrap_or_default();
         let id = format!("edge-binding:{}->{}", names(&from), names(&to));
+        // A binding's edge opens its menu (right click, or the keyboard).
+        let binding = kind == EdgeKind::Binding;
+        let data_edge = binding.then(|| format!("{from}|{to}"));
+        let aria = binding.then(|| format!("{} {} → {} {label}", tr(lang, "binding"), names(&from), names(&to)));
         let class = classes!(
             "edge",
             match kind {
@@ -223,7 +291,9 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
             }
         );
         Some(html! {
-            <g class="edge-g" data-testid={id}>
+            <g class="edge-g" data-testid={id} data-edge={data_edge} tabindex={binding.then_some("0")}
+               role={binding.then_some("button")} aria-haspopup={binding.then_some("menu")} aria-label={aria}>
+                if binding { <path d={p.d()} class="edge-hit" fill="none" /> }
                 <path d={p.d()} class={class} marker-end="url(#build-arrow)" fill="none" />
                 if !label.is_empty() {
                     <text x={format!("{lx:.1}")} y={format!("{:.1}", ly - 8.0)}
@@ -264,13 +334,25 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
                     </>
                 }
             }
-            NodeKind::Producer => html! {
-                <>
-                <rect x="-78" y="-40" width="156" height="80" rx="16" />
-                <text y="-4" class="node-title">{ short(&n.name) }</text>
-                <text y="22" class="node-sub">{ short(&n.sub) }</text>
-                </>
-            },
+            NodeKind::Producer => {
+                let rate = wb.rate_of(&n.name).map(|r| {
+                    let on = wb.running.contains_key(&n.name);
+                    format!("{} {r}{}", if on { "▶" } else { "■" }, tr(lang, "per-s"))
+                });
+                if let Some(r) = &rate {
+                    aria.push_str(&format!(", {r}"));
+                }
+                html! {
+                    <>
+                    <rect x="-78" y="-40" width="156" height="80" rx="16" />
+                    <text y="-4" class="node-title">{ short(&n.name) }</text>
+                    <text y="22" class="node-sub">{ short(&n.sub) }</text>
+                    if let Some(r) = rate {
+                        <text y="60" class="node-caption" data-testid={format!("producer-rate-{}", n.name)}>{ r }</text>
+                    }
+                    </>
+                }
+            }
             NodeKind::Consumer => {
                 let rt = wb.consumers.get(&n.name);
                 let st = match rt.map(|r| r.state) {
@@ -295,12 +377,14 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
         html! {
             <g key={id.clone()} class={classes!("node", n.kind.prefix(), (selected == Some(id.as_str())).then_some("hl"))}
                transform={tf} data-node={id.clone()} data-testid={format!("node-{id}")}
-               tabindex="0" role="button" aria-label={aria}>
+               tabindex="0" role="button" aria-haspopup="menu" aria-label={aria}>
                 { body }
             </g>
         }
     });
-    // Messages on their way, and the ones a consumer is working on.
+    // Messages on their way, and the ones a consumer is working on; their
+    // labels keep clear of the nodes' names and captions.
+    let avoid = text_boxes(wb, lang);
     let colour = |id: Option<u64>| {
         id.and_then(|m| wb.journal.records.get(&m))
             .and_then(|r| wb.sc.producers.iter().position(|p| p.name == r.producer))
@@ -322,19 +406,23 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
             f.key,
             f.msg,
             &f.label,
-            x,
-            y,
+            (x, y),
             opacity,
             classes!(class, colour(f.msg)),
             lang,
+            &avoid,
         ))
     });
-    let held = wb
+    // Side by side above the consumer, right to left.
+    let mut nth: crate::vecmap::VecMap<&str, usize> = crate::vecmap::VecMap::new();
+    let held: Vec<Html> = wb
         .work
         .iter()
         .filter(|w| w.arrive <= wb.now)
         .filter_map(|w| {
-            let b = wb.node_box(&format!("consumer:{}", w.consumer))?;
+            let k = nth.get_or_insert_with(w.consumer.as_str(), || 0);
+            let at = wb.held_xy(&format!("consumer:{}", w.consumer), *k % 6)?;
+            *k += 1;
             let label = wb
                 .journal
                 .records
@@ -345,16 +433,21 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
                 w.msg + (1 << 40),
                 Some(w.msg),
                 &label,
-                b.x + b.hw * 0.75,
-                b.y - b.hh * 0.85,
+                at,
                 1.0,
                 classes!("token", "working", colour(Some(w.msg))),
                 lang,
+                &avoid,
             ))
-        });
+        })
+        .collect();
     let down = {
         let d = dispatch.clone();
         Callback::from(move |e: PointerEvent| {
+            // The right button opens the menu (contextmenu), it does not drag.
+            if e.button() != 0 {
+                return;
+            }
             if let Some(m) = closest_attr(&e, "data-msg").and_then(|m| m.parse().ok()) {
                 d.emit(WbAction::Select(Some(Sel::Message(m))));
                 return;
@@ -392,7 +485,27 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
                 }
                 return;
             }
+            if key == "ContextMenu" || (key == "F10" && e.shift_key()) {
+                if let Some((on, el)) = menu_target(&e) {
+                    if let Some((x, y)) = menu_at(&el, None) {
+                        e.prevent_default();
+                        e.stop_propagation();
+                        d.emit(WbAction::OpenMenu { on, x, y });
+                    }
+                }
+                return;
+            }
             let Some(node) = closest_attr(&e, "data-node") else {
+                // Enter on a binding's edge opens its menu.
+                if key == "Enter" || key == " " {
+                    if let Some((on @ MenuOn::Edge(..), el)) = menu_target(&e) {
+                        if let Some((x, y)) = menu_at(&el, None) {
+                            e.prevent_default();
+                            e.stop_propagation();
+                            d.emit(WbAction::OpenMenu { on, x, y });
+                        }
+                    }
+                }
                 return;
             };
             let (dx, dy) = match key.as_str() {
@@ -422,11 +535,27 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let context = {
+        let d = dispatch.clone();
+        Callback::from(move |e: MouseEvent| {
+            if closest_attr(&e, "data-msg").is_some() {
+                return;
+            }
+            let Some((on, el)) = menu_target(&e) else {
+                return;
+            };
+            e.prevent_default();
+            let pointer = (f64::from(e.client_x()), f64::from(e.client_y()));
+            if let Some((x, y)) = menu_at(&el, Some(pointer)) {
+                d.emit(WbAction::OpenMenu { on, x, y });
+            }
+        })
+    };
     html! {
         <svg viewBox={format!("0 0 {w:.0} {h:.0}")} preserveAspectRatio="xMinYMin meet"
              class="topology lesson-topology build-topology" role="group" aria-label={aria}
              data-testid="build-stage" onpointerdown={down} onpointermove={moving}
-             onpointerup={up.clone()} onpointercancel={up} onkeydown={keys}>
+             onpointerup={up.clone()} onpointercancel={up} onkeydown={keys} oncontextmenu={context}>
             <defs>
                 <marker id="build-arrow" viewBox="0 0 10 10" refX="9" refY="5"
                         markerWidth="7" markerHeight="7" orient="auto-start-reverse">
@@ -441,23 +570,218 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
     }
 }
 
+/// The open context menu, if any: a backdrop that closes it on a click
+/// anywhere else, and the menu at the pointer (or the focused node).
+fn menu(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
+    let Some(m) = &wb.menu else {
+        return Html::default();
+    };
+    let items = wb.menu_items();
+    if items.is_empty() {
+        return Html::default();
+    }
+    let (origin, title) = match &m.on {
+        MenuOn::Node(id) => (format!("[data-node=\"{id}\"]"), id.replacen(':', " ", 1)),
+        MenuOn::Edge(from, to) => (
+            format!("[data-edge=\"{from}|{to}\"]"),
+            format!("{} {from} → {to}", tr(lang, "binding")),
+        ),
+    };
+    let items: Vec<(String, String, bool)> = items
+        .into_iter()
+        .map(|i| {
+            let label = if i.detail.is_empty() {
+                tr(lang, i.label).to_string()
+            } else {
+                format!("{} {}", tr(lang, i.label), i.detail)
+            };
+            (label, i.testid, i.danger)
+        })
+        .collect();
+    let close = dispatch.reform(|_: ()| WbAction::CloseMenu);
+    let pick = dispatch.reform(WbAction::MenuPick);
+    html! {
+        <ContextMenu key={title.clone()} {items} x={m.x} y={m.y} {origin}
+                     label={format!("{}: {title}", tr(lang, "actions"))} {close} {pick} />
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct MenuProps {
+    /// `(label, testid, destructive)` per entry.
+    items: Vec<(String, String, bool)>,
+    x: f64,
+    y: f64,
+    /// A selector of the element it opened on (focus goes back there).
+    origin: String,
+    label: String,
+    close: Callback<()>,
+    pick: Callback<usize>,
+}
+
+/// The menu itself: the first entry takes the focus when it opens; arrows,
+/// Home and End move between entries, Enter picks, Escape and Tab close it
+/// (the focus goes back to what it opened on).
+#[function_component(ContextMenu)]
+fn context_menu(p: &MenuProps) -> Html {
+    let list = use_node_ref();
+    {
+        let list = list.clone();
+        use_effect_with((), move |_| {
+            if let Some(first) = list
+                .cast::<web_sys::Element>()
+                .and_then(|m| m.query_selector("[role=menuitem]").ok().flatten())
+            {
+                focus(&first);
+            }
+        });
+    }
+    let back = {
+        let origin = p.origin.clone();
+        move || {
+            if let Some(el) = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.query_selector(&origin).ok().flatten())
+            {
+                focus(&el);
+            }
+        }
+    };
+    let keys = {
+        let close = p.close.clone();
+        let back = back.clone();
+        Callback::from(move |e: KeyboardEvent| {
+            // The page's shortcuts (space pauses, arrows step) stay out of it.
+            e.stop_propagation();
+            let Some(el) = target_el(&e) else { return };
+            let to = match e.key().as_str() {
+                "ArrowDown" => el
+                    .next_element_sibling()
+                    .or_else(|| el.parent_element().and_then(|m| m.first_element_child())),
+                "ArrowUp" => el
+                    .previous_element_sibling()
+                    .or_else(|| el.parent_element().and_then(|m| m.last_element_child())),
+                "Home" => el.parent_element().and_then(|m| m.first_element_child()),
+                "End" => el.parent_element().and_then(|m| m.last_element_child()),
+                "Escape" | "Tab" => {
+                    e.prevent_default();
+                    close.emit(());
+                    back();
+                    return;
+                }
+                _ => return,
+            };
+            e.prevent_default();
+            if let Some(to) = to {
+                focus(&to);
+            }
+        })
+    };
+    let away = {
+        let close = p.close.clone();
+        Callback::from(move |e: MouseEvent| {
+            e.prevent_default();
+            close.emit(());
+        })
+    };
+    let away_down = {
+        let close = p.close.clone();
+        Callback::from(move |e: PointerEvent| {
+            e.prevent_default();
+            close.emit(());
+        })
+    };
+    let entries = p.items.iter().enumerate().map(|(n, (label, testid, danger))| {
+        let pick = p.pick.clone();
+        html! {
+            <button type="button" role="menuitem" tabindex="-1" data-testid={testid.clone()}
+                    class={classes!("menu-item", danger.then_some("danger"))}
+                    onclick={Callback::from(move |_: MouseEvent| pick.emit(n))}>{ label }</button>
+        }
+    });
+    html! {
+        <>
+        <div class="menu-backdrop" data-testid="build-menu-away" onpointerdown={away_down}
+             oncontextmenu={away}></div>
+        <div class="build-menu" role="menu" ref={list} aria-label={p.label.clone()} data-testid="build-menu"
+             style={format!("left:{:.0}px;top:{:.0}px", p.x, p.y)} onkeydown={keys}>
+            { for entries }
+        </div>
+        </>
+    }
+}
+
+/// The boxes of the text `picture` draws in each node (its name, kind,
+/// state and counts, at the offsets and sizes it draws them with), for
+/// message labels to keep clear of.
+fn text_boxes(wb: &Workbench, lang: Lang) -> Vec<Rect> {
+    let mut out = Vec::new();
+    for n in &wb.layout.nodes {
+        let mut line =
+            |dy: f64, size: f64, text: &str| out.push(text_box(n.x, n.y + dy, size, text));
+        match n.kind {
+            NodeKind::Exchange => {
+                let long = n.title().chars().count() > 8;
+                line(-2.0, if long { 14.0 } else { 21.0 }, &short(n.title()));
+                line(24.0, 16.0, &n.sub);
+            }
+            NodeKind::Queue => {
+                line(-46.0, 21.0, &short(&n.name));
+                line(
+                    58.0,
+                    16.0,
+                    &format!("{} 0000 · {} 0000", tr(lang, "ready"), tr(lang, "unacked")),
+                );
+                line(78.0, 14.0, &n.sub);
+            }
+            NodeKind::Producer => {
+                line(-4.0, 21.0, &short(&n.name));
+                line(22.0, 16.0, &short(&n.sub));
+                line(60.0, 16.0, "▶ 20.25/s");
+            }
+            NodeKind::Consumer => {
+                line(-10.0, 21.0, &short(&n.name));
+                line(12.0, 16.0, &n.sub);
+                line(32.0, 17.0, tr(lang, "starting"));
+                line(
+                    60.0,
+                    16.0,
+                    &format!(
+                        "{} 0000 · {} 0000",
+                        tr(lang, "received"),
+                        tr(lang, "processed")
+                    ),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// A message at `at`, its label where it covers no node's text (`avoid`).
 #[allow(clippy::too_many_arguments)]
 fn token(
     key: u64,
     msg: Option<u64>,
     label: &str,
-    x: f64,
-    y: f64,
+    (x, y): (f64, f64),
     opacity: f64,
     class: Classes,
     lang: Lang,
+    avoid: &[Rect],
 ) -> Html {
+    let spot = (!label.is_empty())
+        .then(|| label_spot(x, y, label, avoid))
+        .flatten();
     html! {
         <g key={key} class={class} transform={format!("translate({x:.1},{y:.1})")} opacity={format!("{opacity:.2}")}
            data-msg={msg.map(|m| m.to_string())} data-testid="token" tabindex={msg.map(|_| "0")}
            role={msg.map(|_| "button")} aria-label={format!("{} {label}", tr(lang, "message"))}>
             <circle r="11" />
-            if !label.is_empty() { <text y="-16" class="token-label">{ label }</text> }
+            if let Some((lx, ly, anchor)) = spot {
+                <text x={format!("{:.1}", lx - x)} y={format!("{:.1}", ly - y)} style={format!("text-anchor:{anchor}")}
+                      class="token-label">{ label }</text>
+            }
         </g>
     }
 }
@@ -522,7 +846,7 @@ fn form_view(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html 
         let input = match &field.input {
             Input::Text | Input::Number => html! {
                 <input id={id.clone()} name={field.name} type="text" value={field.value.clone()}
-                       inputmode={ (field.input == Input::Number).then_some("numeric") }
+                       inputmode={ (field.input == Input::Number).then_some(if field.name == "rate" { "decimal" } else { "numeric" }) }
                        readonly={field.readonly} data-testid={testid} aria-invalid={invalid}
                        aria-describedby={described} autocomplete="off" spellcheck="false" />
             },
@@ -557,6 +881,9 @@ fn form_view(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html 
             { for fields }
             if f.editing.is_some() && matches!(kind, Kind::Exchange | Kind::Queue) {
                 <p class="hint">{ tr(lang, "recreate") }</p>
+            }
+            if f.editing.is_some() && kind == Kind::Binding {
+                <p class="hint" data-testid="form-rebind">{ tr(lang, "rebind") }</p>
             }
             if let Some(e) = &f.broker_error {
                 <p class="form-error" role="alert" data-testid="form-broker-error">{ format!("{} {e}", tr(lang, "broker-said")) }</p>
@@ -800,6 +1127,12 @@ fn inspect(wb: &Workbench, sel: &Sel, lang: Lang) -> Option<(String, Vec<Part>)>
                             .push((tr(lang, "headers").into(), editor::headers_text(h)));
                     }
                     on(p.mandatory, "f-mandatory", &mut main.rows);
+                    if let Some(r) = wb.rate_of(name) {
+                        main.rows.push((
+                            tr(lang, "f-rate").into(),
+                            format!("{r}{}", tr(lang, "per-s")),
+                        ));
+                    }
                     parts.push(main);
                 }
                 _ => {
@@ -875,9 +1208,13 @@ fn inspector(wb: &Workbench, sel: &Sel, lang: Lang, dispatch: &Callback<WbAction
         }
         Item::Binding(text, bid) => {
             let d = dispatch.clone();
+            let e = dispatch.clone();
+            let edit = bid.clone();
             html! {
                 <li data-testid="binding">{ format!("{text} ") }
-                    <button class="small" aria-label={format!("{} {}", tr(lang, "delete"), tr(lang, "binding"))}
+                    <button class="small" data-testid="binding-edit" aria-label={format!("{} {} {text}", tr(lang, "edit"), tr(lang, "binding"))}
+                            onclick={Callback::from(move |_: MouseEvent| e.emit(WbAction::EditForm(Kind::Binding, edit.clone())))}>{ "✎" }</button>
+                    <button class="small" aria-label={format!("{} {} {text}", tr(lang, "delete"), tr(lang, "binding"))}
                             onclick={Callback::from(move |_: MouseEvent| d.emit(WbAction::Delete(Kind::Binding, bid.clone())))}>{ "✕" }</button>
                 </li>
             }
