@@ -26,7 +26,7 @@ pub(crate) const FIREFOX: &str = "/usr/bin/firefox-esr";
 const RABBITMQ: ([u8; 4], u16) = ([127, 0, 0, 1], 5672);
 
 /// The tests, in order.
-const TESTS: [&str; 23] = [
+const TESTS: [&str; 24] = [
     "sim-publish-is-delivered-and-acked",
     "real-mode-publish-through-rabbitmq",
     "sim-again-after-real",
@@ -49,6 +49,7 @@ const TESTS: [&str; 23] = [
     "build-invalid-input-sends-nothing",
     "build-real-mode-declares-on-rabbitmq",
     "build-share-link-reopens-the-build",
+    "build-context-menu-edits-a-binding",
     // Last: it stops the bridge.
     "bridge-gone-says-why-and-sim-still-works",
 ];
@@ -313,6 +314,9 @@ async fn run_tests(
             }
             "build-share-link-reopens-the-build" => {
                 build::build_share(&client, page, out_dir).await
+            }
+            "build-context-menu-edits-a-binding" => {
+                build::build_context_menu_edits_binding(&client, page, out_dir).await
             }
             "real-mode-publish-through-rabbitmq" => real_publish(&client, page, out_dir).await,
             "sim-again-after-real" => sim_again_after_real(&client, page, out_dir).await,

@@ -1,12 +1,16 @@
 //! Browser tests of the Build page: a topology made with the editor's forms
 //! routes a publish into the right queue, the inspector reads the message's
 //! route, an invalid form explains itself and sends nothing, the same
-//! topology is declared on RabbitMQ in real mode, and the share link carries it.
+//! topology is declared on RabbitMQ in real mode, the share link carries it,
+//! and the context menu edits a binding (routing follows its new key).
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use fantoccini::actions::{
+    InputSource, KeyAction, KeyActions, MouseActions, PointerAction, MOUSE_BUTTON_RIGHT,
+};
 use fantoccini::{Client, Locator};
 
 use super::{
@@ -442,5 +446,267 @@ pub(super) async fn build_share(client: &Client, page: &str, out_dir: &Path) -> 
     click(client, "publish-web").await?;
     wait_counts(client, "orders", "ready 1").await?;
     screenshot(client, out_dir, "build-shared").await?;
+    Ok(())
+}
+
+/// Right-clicks the element `css` (its middle) as a mouse would.
+async fn right_click(client: &Client, css: &str) -> anyhow::Result<()> {
+    let element = find(client, css).await?;
+    let mouse = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement {
+            element,
+            duration: None,
+            x: 0.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_RIGHT,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_RIGHT,
+        });
+    client
+        .perform_actions(mouse)
+        .await
+        .with_context(|| format!("cannot right-click {css}"))?;
+    client.release_actions().await?;
+    Ok(())
+}
+
+/// Presses `keys` together (WebDriver key codes) on the focused element.
+async fn press(client: &Client, keys: &[char]) -> anyhow::Result<()> {
+    let mut k = KeyActions::new("keys".into());
+    for &value in keys {
+        k = k.then(KeyAction::Down { value });
+    }
+    for &value in keys.iter().rev() {
+        k = k.then(KeyAction::Up { value });
+    }
+    client
+        .perform_actions(k)
+        .await
+        .context("cannot press keys")?;
+    client.release_actions().await?;
+    Ok(())
+}
+
+const SHIFT: char = '\u{E008}';
+const F10: char = '\u{E03A}';
+const ESCAPE: char = '\u{E00C}';
+
+async fn wait_menu(client: &Client, open: bool) -> anyhow::Result<()> {
+    let what = if open {
+        "the context menu"
+    } else {
+        "the context menu to close"
+    };
+    wait_until(what, Duration::from_secs(5), || async {
+        no_panic(client).await?;
+        Ok((exists(client, "build-menu").await? == open).then_some(()))
+    })
+    .await
+}
+
+/// `document.activeElement`'s role and `data-node`, as `role|node`.
+async fn focused(client: &Client) -> anyhow::Result<String> {
+    let v = client
+        .execute(
+            "const a = document.activeElement; \
+             return a ? (a.getAttribute('role') || '') + '|' + (a.getAttribute('data-node') || '') : '|';",
+            vec![],
+        )
+        .await?;
+    Ok(v.as_str().unwrap_or_default().to_string())
+}
+
+/// Pairs of a token label and a node's text whose boxes overlap on screen
+/// (each as `label / text`).
+async fn label_overlaps(client: &Client) -> anyhow::Result<Vec<String>> {
+    let v = client
+        .execute(
+            "const hit = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && \
+                                   a.top < b.bottom - 1 && b.top < a.bottom - 1; \
+             const texts = [...document.querySelectorAll('.build-topology .node text')]; \
+             const out = []; \
+             for (const l of document.querySelectorAll('.build-topology .token-label')) { \
+               const a = l.getBoundingClientRect(); \
+               for (const t of texts) { \
+                 if (hit(a, t.getBoundingClientRect())) out.push(l.textContent + ' / ' + t.textContent); \
+               } \
+             } \
+             return out;",
+            vec![],
+        )
+        .await?;
+    Ok(v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Right-click a binding's edge, edit its key in the form the menu opens (a
+/// duplicate is explained first), and see routing follow the new key; the
+/// menu opens from the keyboard too, Escape closes it, and message labels
+/// never cover a node's name.
+pub(super) async fn build_context_menu_edits_binding(
+    client: &Client,
+    page: &str,
+    out_dir: &Path,
+) -> anyhow::Result<()> {
+    open_build(client, page).await?;
+    build_shop(client).await?;
+    click(client, "publish-web").await?;
+    wait_counts(client, "orders", "ready 1").await?;
+    right_click(
+        client,
+        "[data-testid=\"edge-binding:shop->orders\"] .edge-key",
+    )
+    .await?;
+    wait_menu(client, true).await?;
+    let role = find(client, "[data-testid=\"build-menu\"]")
+        .await?
+        .attr("role")
+        .await?;
+    if role.as_deref() != Some("menu") {
+        bail!("the context menu has role {role:?}");
+    }
+    let f = focused(client).await?;
+    if !f.starts_with("menuitem|") {
+        bail!("the menu's first entry does not have the focus: {f:?}");
+    }
+    screenshot(client, out_dir, "build-menu-binding").await?;
+    click(client, "menu-edit").await?;
+    wait_until("the binding form", Duration::from_secs(5), || async {
+        exists(client, "form-binding")
+            .await
+            .map(|b| b.then_some(()))
+    })
+    .await?;
+    let key = find(client, "[data-testid=\"field-key\"]")
+        .await?
+        .prop("value")
+        .await?;
+    if key.as_deref() != Some("order.*") {
+        bail!("the edit form shows key {key:?}, not order.*");
+    }
+    if !exists(client, "form-rebind").await? {
+        bail!("the binding form does not say it unbinds and binds");
+    }
+    // The same inline check as a new binding: that one exists already.
+    let sent = attr_of(client, "build", "data-sent").await?;
+    choose(client, "dest", "invoices").await?;
+    type_in(client, "key", "invoice.#").await?;
+    let dup = text_of(client, "error-key").await?;
+    if !dup.contains("exists already") {
+        bail!("the duplicate binding is not explained: {dup:?}");
+    }
+    click(client, "form-save").await?;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    if attr_of(client, "build", "data-sent").await? != sent {
+        bail!("saving a duplicate binding sent requests");
+    }
+    choose(client, "dest", "orders").await?;
+    type_in(client, "key", "order.paid").await?;
+    screenshot(client, out_dir, "build-binding-edit-form").await?;
+    click(client, "form-save").await?;
+    wait_until(
+        "the binding form to close",
+        Duration::from_secs(10),
+        || async {
+            no_panic(client).await?;
+            if let Ok(e) = text_of(client, "form-broker-error").await {
+                return Err(super::Fatal(format!("the broker refused the edit: {e}")).into());
+            }
+            Ok((!exists(client, "form-binding").await?).then_some(()))
+        },
+    )
+    .await?;
+    let edge = text_of(client, "edge-binding:shop->orders").await?;
+    if !edge.contains("order.paid") || edge.contains("order.*") {
+        bail!("the edge is labelled {edge:?} after the edit");
+    }
+    // order.new no longer reaches orders...
+    click(client, "publish-web").await?;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_counts(client, "orders", "ready 1").await?;
+    // ...order.paid does: change the producer's key from its own menu.
+    right_click(client, "[data-testid=\"node-producer:web\"] rect").await?;
+    wait_menu(client, true).await?;
+    click(client, "menu-edit").await?;
+    type_in(client, "key", "order.paid").await?;
+    click(client, "form-save").await?;
+    wait_until(
+        "the producer form to close",
+        Duration::from_secs(10),
+        || async { Ok((!exists(client, "form-producer").await?).then_some(())) },
+    )
+    .await?;
+    click(client, "publish-web").await?;
+    wait_counts(client, "orders", "ready 2").await?;
+    let other = text_of(client, "build-counts-invoices").await?;
+    if !other.contains("ready 0") {
+        bail!("a message went to invoices: {other:?}");
+    }
+    // The keyboard: Shift+F10 on a focused node, Escape closes, focus returns.
+    client
+        .execute(
+            "document.querySelector('[data-node=\"queue:orders\"]').focus();",
+            vec![],
+        )
+        .await?;
+    press(client, &[SHIFT, F10]).await?;
+    wait_menu(client, true).await?;
+    if !exists(client, "menu-purge").await? {
+        bail!("the queue's menu has no Purge");
+    }
+    screenshot(client, out_dir, "build-menu-keyboard").await?;
+    press(client, &[ESCAPE]).await?;
+    wait_menu(client, false).await?;
+    let f = focused(client).await?;
+    if f != "button|queue:orders" {
+        bail!("Escape did not give the focus back to the queue: {f:?}");
+    }
+    // Purge from the menu empties the queue.
+    press(client, &[SHIFT, F10]).await?;
+    wait_menu(client, true).await?;
+    click(client, "menu-purge").await?;
+    wait_counts(client, "orders", "ready 0").await?;
+    // A consumer working on a message: its label clears the consumer's name.
+    right_click(client, "[data-testid=\"node-queue:orders\"] rect").await?;
+    wait_menu(client, true).await?;
+    click(client, "menu-consume").await?;
+    type_in(client, "name", "a-long-consumer-name").await?;
+    type_in(client, "work_ms", "20000").await?;
+    click(client, "form-save").await?;
+    wait_until(
+        "the consumer form to close",
+        Duration::from_secs(10),
+        || async { Ok((!exists(client, "form-consumer").await?).then_some(())) },
+    )
+    .await?;
+    for _ in 0..2 {
+        click(client, "publish-web").await?;
+    }
+    let mut seen = Vec::new();
+    for i in 0..12 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let o = label_overlaps(client).await?;
+        if !o.is_empty() && seen.is_empty() {
+            screenshot(client, out_dir, &format!("build-label-overlap-{i}")).await?;
+        }
+        seen.extend(o);
+    }
+    screenshot(client, out_dir, "build-consumer-working").await?;
+    if !seen.is_empty() {
+        bail!("message labels overlap node text: {seen:?}");
+    }
+    // A click elsewhere closes the menu.
+    right_click(client, "[data-testid=\"node-exchange:shop\"] polygon").await?;
+    wait_menu(client, true).await?;
+    click(client, "build-menu-away").await?;
+    wait_menu(client, false).await?;
     Ok(())
 }
