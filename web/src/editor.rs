@@ -173,6 +173,7 @@ const LABELS: &[[&str; 4]] = &[
     ["m-start", "Start publishing", "Начать публикацию", "Почати публікацію"],
     ["m-stop", "Stop publishing", "Остановить публикацию", "Зупинити публікацію"],
     ["per-s", "/s", "/с", "/с"],
+    ["rate", "Rate", "Частота", "Частота"],
 ];
 
 /// The Build page's string `key` in `lang` (then the page's shared strings).

@@ -1557,7 +1557,8 @@ impl Workbench {
         let item = |label: &'static str, action: WbAction| MenuItem {
             label,
             detail: String::new(),
-            testid: format!("menu-{}", label.trim_start_matches("m-")),
+            // `m-edit` → `menu-edit`.
+            testid: format!("menu-{}", label.get(2..).unwrap_or_default()),
             danger: label == "m-delete" || label == "m-purge",
             action,
         };

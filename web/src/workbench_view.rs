@@ -322,11 +322,12 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
                     <>
                     <rect x="-80" y="-36" width="160" height="72" rx="10" />
                     <text y="-46" class="node-title">{ short(&n.name) }</text>
-                    { for here.iter().take(7).enumerate().map(|(k, m)| html! {
+                    // Seven dots, or six and "+n" where the seventh would be.
+                    { for here.iter().take(if here.len() > 7 { 6 } else { 7 }).enumerate().map(|(k, m)| html! {
                         <circle class="msg-dot" data-msg={m.to_string()} data-testid="message"
                                 cx={format!("{}", 60 - 19 * k as i32)} cy="0" r="8" />
                     }) }
-                    if here.len() > 7 { <text x="-66" y="6" class="overflow">{ format!("+{}", here.len() - 7) }</text> }
+                    if here.len() > 7 { <text x="-56" y="7" class="overflow">{ format!("+{}", here.len() - 6) }</text> }
                     <text y="58" class="node-caption" data-testid={format!("build-counts-{}", n.name)}>
                         { format!("{} {} · {} {unacked}", tr(lang, "ready"), here.len(), tr(lang, "unacked")) }
                     </text>
@@ -491,6 +492,7 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
                         e.prevent_default();
                         e.stop_propagation();
                         d.emit(WbAction::OpenMenu { on, x, y });
+                        focus_menu_soon();
                     }
                 }
                 return;
@@ -503,6 +505,7 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
                             e.prevent_default();
                             e.stop_propagation();
                             d.emit(WbAction::OpenMenu { on, x, y });
+                            focus_menu_soon();
                         }
                     }
                 }
@@ -548,6 +551,7 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
             let pointer = (f64::from(e.client_x()), f64::from(e.client_y()));
             if let Some((x, y)) = menu_at(&el, Some(pointer)) {
                 d.emit(WbAction::OpenMenu { on, x, y });
+                focus_menu_soon();
             }
         })
     };
@@ -570,8 +574,25 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
     }
 }
 
+/// Gives the open menu's first entry the focus once it is drawn (Yew draws
+/// before a zero timeout fires).
+fn focus_menu_soon() {
+    gloo_timers::callback::Timeout::new(0, || {
+        if let Some(first) = web_sys::window().and_then(|w| w.document()).and_then(|d| {
+            d.query_selector(".build-menu [role=menuitem]")
+                .ok()
+                .flatten()
+        }) {
+            focus(&first);
+        }
+    })
+    .forget();
+}
+
 /// The open context menu, if any: a backdrop that closes it on a click
-/// anywhere else, and the menu at the pointer (or the focused node).
+/// anywhere else, and the menu at the pointer (or the focused node). Arrows,
+/// Home and End move between its entries, Enter picks one, Escape and Tab
+/// close it and give the focus back to what it opened on.
 fn menu(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
     let Some(m) = &wb.menu else {
         return Html::default();
@@ -581,93 +602,41 @@ fn menu(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
         return Html::default();
     }
     let (origin, title) = match &m.on {
-        MenuOn::Node(id) => (format!("[data-node=\"{id}\"]"), id.replacen(':', " ", 1)),
+        MenuOn::Node(id) => {
+            let (kind, name) = id.split_once(':').unwrap_or_default();
+            (
+                format!("[data-node=\"{id}\"]"),
+                format!("{} {name}", tr(lang, kind)),
+            )
+        }
         MenuOn::Edge(from, to) => (
             format!("[data-edge=\"{from}|{to}\"]"),
             format!("{} {from} → {to}", tr(lang, "binding")),
         ),
     };
-    let items: Vec<(String, String, bool)> = items
-        .into_iter()
-        .map(|i| {
-            let label = if i.detail.is_empty() {
-                tr(lang, i.label).to_string()
-            } else {
-                format!("{} {}", tr(lang, i.label), i.detail)
-            };
-            (label, i.testid, i.danger)
-        })
-        .collect();
-    let close = dispatch.reform(|_: ()| WbAction::CloseMenu);
-    let pick = dispatch.reform(WbAction::MenuPick);
-    html! {
-        <ContextMenu key={title.clone()} {items} x={m.x} y={m.y} {origin}
-                     label={format!("{}: {title}", tr(lang, "actions"))} {close} {pick} />
-    }
-}
-
-#[derive(Properties, PartialEq)]
-struct MenuProps {
-    /// `(label, testid, destructive)` per entry.
-    items: Vec<(String, String, bool)>,
-    x: f64,
-    y: f64,
-    /// A selector of the element it opened on (focus goes back there).
-    origin: String,
-    label: String,
-    close: Callback<()>,
-    pick: Callback<usize>,
-}
-
-/// The menu itself: the first entry takes the focus when it opens; arrows,
-/// Home and End move between entries, Enter picks, Escape and Tab close it
-/// (the focus goes back to what it opened on).
-#[function_component(ContextMenu)]
-fn context_menu(p: &MenuProps) -> Html {
-    let list = use_node_ref();
-    {
-        let list = list.clone();
-        use_effect_with((), move |_| {
-            if let Some(first) = list
-                .cast::<web_sys::Element>()
-                .and_then(|m| m.query_selector("[role=menuitem]").ok().flatten())
-            {
-                focus(&first);
-            }
-        });
-    }
-    let back = {
-        let origin = p.origin.clone();
-        move || {
-            if let Some(el) = web_sys::window()
-                .and_then(|w| w.document())
-                .and_then(|d| d.query_selector(&origin).ok().flatten())
-            {
-                focus(&el);
-            }
-        }
-    };
     let keys = {
-        let close = p.close.clone();
-        let back = back.clone();
+        let d = dispatch.clone();
         Callback::from(move |e: KeyboardEvent| {
             // The page's shortcuts (space pauses, arrows step) stay out of it.
             e.stop_propagation();
             let Some(el) = target_el(&e) else { return };
+            let menu = el.parent_element();
             let to = match e.key().as_str() {
                 "ArrowDown" => el
                     .next_element_sibling()
-                    .or_else(|| el.parent_element().and_then(|m| m.first_element_child())),
+                    .or_else(|| menu.and_then(|m| m.first_element_child())),
                 "ArrowUp" => el
                     .previous_element_sibling()
-                    .or_else(|| el.parent_element().and_then(|m| m.last_element_child())),
-                "Home" => el.parent_element().and_then(|m| m.first_element_child()),
-                "End" => el.parent_element().and_then(|m| m.last_element_child()),
+                    .or_else(|| menu.and_then(|m| m.last_element_child())),
+                "Home" => menu.and_then(|m| m.first_element_child()),
+                "End" => menu.and_then(|m| m.last_element_child()),
                 "Escape" | "Tab" => {
-                    e.prevent_default();
-                    close.emit(());
-                    back();
-                    return;
+                    d.emit(WbAction::CloseMenu);
+                    el.owner_document()
+                        .and_then(|doc| doc.query_selector(&origin).ok().flatten())
+                        .as_ref()
+                        .map(focus);
+                    None
                 }
                 _ => return,
             };
@@ -677,34 +646,27 @@ fn context_menu(p: &MenuProps) -> Html {
             }
         })
     };
-    let away = {
-        let close = p.close.clone();
-        Callback::from(move |e: MouseEvent| {
-            e.prevent_default();
-            close.emit(());
-        })
-    };
-    let away_down = {
-        let close = p.close.clone();
-        Callback::from(move |e: PointerEvent| {
-            e.prevent_default();
-            close.emit(());
-        })
-    };
-    let entries = p.items.iter().enumerate().map(|(n, (label, testid, danger))| {
-        let pick = p.pick.clone();
+    let away = dispatch.reform(|e: MouseEvent| {
+        e.prevent_default();
+        WbAction::CloseMenu
+    });
+    let entries = items.into_iter().enumerate().map(|(n, i)| {
+        let label = if i.detail.is_empty() {
+            tr(lang, i.label).to_string()
+        } else {
+            format!("{} {}", tr(lang, i.label), i.detail)
+        };
         html! {
-            <button type="button" role="menuitem" tabindex="-1" data-testid={testid.clone()}
-                    class={classes!("menu-item", danger.then_some("danger"))}
-                    onclick={Callback::from(move |_: MouseEvent| pick.emit(n))}>{ label }</button>
+            <button type="button" role="menuitem" tabindex="-1" data-testid={i.testid}
+                    class={classes!("menu-item", i.danger.then_some("danger"))}
+                    onclick={dispatch.reform(move |_: MouseEvent| WbAction::MenuPick(n))}>{ label }</button>
         }
     });
     html! {
         <>
-        <div class="menu-backdrop" data-testid="build-menu-away" onpointerdown={away_down}
-             oncontextmenu={away}></div>
-        <div class="build-menu" role="menu" ref={list} aria-label={p.label.clone()} data-testid="build-menu"
-             style={format!("left:{:.0}px;top:{:.0}px", p.x, p.y)} onkeydown={keys}>
+        <div class="menu-backdrop" data-testid="build-menu-away" onmousedown={away.clone()} oncontextmenu={away}></div>
+        <div class="build-menu" role="menu" aria-label={format!("{}: {title}", tr(lang, "actions"))} data-testid="build-menu"
+             style={format!("left:{:.0}px;top:{:.0}px", m.x, m.y)} onkeydown={keys}>
             { for entries }
         </div>
         </>
@@ -1128,10 +1090,8 @@ fn inspect(wb: &Workbench, sel: &Sel, lang: Lang) -> Option<(String, Vec<Part>)>
                     }
                     on(p.mandatory, "f-mandatory", &mut main.rows);
                     if let Some(r) = wb.rate_of(name) {
-                        main.rows.push((
-                            tr(lang, "f-rate").into(),
-                            format!("{r}{}", tr(lang, "per-s")),
-                        ));
+                        main.rows
+                            .push((tr(lang, "rate").into(), format!("{r}{}", tr(lang, "per-s"))));
                     }
                     parts.push(main);
                 }

@@ -703,6 +703,38 @@ pub(super) async fn build_context_menu_edits_binding(
     if !seen.is_empty() {
         bail!("message labels overlap node text: {seen:?}");
     }
+    // A rate: the producer publishes on the clock until stopped.
+    right_click(client, "[data-testid=\"node-producer:web\"] rect").await?;
+    wait_menu(client, true).await?;
+    click(client, "menu-edit").await?;
+    type_in(client, "rate", "5").await?;
+    click(client, "form-save").await?;
+    wait_until(
+        "the producer form to close",
+        Duration::from_secs(10),
+        || async { Ok((!exists(client, "form-producer").await?).then_some(())) },
+    )
+    .await?;
+    let rate = text_of(client, "producer-rate-web").await?;
+    if !rate.contains("5/s") {
+        bail!("the producer shows rate {rate:?}");
+    }
+    click(client, "run-web").await?;
+    wait_counts(client, "orders", "ready 4").await?;
+    screenshot(client, out_dir, "build-producer-rate").await?;
+    click(client, "run-web").await?;
+    let pressed = attr_of(client, "run-web", "aria-pressed").await?;
+    if pressed.as_deref() != Some("false") {
+        bail!("the rate button is still pressed: {pressed:?}");
+    }
+    // What was on its way lands (two edges, 1.3 s), then nothing more comes.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let stopped = text_of(client, "build-counts-orders").await?;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let later = text_of(client, "build-counts-orders").await?;
+    if later != stopped {
+        bail!("the producer went on after Stop: {stopped:?} then {later:?}");
+    }
     // A click elsewhere closes the menu.
     right_click(client, "[data-testid=\"node-exchange:shop\"] polygon").await?;
     wait_menu(client, true).await?;
