@@ -62,6 +62,10 @@ impl Fault {
     pub fn not_implemented(text: impl Into<String>) -> Fault {
         Fault::connection(540, "NOT_IMPLEMENTED", text.into())
     }
+    /// What RabbitMQ replies when a process crashed on the request.
+    pub fn internal_error(text: impl Into<String>) -> Fault {
+        Fault::connection(541, "INTERNAL_ERROR", text.into())
+    }
 
     pub fn to_amqp(&self) -> AmqpError {
         AmqpError {

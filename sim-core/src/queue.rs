@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::error::Fault;
 use crate::message::QEntry;
 use crate::protocol::{ConnectionId, FieldTable};
 
@@ -102,6 +103,72 @@ impl QueueType {
             Some(p) => Err(format!("invalid property '{p}'")),
             None => Ok(()),
         }
+    }
+}
+
+/// Where a stream consumer starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamStart {
+    First,
+    /// The last message (RabbitMQ: the last chunk; a chunk here is one message).
+    Last,
+    Next,
+    Offset(u64),
+    /// The first message appended at most this many ms ago.
+    Since(u64),
+}
+
+impl StreamStart {
+    /// Reads `x-stream-offset` as RabbitMQ 3.10 does (`rabbit_stream_queue`):
+    /// first/last/next, an offset (a negative one is the start), or an age like
+    /// "10s" (units Y M D h m s). An age of 0 or with another unit is a 406; a
+    /// string that does not start with a digit, or a value of another type,
+    /// crashes the channel process there: 541 on the connection (case 159).
+    pub fn parse(v: Option<&Value>) -> Result<StreamStart, Fault> {
+        let bad_age = |s: &str| {
+            Fault::precondition_failed(format!("Invalid value for  x-stream-offset: {s}"))
+        };
+        let crash = |v: &Value| Fault::internal_error(format!("badarg: x-stream-offset {v}"));
+        let s = match v {
+            None => return Ok(StreamStart::Next),
+            Some(Value::Number(n)) => {
+                return match (n.as_u64(), n.as_i64()) {
+                    (Some(o), _) => Ok(StreamStart::Offset(o)),
+                    (None, Some(_)) => Ok(StreamStart::First),
+                    _ => Err(crash(v.unwrap_or(&Value::Null))),
+                }
+            }
+            Some(Value::String(s)) => s.as_str(),
+            Some(other) => return Err(crash(other)),
+        };
+        match s {
+            "first" => return Ok(StreamStart::First),
+            "last" => return Ok(StreamStart::Last),
+            "next" => return Ok(StreamStart::Next),
+            _ => {}
+        }
+        let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+        let (value, unit) = s.split_at(digits);
+        if value.is_empty() {
+            return Err(crash(&Value::String(s.to_string())));
+        }
+        // Erlang's integers have no bound; ours saturate.
+        let value = value.parse::<u64>().unwrap_or(u64::MAX);
+        const S: u64 = 1000;
+        const D: u64 = 24 * 3600 * S;
+        let unit_ms = match unit {
+            "Y" => 365 * D,
+            "M" => 30 * D,
+            "D" => D,
+            "h" => 3600 * S,
+            "m" => 60 * S,
+            "s" => S,
+            _ => return Err(bad_age(s)),
+        };
+        if value == 0 {
+            return Err(bad_age(s));
+        }
+        Ok(StreamStart::Since(value.saturating_mul(unit_ms)))
     }
 }
 
@@ -286,6 +353,10 @@ pub struct Queue {
     /// Where the next return goes in a quorum queue with a delivery limit:
     /// such returns wait ahead of every other message (below [`RETURNS_SPAN`]).
     returns_seq: u64,
+    /// When each message of a stream's log was appended (virtual ms), for
+    /// consumers that start at a time (`x-stream-offset` "10s"); empty for
+    /// other queue types.
+    appended_at: VecDeque<u64>,
     /// Consumers that may receive now, in dispatch (round-robin) order.
     pub active: VecDeque<u32>,
     /// Consumers found at their prefetch limit; they rejoin `active` at the back.
@@ -325,6 +396,7 @@ impl Queue {
             ready_bytes: 0,
             next_seq: if returns_first { RETURNS_SPAN } else { 0 },
             returns_seq: 0,
+            appended_at: VecDeque::new(),
             active: VecDeque::new(),
             blocked: Vec::new(),
             consumers: Vec::new(),
@@ -347,8 +419,11 @@ impl Queue {
         }
     }
 
-    /// Appends a newly arrived message.
-    pub fn push(&mut self, mut e: QEntry) {
+    /// Appends a newly arrived message (at virtual time `now`).
+    pub fn push(&mut self, mut e: QEntry, now: u64) {
+        if self.cfg.queue_type == QueueType::Stream {
+            self.appended_at.push_back(now);
+        }
         e.set_seq(self.next_seq);
         self.next_seq += 1;
         let l = self.level_of(&e);
@@ -365,6 +440,24 @@ impl Queue {
     /// The offset the next message published to a stream gets.
     pub fn next_offset(&self) -> u64 {
         self.next_seq
+    }
+
+    /// Where a stream consumer starts (RabbitMQ's `x-stream-offset`).
+    pub fn stream_start(&self, start: StreamStart, now: u64) -> u64 {
+        match start {
+            StreamStart::First => self.first_offset(),
+            StreamStart::Last => self
+                .next_offset()
+                .saturating_sub(1)
+                .max(self.first_offset()),
+            StreamStart::Next => self.next_offset(),
+            StreamStart::Offset(n) => n,
+            StreamStart::Since(age_ms) => {
+                let since = now.saturating_sub(age_ms);
+                let skip = self.appended_at.partition_point(|t| *t < since);
+                self.first_offset() + skip as u64
+            }
+        }
     }
 
     /// A stream's message at `offset` (a stream is never popped, so offsets
@@ -470,5 +563,45 @@ impl Queue {
     /// Ready messages in delivery order.
     pub fn ready(&self) -> impl Iterator<Item = &QEntry> {
         self.levels.iter().rev().flat_map(|l| l.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<StreamStart, u16> {
+        StreamStart::parse(Some(&v)).map_err(|f| f.code)
+    }
+
+    #[test]
+    fn stream_offset_specs_read_as_rabbitmq_does() {
+        assert_eq!(StreamStart::parse(None), Ok(StreamStart::Next));
+        assert_eq!(parse(json!("first")), Ok(StreamStart::First));
+        assert_eq!(parse(json!("last")), Ok(StreamStart::Last));
+        assert_eq!(parse(json!(7)), Ok(StreamStart::Offset(7)));
+        assert_eq!(parse(json!(-3)), Ok(StreamStart::First));
+        assert_eq!(parse(json!("10s")), Ok(StreamStart::Since(10_000)));
+        assert_eq!(parse(json!("2m")), Ok(StreamStart::Since(120_000)));
+        assert_eq!(parse(json!("1D")), Ok(StreamStart::Since(86_400_000)));
+        assert_eq!(parse(json!("1M")), Ok(StreamStart::Since(30 * 86_400_000)));
+        assert_eq!(parse(json!("0s")), Err(406));
+        assert_eq!(parse(json!("5x")), Err(406));
+        assert_eq!(parse(json!("5")), Err(406));
+        assert_eq!(parse(json!("bogus")), Err(541));
+        assert_eq!(parse(json!("")), Err(541));
+        assert_eq!(parse(json!("-5s")), Err(541));
+        assert_eq!(parse(json!(true)), Err(541));
+        assert_eq!(parse(json!(1.5)), Err(541));
+        // Does not overflow.
+        assert_eq!(
+            parse(json!("99999999999999999999Y")),
+            Ok(StreamStart::Since(u64::MAX))
+        );
+        assert!(matches!(
+            parse(json!("9999999999999Y")),
+            Ok(StreamStart::Since(u64::MAX))
+        ));
     }
 }

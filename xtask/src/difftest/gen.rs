@@ -526,8 +526,35 @@ impl Gen {
             "no_ack": self.chance(0.3),
             "exclusive": self.chance(0.1),
         }));
+        let mut args = Map::new();
         if self.chance(0.05) {
-            step.insert("arguments".into(), json!({"x-priority": self.below(3)}));
+            args.insert("x-priority".into(), json!(self.below(3)));
+        }
+        if self.chance(0.05) {
+            // Where a stream consumer starts ("last" is left out: it means the
+            // last chunk, and how RabbitMQ chunks a burst is not reproducible;
+            // so are short ages).
+            let offsets = [
+                json!("first"),
+                json!("next"),
+                json!(0),
+                json!(1),
+                json!(3),
+                json!(-1),
+                json!(100),
+                json!("1h"),
+                json!("1D"),
+                json!("0s"),
+                json!("5x"),
+                json!("bogus"),
+            ];
+            args.insert(
+                "x-stream-offset".into(),
+                offsets[self.below(offsets.len())].clone(),
+            );
+        }
+        if !args.is_empty() {
+            step.insert("arguments".into(), Value::Object(args));
         }
         step
     }
