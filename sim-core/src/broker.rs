@@ -27,7 +27,7 @@ use crate::message::{
 };
 use crate::outbox::Outbox;
 use crate::protocol::*;
-use crate::queue::{inequivalent_arg, Overflow, Queue, QueueConfig, QueueType};
+use crate::queue::{inequivalent_arg, Overflow, Queue, QueueConfig, QueueType, StreamStart};
 use crate::rng::{Fnv, SplitMix64};
 use crate::small_map::SmallMap;
 use crate::view::*;
@@ -1457,7 +1457,7 @@ impl Broker {
             (a, b) => a.or(b),
         };
         let id = msg.id;
-        q.push(QEntry::new(msg, ttl.map(|t| now.saturating_add(t))));
+        q.push(QEntry::new(msg, ttl.map(|t| now.saturating_add(t))), now);
         self.trace(|b| Trace::Enqueued {
             message_id: id,
             queue: b.queue_name(qid).to_string(),
@@ -1835,7 +1835,10 @@ impl Broker {
         if global {
             c.global_prefetch = prefetch;
         } else {
+            // RabbitMQ 3.10 also lifts the channel's global limit here (meant
+            // for a default prefetch set as global): difftest s2032-p2167.
             c.consumer_prefetch = prefetch;
+            c.global_prefetch = 0;
         }
         let qs = std::mem::take(&mut self.scratch_targets);
         self.wake_channel(conn, ch, qs);
@@ -2003,17 +2006,9 @@ impl Broker {
             .queue(qid)
             .filter(|q| q.cfg.queue_type == QueueType::Stream)
         {
-            // Where the consumer starts reading: `next` unless it says
-            // `first`, `last` or an offset.
-            offset = match arguments.get("x-stream-offset") {
-                Some(serde_json::Value::String(s)) if s == "first" => q.first_offset(),
-                Some(serde_json::Value::String(s)) if s == "last" => {
-                    q.next_offset().saturating_sub(1).max(q.first_offset())
-                }
-                Some(v) => v.as_u64().unwrap_or_else(|| q.next_offset()),
-                None => q.next_offset(),
-            };
-            // RabbitMQ checks the prefetch first (a no-ack consumer too).
+            // RabbitMQ reads the offset first, then checks the prefetch (a
+            // no-ack consumer too).
+            let start = StreamStart::parse(arguments.get("x-stream-offset"))?;
             let name = self.queue_name(qid);
             if prefetch == 0 {
                 return Err(Fault::precondition_failed(format!(
@@ -2027,6 +2022,7 @@ impl Broker {
                     rs_queue(&name)
                 )));
             }
+            offset = q.stream_start(start, self.now);
         }
         let cid = self.consumers.len() as u32;
         self.consumers.push(Some(Consumer {
