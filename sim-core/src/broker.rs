@@ -2240,6 +2240,7 @@ impl Broker {
         }
         let mut touched = std::mem::take(&mut self.scratch_targets);
         touched.clear();
+        let mut requeues = Vec::new();
         for u in done.drain(..) {
             if !touched.contains(&u.queue) {
                 touched.push(u.queue);
@@ -2258,7 +2259,7 @@ impl Broker {
                             c.consumer_unacked = c.consumer_unacked.saturating_sub(1);
                         }
                     }
-                    self.requeue(u);
+                    requeues.push(u);
                 }
                 Settle::Reject { requeue: false } => {
                     self.forget_unacked(conn, ch, &u);
@@ -2267,8 +2268,43 @@ impl Broker {
             }
         }
         self.scratch_unacked = done;
+        if !requeues.is_empty() {
+            self.requeue_in_groups(conn, ch, requeues);
+        }
         self.wake_channel(conn, ch, touched);
         Ok(Outcome::Ok)
+    }
+
+    /// Requeues what a channel gives back at once (recover, nack or reject),
+    /// as RabbitMQ's channel hands it over: one group per queue and consumer
+    /// tag (basic.get's first, then the tags in byte order), and the queue
+    /// delivers after each group before it takes the next; so a full queue
+    /// (x-max-length) need not drop anything (difftest s2032-p8417).
+    fn requeue_in_groups(&mut self, conn: ConnectionId, ch: ChannelId, list: Vec<Unacked>) {
+        let mut keyed: Vec<((Arc<str>, Option<Arc<str>>), Unacked)> = list
+            .into_iter()
+            .map(|u| {
+                let tag = u.consumer.map(|cid| {
+                    self.consumer(cid)
+                        .map_or_else(|| Arc::from(""), |c| c.tag.clone())
+                });
+                ((self.queue_name(u.queue), tag), u)
+            })
+            .collect();
+        // Stable: a group keeps its delivery-tag order.
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut rest = keyed.into_iter().peekable();
+        while let Some((key, u)) = rest.next() {
+            let mut group = vec![u];
+            while let Some((_, u)) = rest.next_if(|(k, _)| *k == key) {
+                group.push(u);
+            }
+            let mut queue = None;
+            for u in group {
+                queue = self.requeue(u).or(queue);
+            }
+            self.wake_channel(conn, ch, queue.into_iter().collect());
+        }
     }
 
     /// The common ack, of the channel's oldest delivery, without the general
@@ -2297,15 +2333,8 @@ impl Broker {
         };
         let all: Vec<Unacked> = chan.unacked.drain(..).collect();
         chan.consumer_unacked = 0;
-        let mut touched = Vec::new();
-        for u in all {
-            if let Some(q) = self.requeue(u) {
-                if !touched.contains(&q) {
-                    touched.push(q);
-                }
-            }
-        }
-        self.wake_channel(conn, ch, touched);
+        self.requeue_in_groups(conn, ch, all);
+        self.wake_channel(conn, ch, Vec::new());
         Ok(Outcome::Ok)
     }
 
