@@ -1992,6 +1992,14 @@ impl Broker {
                 rs_queue(&q.name)
             )));
         }
+        // Only a stream reads x-stream-offset; any other queue refuses it,
+        // whatever its value (seen on RabbitMQ 3.10.8, case 159).
+        if q.cfg.queue_type != QueueType::Stream && arguments.contains_key("x-stream-offset") {
+            return Err(Fault::precondition_failed(format!(
+                "x-stream-offset is only for streams, not for {}",
+                rs_queue(&q.name)
+            )));
+        }
         let priority = match arguments.get("x-priority") {
             None => 0,
             Some(v) => v.as_i64().ok_or_else(|| {
@@ -2281,7 +2289,9 @@ impl Broker {
     /// delivers after each group before it takes the next; so a full queue
     /// (x-max-length) need not drop anything (difftest s2032-p8417).
     fn requeue_in_groups(&mut self, conn: ConnectionId, ch: ChannelId, list: Vec<Unacked>) {
-        let mut keyed: Vec<((Arc<str>, Option<Arc<str>>), Unacked)> = list
+        // Sorted by queue name, then consumer tag (none for basic.get).
+        type Group = (Arc<str>, Option<Arc<str>>);
+        let mut keyed: Vec<(Group, Unacked)> = list
             .into_iter()
             .map(|u| {
                 let tag = u.consumer.map(|cid| {
