@@ -486,29 +486,24 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
                 }
                 return;
             }
-            if key == "ContextMenu" || (key == "F10" && e.shift_key()) {
-                if let Some((on, el)) = menu_target(&e) {
-                    if let Some((x, y)) = menu_at(&el, None) {
-                        e.prevent_default();
-                        e.stop_propagation();
-                        d.emit(WbAction::OpenMenu { on, x, y });
-                        focus_menu_soon();
-                    }
+            let node = closest_attr(&e, "data-node");
+            let menu_key = key == "ContextMenu" || (key == "F10" && e.shift_key());
+            // Enter on a binding's edge opens its menu too.
+            let edge_enter = node.is_none() && (key == "Enter" || key == " ");
+            if menu_key || edge_enter {
+                let target =
+                    menu_target(&e).filter(|(on, _)| menu_key || matches!(on, MenuOn::Edge(..)));
+                if let Some((on, (x, y))) =
+                    target.and_then(|(on, el)| Some((on, menu_at(&el, None)?)))
+                {
+                    e.prevent_default();
+                    e.stop_propagation();
+                    d.emit(WbAction::OpenMenu { on, x, y });
+                    focus_menu_soon();
                 }
                 return;
             }
-            let Some(node) = closest_attr(&e, "data-node") else {
-                // Enter on a binding's edge opens its menu.
-                if key == "Enter" || key == " " {
-                    if let Some((on @ MenuOn::Edge(..), el)) = menu_target(&e) {
-                        if let Some((x, y)) = menu_at(&el, None) {
-                            e.prevent_default();
-                            e.stop_propagation();
-                            d.emit(WbAction::OpenMenu { on, x, y });
-                            focus_menu_soon();
-                        }
-                    }
-                }
+            let Some(node) = node else {
                 return;
             };
             let (dx, dy) = match key.as_str() {

@@ -63,6 +63,12 @@ async fn add(
     for (f, v) in typed {
         type_in(client, f, v).await?;
     }
+    save_form(client, kind).await
+}
+
+/// Saves the open `kind` form and waits until it closes: the broker took
+/// what it sent (a refusal or a panic fails the test at once).
+async fn save_form(client: &Client, kind: &str) -> anyhow::Result<()> {
     click(client, "form-save").await?;
     wait_until(
         &format!("the {kind} form to close (the broker accepted it)"),
@@ -494,6 +500,12 @@ const SHIFT: char = '\u{E008}';
 const F10: char = '\u{E03A}';
 const ESCAPE: char = '\u{E00C}';
 
+/// Right-clicks `css` and waits for the context menu.
+async fn open_menu(client: &Client, css: &str) -> anyhow::Result<()> {
+    right_click(client, css).await?;
+    wait_menu(client, true).await
+}
+
 async fn wait_menu(client: &Client, open: bool) -> anyhow::Result<()> {
     let what = if open {
         "the context menu"
@@ -560,12 +572,11 @@ pub(super) async fn build_context_menu_edits_binding(
     build_shop(client).await?;
     click(client, "publish-web").await?;
     wait_counts(client, "orders", "ready 1").await?;
-    right_click(
+    open_menu(
         client,
         "[data-testid=\"edge-binding:shop->orders\"] .edge-key",
     )
     .await?;
-    wait_menu(client, true).await?;
     let role = find(client, "[data-testid=\"build-menu\"]")
         .await?
         .attr("role")
@@ -611,19 +622,7 @@ pub(super) async fn build_context_menu_edits_binding(
     choose(client, "dest", "orders").await?;
     type_in(client, "key", "order.paid").await?;
     screenshot(client, out_dir, "build-binding-edit-form").await?;
-    click(client, "form-save").await?;
-    wait_until(
-        "the binding form to close",
-        Duration::from_secs(10),
-        || async {
-            no_panic(client).await?;
-            if let Ok(e) = text_of(client, "form-broker-error").await {
-                return Err(super::Fatal(format!("the broker refused the edit: {e}")).into());
-            }
-            Ok((!exists(client, "form-binding").await?).then_some(()))
-        },
-    )
-    .await?;
+    save_form(client, "binding").await?;
     let edge = text_of(client, "edge-binding:shop->orders").await?;
     if !edge.contains("order.paid") || edge.contains("order.*") {
         bail!("the edge is labelled {edge:?} after the edit");
@@ -633,17 +632,10 @@ pub(super) async fn build_context_menu_edits_binding(
     tokio::time::sleep(Duration::from_millis(2500)).await;
     wait_counts(client, "orders", "ready 1").await?;
     // ...order.paid does: change the producer's key from its own menu.
-    right_click(client, "[data-testid=\"node-producer:web\"] rect").await?;
-    wait_menu(client, true).await?;
+    open_menu(client, "[data-testid=\"node-producer:web\"] rect").await?;
     click(client, "menu-edit").await?;
     type_in(client, "key", "order.paid").await?;
-    click(client, "form-save").await?;
-    wait_until(
-        "the producer form to close",
-        Duration::from_secs(10),
-        || async { Ok((!exists(client, "form-producer").await?).then_some(())) },
-    )
-    .await?;
+    save_form(client, "producer").await?;
     click(client, "publish-web").await?;
     wait_counts(client, "orders", "ready 2").await?;
     let other = text_of(client, "build-counts-invoices").await?;
@@ -675,18 +667,11 @@ pub(super) async fn build_context_menu_edits_binding(
     click(client, "menu-purge").await?;
     wait_counts(client, "orders", "ready 0").await?;
     // A consumer working on a message: its label clears the consumer's name.
-    right_click(client, "[data-testid=\"node-queue:orders\"] rect").await?;
-    wait_menu(client, true).await?;
+    open_menu(client, "[data-testid=\"node-queue:orders\"] rect").await?;
     click(client, "menu-consume").await?;
     type_in(client, "name", "a-long-consumer-name").await?;
     type_in(client, "work_ms", "20000").await?;
-    click(client, "form-save").await?;
-    wait_until(
-        "the consumer form to close",
-        Duration::from_secs(10),
-        || async { Ok((!exists(client, "form-consumer").await?).then_some(())) },
-    )
-    .await?;
+    save_form(client, "consumer").await?;
     for _ in 0..2 {
         click(client, "publish-web").await?;
     }
@@ -704,17 +689,10 @@ pub(super) async fn build_context_menu_edits_binding(
         bail!("message labels overlap node text: {seen:?}");
     }
     // A rate: the producer publishes on the clock until stopped.
-    right_click(client, "[data-testid=\"node-producer:web\"] rect").await?;
-    wait_menu(client, true).await?;
+    open_menu(client, "[data-testid=\"node-producer:web\"] rect").await?;
     click(client, "menu-edit").await?;
     type_in(client, "rate", "5").await?;
-    click(client, "form-save").await?;
-    wait_until(
-        "the producer form to close",
-        Duration::from_secs(10),
-        || async { Ok((!exists(client, "form-producer").await?).then_some(())) },
-    )
-    .await?;
+    save_form(client, "producer").await?;
     let rate = text_of(client, "producer-rate-web").await?;
     if !rate.contains("5/s") {
         bail!("the producer shows rate {rate:?}");
@@ -736,8 +714,7 @@ pub(super) async fn build_context_menu_edits_binding(
         bail!("the producer went on after Stop: {stopped:?} then {later:?}");
     }
     // A click elsewhere closes the menu.
-    right_click(client, "[data-testid=\"node-exchange:shop\"] polygon").await?;
-    wait_menu(client, true).await?;
+    open_menu(client, "[data-testid=\"node-exchange:shop\"] polygon").await?;
     click(client, "build-menu-away").await?;
     wait_menu(client, false).await?;
     Ok(())
