@@ -158,7 +158,7 @@ fn memory(n: u64) {
         b.handle_request(Request::new(
             i + 1,
             Method::Publish {
-                exchange: String::new(),
+                exchange: "".into(),
                 routing_key: "q".into(),
                 body: w::BODY.into(),
                 mandatory: false,

@@ -1127,7 +1127,7 @@ impl Broker {
         conn: ConnectionId,
         ch: ChannelId,
         exchange: &str,
-        routing_key: String,
+        routing_key: ShortString,
         body: Arc<str>,
         mandatory: bool,
         mut properties: SharedProperties,
@@ -1154,18 +1154,22 @@ impl Broker {
                 )));
             }
         }
-        parse_expiration(&properties).map_err(Fault::precondition_failed)?;
-        let extra_keys = take_cc_bcc(&mut properties);
-        let (address, slot) = if extra_keys.is_empty() {
-            let (a, slot) = self.addresses.get(xid, &x.name, &routing_key);
-            (a, Some(slot))
-        } else {
-            let a = Arc::new(Address {
-                exchange: x.name.clone(),
-                routing_key: Arc::from(routing_key),
-                extra_keys,
-            });
-            (a, None)
+        if properties.expiration.is_some() {
+            parse_expiration(&properties).map_err(Fault::precondition_failed)?;
+        }
+        let (address, slot) = match take_cc_bcc(&mut properties) {
+            Some(extra_keys) => {
+                let a = Arc::new(Address {
+                    exchange: x.name.clone(),
+                    routing_key: Arc::from(&*routing_key),
+                    extra_keys,
+                });
+                (a, None)
+            }
+            None => {
+                let (a, slot) = self.addresses.get(xid, &x.name, &routing_key);
+                (a, Some(slot))
+            }
         };
         let seq = match self.channel_mut(conn, ch) {
             Some(c) => match c.confirm_seq.as_mut() {

@@ -26,6 +26,7 @@ mod message;
 mod outbox;
 mod queue;
 mod rng;
+mod short_string;
 pub mod small_map;
 mod topic;
 pub mod view;

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use crate::protocol::{Message, MessageId, Properties, SharedProperties};
+use crate::protocol::{Message, MessageId, Properties, SharedProperties, ShortString};
 
 /// Where a message was published (or dead-lettered) to.
 #[derive(Debug, PartialEq)]
@@ -66,6 +66,7 @@ impl Msg {
 
     /// Per-message TTL from the `expiration` property (validated at publish;
     /// dead-lettering moves it to `original-expiration`).
+    #[inline]
     pub fn ttl(&self) -> Option<u64> {
         match self.properties.expiration {
             None => None,
@@ -111,24 +112,29 @@ const ADDRESS_SLOTS: usize = 64;
 impl AddressCache {
     /// The address for exchange `xid` (named `exchange`) and `key` without
     /// extra keys, and the slot it is cached in (for [`Self::route`]).
-    pub fn get(&mut self, xid: u32, exchange: &Arc<str>, key: &str) -> (Arc<Address>, usize) {
+    pub fn get(
+        &mut self,
+        xid: u32,
+        exchange: &Arc<str>,
+        key: &ShortString,
+    ) -> (Arc<Address>, usize) {
         if self.slots.is_empty() {
             self.slots = vec![None; ADDRESS_SLOTS];
         }
         let mut h: u32 = 0x811c_9dc5 ^ xid;
-        for b in key.bytes() {
+        for &b in key.as_bytes() {
             h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
         }
         let i = h as usize % ADDRESS_SLOTS;
         let slot = &mut self.slots[i];
         if let Some(s) = slot {
-            if s.xid == xid && &*s.address.routing_key == key {
+            if s.xid == xid && s.address.routing_key.as_bytes() == key.as_bytes() {
                 return (s.address.clone(), i);
             }
         }
         let a = Arc::new(Address {
             exchange: exchange.clone(),
-            routing_key: Arc::from(key),
+            routing_key: Arc::from(key.as_str()),
             extra_keys: Vec::new(),
         });
         // A new address forgets the old one's route (keeping its buffer).
@@ -257,17 +263,24 @@ pub fn parse_expiration(props: &Properties) -> Result<Option<u64>, String> {
 }
 
 /// Reads sender-selected distribution keys (`CC`, `BCC`) from the headers and
-/// strips `BCC`, as RabbitMQ does at publish time.
-pub fn take_cc_bcc(props: &mut SharedProperties) -> Vec<String> {
-    let Some(h) = props.headers.as_ref() else {
-        return Vec::new();
-    };
-    if !h.contains_key("CC") && !h.contains_key("BCC") {
-        return Vec::new();
+/// strips `BCC`, as RabbitMQ does at publish time. `None` when there are no
+/// such keys (the common case, checked inline: a message without headers
+/// costs a comparison).
+#[inline]
+pub fn take_cc_bcc(props: &mut SharedProperties) -> Option<Vec<String>> {
+    if props.headers.is_some() {
+        cc_bcc_of_headers(props)
+    } else {
+        None
     }
-    let Some(h) = props.headers.as_mut() else {
-        return Vec::new();
-    };
+}
+
+fn cc_bcc_of_headers(props: &mut SharedProperties) -> Option<Vec<String>> {
+    let h = props.headers.as_ref()?;
+    if !h.contains_key("CC") && !h.contains_key("BCC") {
+        return None;
+    }
+    let h = props.headers.as_mut()?;
     let mut keys = Vec::new();
     for name in ["CC", "BCC"] {
         if let Some(serde_json::Value::Array(a)) = h.get(name) {
@@ -282,7 +295,7 @@ pub fn take_cc_bcc(props: &mut SharedProperties) -> Vec<String> {
         }
     }
     h.remove("BCC");
-    keys
+    (!keys.is_empty()).then_some(keys)
 }
 
 #[cfg(test)]
@@ -298,10 +311,10 @@ mod tests {
     fn the_cache_shares_an_address_per_exchange_and_key() {
         let mut c = AddressCache::default();
         let x: Arc<str> = Arc::from("x");
-        let (a, _) = c.get(1, &x, "k");
-        assert!(Arc::ptr_eq(&a, &c.get(1, &x, "k").0));
-        assert!(!Arc::ptr_eq(&a, &c.get(2, &x, "k").0));
-        let (b, _) = c.get(1, &x, "other");
+        let (a, _) = c.get(1, &x, &"k".into());
+        assert!(Arc::ptr_eq(&a, &c.get(1, &x, &"k".into()).0));
+        assert!(!Arc::ptr_eq(&a, &c.get(2, &x, &"k".into()).0));
+        let (b, _) = c.get(1, &x, &"other".into());
         assert_eq!((&*b.exchange, &*b.routing_key), ("x", "other"));
     }
 
@@ -309,7 +322,7 @@ mod tests {
     fn a_route_is_remembered_for_its_generation_only() {
         let mut c = AddressCache::default();
         let x: Arc<str> = Arc::from("x");
-        let (_, i) = c.get(1, &x, "k");
+        let (_, i) = c.get(1, &x, &"k".into());
         assert_eq!(c.route(i, 1), None);
         c.remember_route(i, 1, &[3, 2]);
         assert_eq!(c.route(i, 1), Some(&[3, 2][..]));
@@ -317,9 +330,9 @@ mod tests {
         // Another address taking the slot forgets the route.
         let other = (0..)
             .map(|n| format!("k{n}"))
-            .find(|k| AddressCache::default().get(1, &x, k).1 == i)
+            .find(|k| AddressCache::default().get(1, &x, &k.into()).1 == i)
             .unwrap_or_default();
-        assert_eq!(c.get(1, &x, &other).1, i);
+        assert_eq!(c.get(1, &x, &other.as_str().into()).1, i);
         assert_eq!(c.route(i, 1), None);
     }
 
@@ -327,7 +340,7 @@ mod tests {
     fn flags_and_position_do_not_interfere() {
         let msg = Msg {
             id: 1,
-            address: AddressCache::default().get(0, &Arc::from(""), "").0,
+            address: AddressCache::default().get(0, &Arc::from(""), &"".into()).0,
             body: Arc::from(""),
             properties: SharedProperties::default(),
         };

@@ -22,6 +22,9 @@ use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Exchange names and routing keys of publishes: no heap block when short.
+pub use crate::short_string::ShortString;
+
 /// An AMQP field table (`arguments`, `headers`) as JSON. Typing rules follow the
 /// conformance corpus: strings are long strings, integers are signed 32/64-bit,
 /// booleans, null (void), arrays and nested tables.
@@ -418,9 +421,9 @@ pub enum Method {
     /// the publish caused.
     Publish {
         #[serde(default)]
-        exchange: String,
+        exchange: ShortString,
         #[serde(default)]
-        routing_key: String,
+        routing_key: ShortString,
         #[serde(default)]
         body: Arc<str>,
         #[serde(default, skip_serializing_if = "is_false")]
@@ -531,6 +534,20 @@ impl Method {
     /// The length of the first short string over 255 bytes, if any: RabbitMQ
     /// cannot even decode such a frame, and answers `502 SYNTAX_ERROR`.
     pub fn oversize_short_string(&self) -> Option<usize> {
+        match self {
+            // A publish's names know their lengths without reading the text.
+            Method::Publish {
+                exchange,
+                routing_key,
+                ..
+            } => {
+                return [exchange.len(), routing_key.len()]
+                    .into_iter()
+                    .find(|&len| len > 255)
+            }
+            Method::Ack { .. } | Method::Nack { .. } | Method::Reject { .. } => return None,
+            _ => {}
+        }
         self.short_strings()
             .iter()
             .map(|f| f.len())

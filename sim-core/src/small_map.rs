@@ -62,6 +62,7 @@ impl<K: Ord, V> SmallMap<K, V> {
         self.entries.binary_search_by(|(k, _)| k.borrow().cmp(key))
     }
 
+    #[inline]
     pub fn get<Q: Ord + ?Sized>(&self, key: &Q) -> Option<&V>
     where
         K: Borrow<Q>,
@@ -69,6 +70,7 @@ impl<K: Ord, V> SmallMap<K, V> {
         self.find(key).ok().map(|i| &self.entries[i].1)
     }
 
+    #[inline]
     pub fn get_mut<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
     where
         K: Borrow<Q>,
@@ -79,6 +81,7 @@ impl<K: Ord, V> SmallMap<K, V> {
         }
     }
 
+    #[inline]
     pub fn contains_key<Q: Ord + ?Sized>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,

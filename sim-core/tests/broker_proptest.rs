@@ -103,7 +103,7 @@ fn method() -> impl Strategy<Value = Method> {
         2 => (0u16..3, any::<bool>()).prop_map(|(prefetch_count, global)| Method::BasicQos { prefetch_count, global }),
         8 => (prop_oneof![Just(String::new()), name("x", 2)], key(), any::<bool>(), props())
             .prop_map(|(exchange, routing_key, mandatory, properties)| Method::Publish {
-                exchange, routing_key, body: "body".into(), mandatory, properties: properties.into() }),
+                exchange: exchange.into(), routing_key: routing_key.into(), body: "body".into(), mandatory, properties: properties.into() }),
         3 => (name("q", 3), any::<bool>()).prop_map(|(queue, no_ack)| Method::Get { queue, no_ack }),
         3 => (name("q", 3), name("c", 3), any::<bool>(), any::<bool>()).prop_map(|(queue, consumer_tag, no_ack, exclusive)| Method::Consume {
             queue, consumer_tag, no_ack, exclusive, arguments: FieldTable::new() }),

@@ -554,7 +554,7 @@ fn mandatory_return_comes_before_the_confirm_and_reply() {
         1,
         1,
         Method::Publish {
-            exchange: String::new(),
+            exchange: "".into(),
             routing_key: "nowhere".into(),
             body: "b".into(),
             mandatory: true,

@@ -384,7 +384,7 @@ mod tests {
             (
                 20,
                 Method::Publish {
-                    exchange: String::new(),
+                    exchange: "".into(),
                     routing_key: "q".into(),
                     body: "hi".into(),
                     mandatory: false,

@@ -750,8 +750,8 @@ impl Workbench {
         self.enqueue(
             PUBLISH,
             Method::Publish {
-                exchange: p.exchange,
-                routing_key,
+                exchange: p.exchange.into(),
+                routing_key: routing_key.into(),
                 body,
                 mandatory: p.mandatory,
                 properties,

@@ -889,8 +889,8 @@ impl ScenarioRun {
                 Who::Consumer(_) => {}
             }
             let kind = NoteKind::Published {
-                exchange: exchange.clone(),
-                routing_key: routing_key.clone(),
+                exchange: exchange.to_string(),
+                routing_key: routing_key.to_string(),
                 body: body.to_string(),
             };
             self.note(who, kind);
@@ -1197,8 +1197,8 @@ impl ScenarioRun {
             self.last_done = Some(self.now);
             if let (Some(r), Some(reply_to)) = (&def.reply, &d.message.properties.reply_to) {
                 sends.push(Method::Publish {
-                    exchange: String::new(),
-                    routing_key: reply_to.clone(),
+                    exchange: "".into(),
+                    routing_key: reply_to.into(),
                     body: template::render_body(&r.body, &ctx).into(),
                     mandatory: false,
                     properties: Properties {
@@ -1272,8 +1272,8 @@ impl ScenarioRun {
             ..ctx
         };
         let method = Method::Publish {
-            exchange,
-            routing_key: routing_key.clone(),
+            exchange: exchange.into(),
+            routing_key: (&routing_key).into(),
             body: template::render_body(body, &ctx).into(),
             mandatory,
             properties: properties(props, &ctx),
@@ -1321,8 +1321,8 @@ impl ScenarioRun {
                     ..ctx
                 };
                 let m = Method::Publish {
-                    exchange,
-                    routing_key: routing_key.clone(),
+                    exchange: exchange.into(),
+                    routing_key: (&routing_key).into(),
                     body: template::render_body(&body, &ctx).into(),
                     mandatory,
                     properties: properties(&props, &ctx),
@@ -1708,8 +1708,8 @@ fn properties(def: &PropsDef, ctx: &Ctx<'_>) -> SharedProperties {
 
 fn target_publish(t: &Target, ctx: &Ctx<'_>) -> Method {
     Method::Publish {
-        exchange: t.exchange.clone(),
-        routing_key: template::render(&t.routing_key, ctx),
+        exchange: (&t.exchange).into(),
+        routing_key: template::render(&t.routing_key, ctx).into(),
         body: template::render_body(&t.body, ctx).into(),
         mandatory: false,
         properties: properties(&t.properties, ctx),
