@@ -1981,6 +1981,26 @@ impl Broker {
         let Some(q) = self.queue(qid) else {
             return Err(Fault::not_found("queue vanished"));
         };
+        // Only a stream reads x-stream-offset; any other queue refuses it,
+        // whatever its value, before anything else (case 159, difftest
+        // s2033-p1290).
+        if q.cfg.queue_type != QueueType::Stream && arguments.contains_key("x-stream-offset") {
+            return Err(Fault::precondition_failed(format!(
+                "x-stream-offset is only for streams, not for {}",
+                rs_queue(&q.name)
+            )));
+        }
+        // A quorum queue has no global prefetch (difftest s2033-p2366).
+        if q.cfg.queue_type == QueueType::Quorum
+            && self
+                .channel(conn, ch)
+                .is_some_and(|c| c.global_prefetch > 0)
+        {
+            return Err(Fault::not_implemented(format!(
+                "{} does not support global qos",
+                rs_queue(&q.name)
+            )));
+        }
         // Exclusive consumers are a classic-queue notion: a quorum queue
         // takes `exclusive` without checking it.
         let classic = q.cfg.queue_type == QueueType::Classic;
@@ -1993,14 +2013,6 @@ impl Broker {
         if classic && (q.has_exclusive_consumer || (exclusive && !q.consumers.is_empty())) {
             return Err(Fault::access_refused(format!(
                 "{} in exclusive use",
-                rs_queue(&q.name)
-            )));
-        }
-        // Only a stream reads x-stream-offset; any other queue refuses it,
-        // whatever its value (seen on RabbitMQ 3.10.8, case 159).
-        if q.cfg.queue_type != QueueType::Stream && arguments.contains_key("x-stream-offset") {
-            return Err(Fault::precondition_failed(format!(
-                "x-stream-offset is only for streams, not for {}",
                 rs_queue(&q.name)
             )));
         }
@@ -2172,7 +2184,8 @@ impl Broker {
             return Some(u.queue);
         }
         // A quorum queue counts the return; one too many and the message dies.
-        let over_limit = q.cfg.queue_type == QueueType::Quorum
+        let quorum = q.cfg.queue_type == QueueType::Quorum;
+        let over_limit = quorum
             && q.cfg
                 .delivery_limit
                 .is_some_and(|limit| u64::from(u.entry.delivery_count()) >= limit);
@@ -2193,7 +2206,11 @@ impl Broker {
             message_id: id,
             queue: b.queue_name(u.queue).to_string(),
         });
-        self.drop_over_limit(u.queue);
+        // A quorum queue applies its length limit to new messages only: a
+        // return never pushes one out (difftest s2033-p3690).
+        if !quorum {
+            self.drop_over_limit(u.queue);
+        }
         self.expire_heads(u.queue);
         Some(u.queue)
     }
