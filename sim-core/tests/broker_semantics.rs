@@ -812,7 +812,7 @@ fn one_publish_to_two_consumed_queues_delivers_in_reverse_name_order() {
             Method::QueueBind {
                 queue: q.into(),
                 exchange: "x".into(),
-                routing_key: String::new().into(),
+                routing_key: String::new(),
                 arguments: FieldTable::new(),
             },
         );
