@@ -1773,11 +1773,10 @@ pub const LABEL_PX: f64 = 16.0;
 
 /// Where the label of a message drawn at `(x, y)` goes: above it, else
 /// below, right or left of it, whichever first keeps clear of every box in
-/// `avoid` (the nodes' names and captions); `None` (no label) if none does.
-/// Returns the label's anchor point and its `text-anchor`.
+/// `avoid` (the nodes' names and captions, the bindings' keys, the labels
+/// already placed); `None` (no label) if none does. Returns the label's
+/// anchor point and its `text-anchor`.
 pub fn label_spot(x: f64, y: f64, label: &str, avoid: &[Rect]) -> Option<(f64, f64, &'static str)> {
-    let w = label.chars().count() as f64 * LABEL_PX * 0.75 + 6.0;
-    let h = LABEL_PX;
     [
         (x, y - 17.0, "middle"),
         (x, y + 29.0, "middle"),
@@ -1786,16 +1785,37 @@ pub fn label_spot(x: f64, y: f64, label: &str, avoid: &[Rect]) -> Option<(f64, f
     ]
     .into_iter()
     .find(|&(lx, ly, anchor)| {
-        let left = match anchor {
-            "start" => lx,
-            "end" => lx - w,
-            _ => lx - w / 2.0,
-        };
-        let r = [left, ly - h * 0.85, left + w, ly + h * 0.3];
+        let r = label_box(lx, ly, anchor, label);
         !avoid
             .iter()
             .any(|a| r[0] < a[2] && a[0] < r[2] && r[1] < a[3] && a[1] < r[3])
     })
+}
+
+/// [`label_spot`], and the box of the label placed there added to `avoid`,
+/// so that the next message's label keeps clear of this one: a queue of
+/// tokens on one short edge shows a label where one fits, not a smear.
+pub fn place_label(
+    x: f64,
+    y: f64,
+    label: &str,
+    avoid: &mut Vec<Rect>,
+) -> Option<(f64, f64, &'static str)> {
+    let spot = label_spot(x, y, label, avoid)?;
+    avoid.push(label_box(spot.0, spot.1, spot.2, label));
+    Some(spot)
+}
+
+/// The box a message's label covers when drawn at `(lx, ly)` with `anchor`.
+pub fn label_box(lx: f64, ly: f64, anchor: &str, label: &str) -> Rect {
+    let w = label.chars().count() as f64 * LABEL_PX * 0.75 + 6.0;
+    let h = LABEL_PX;
+    let left = match anchor {
+        "start" => lx,
+        "end" => lx - w,
+        _ => lx - w / 2.0,
+    };
+    [left, ly - h * 0.85, left + w, ly + h * 0.3]
 }
 
 /// How a binding is told apart from others on the same edge: its key, or
@@ -2581,6 +2601,28 @@ mod tests {
         // Boxed in: no label rather than one on a name.
         let wall = [-1000.0, -1000.0, 1000.0, 1000.0];
         assert_eq!(label_spot(0.0, 0.0, "#4", &[wall]), None);
+        // Four tokens queued on a short edge, 30 px apart: no two labels
+        // overlap, and the first one has its label above.
+        let mut avoid = Vec::new();
+        let placed: Vec<Rect> = (0..4)
+            .filter_map(|i| {
+                let x = 30.0 * f64::from(i);
+                let label = format!("#{}", 15 - i);
+                let (lx, ly, anchor) = place_label(x, 0.0, &label, &mut avoid)?;
+                if i == 0 {
+                    assert_eq!((lx, ly, anchor), (0.0, -17.0, "middle"));
+                }
+                Some(label_box(lx, ly, anchor, &label))
+            })
+            .collect();
+        assert!(placed.len() >= 2, "{placed:?}");
+        assert_eq!(placed, avoid, "every placed label is kept clear of");
+        for (i, a) in placed.iter().enumerate() {
+            for b in &placed[i + 1..] {
+                let overlap = a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+                assert!(!overlap, "{a:?} overlaps {b:?}");
+            }
+        }
         // A held message sits above a consumer's box, its label clear of the name.
         let mut r = Rig::shop(false);
         r.form(

@@ -22,7 +22,7 @@ use crate::lesson::{EdgeKind, NodeKind};
 use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
 use crate::model::{Action, Mode};
 use crate::workbench::{
-    label_spot, text_box, CState, FlightKind, MenuOn, Rect, Sel, WbAction, Workbench,
+    place_label, text_box, CState, FlightKind, MenuOn, Rect, Sel, WbAction, Workbench,
 };
 
 /// The open Build page, shared by the reducer and the view.
@@ -273,6 +273,17 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
             ));
         }
     }
+    // Where the bindings' keys are drawn (anchor, font size, text), for the
+    // messages' labels to keep clear of.
+    let edge_labels: Vec<(f64, f64, f64, String)> = edges
+        .iter()
+        .filter(|e| !e.3.is_empty())
+        .filter_map(|(from, to, kind, label)| {
+            let (lx, ly) = wb.path(from, to)?.label;
+            let size = if *kind == EdgeKind::Side { 13.0 } else { 17.0 };
+            Some((lx, ly - 8.0, size, label.clone()))
+        })
+        .collect();
     let edges = edges.into_iter().filter_map(|(from, to, kind, label)| {
         let p = wb.path(&from, &to)?;
         let (lx, ly) = p.label;
@@ -385,35 +396,46 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
     });
     // Messages on their way, and the ones a consumer is working on; their
     // labels keep clear of the nodes' names and captions.
-    let avoid = text_boxes(wb, lang);
+    let mut avoid = text_boxes(wb, lang);
+    avoid.extend(
+        edge_labels
+            .iter()
+            .map(|&(x, y, size, ref text)| text_box(x, y, size, text)),
+    );
     let colour = |id: Option<u64>| {
         id.and_then(|m| wb.journal.records.get(&m))
             .and_then(|r| wb.sc.producers.iter().position(|p| p.name == r.producer))
             .map_or("p0".to_string(), |i| format!("p{}", i % 6))
     };
-    let flights = wb.flights.iter().filter_map(|f| {
-        let (x, y) = wb.flight_xy(f)?;
-        let class = match f.kind {
-            FlightKind::Fade(true) => "token dropped",
-            FlightKind::Fade(false) => "token acked",
-            FlightKind::Return => "token returned",
-            FlightKind::Move => "token",
-        };
-        let opacity = match f.kind {
-            FlightKind::Fade(_) => (1.0 - (wb.now - f.start) / (f.end() - f.start)).clamp(0.0, 1.0),
-            _ => 1.0,
-        };
-        Some(token(
-            f.key,
-            f.msg,
-            &f.label,
-            (x, y),
-            opacity,
-            classes!(class, colour(f.msg)),
-            lang,
-            &avoid,
-        ))
-    });
+    let flights: Vec<Html> = wb
+        .flights
+        .iter()
+        .filter_map(|f| {
+            let (x, y) = wb.flight_xy(f)?;
+            let class = match f.kind {
+                FlightKind::Fade(true) => "token dropped",
+                FlightKind::Fade(false) => "token acked",
+                FlightKind::Return => "token returned",
+                FlightKind::Move => "token",
+            };
+            let opacity = match f.kind {
+                FlightKind::Fade(_) => {
+                    (1.0 - (wb.now - f.start) / (f.end() - f.start)).clamp(0.0, 1.0)
+                }
+                _ => 1.0,
+            };
+            Some(token(
+                f.key,
+                f.msg,
+                &f.label,
+                (x, y),
+                opacity,
+                classes!(class, colour(f.msg)),
+                lang,
+                &mut avoid,
+            ))
+        })
+        .collect();
     // Side by side above the consumer, right to left.
     let mut nth: crate::vecmap::VecMap<&str, usize> = crate::vecmap::VecMap::new();
     let held: Vec<Html> = wb
@@ -438,7 +460,7 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
                 1.0,
                 classes!("token", "working", colour(Some(w.msg))),
                 lang,
-                &avoid,
+                &mut avoid,
             ))
         })
         .collect();
@@ -715,7 +737,8 @@ fn text_boxes(wb: &Workbench, lang: Lang) -> Vec<Rect> {
     out
 }
 
-/// A message at `at`, its label where it covers no node's text (`avoid`).
+/// A message at `at`, its label where it covers no node's text nor another
+/// label (`avoid`, which gains the label's box).
 #[allow(clippy::too_many_arguments)]
 fn token(
     key: u64,
@@ -725,10 +748,10 @@ fn token(
     opacity: f64,
     class: Classes,
     lang: Lang,
-    avoid: &[Rect],
+    avoid: &mut Vec<Rect>,
 ) -> Html {
     let spot = (!label.is_empty())
-        .then(|| label_spot(x, y, label, avoid))
+        .then(|| place_label(x, y, label, avoid))
         .flatten();
     html! {
         <g key={key} class={class} transform={format!("translate({x:.1},{y:.1})")} opacity={format!("{opacity:.2}")}
