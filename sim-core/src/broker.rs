@@ -1617,6 +1617,13 @@ impl Broker {
         let Some(c) = self.consumer(cid) else {
             return false;
         };
+        // Quorum queues and streams never ask the channel's limiter.
+        let classic = self
+            .queue(c.queue)
+            .is_some_and(|q| q.cfg.queue_type == QueueType::Classic);
+        if !classic {
+            return c.no_ack || c.has_credit();
+        }
         if c.no_ack {
             // RabbitMQ asks the channel's limiter even for a no-ack consumer
             // (it only does not count the delivery): once the channel's
@@ -1776,11 +1783,16 @@ impl Broker {
                 body: entry.msg.body.clone(),
                 properties: stamp(entry.msg.properties.clone()),
             };
-            chan.consumer_unacked += 1;
+            // Only a classic queue asks the channel's limiter.
+            let limited = q.cfg.queue_type == QueueType::Classic;
+            if limited && chan.global_prefetch > 0 {
+                chan.limiter_volume += 1;
+            }
             chan.unacked.push_back(Unacked {
                 tag: delivery_tag,
                 queue: qid,
                 consumer: Some(cid),
+                limited,
                 entry,
             });
             c.unacked += 1;
@@ -1836,13 +1848,22 @@ impl Broker {
         let Some(c) = self.channel_mut(conn, ch) else {
             return Ok(Outcome::Ok);
         };
-        if global {
+        if global && prefetch > 0 {
+            // RabbitMQ's limiter starts from every unacked delivery on the
+            // channel, basic.get's included; a change of limit keeps it.
+            if c.global_prefetch == 0 {
+                c.limiter_volume = u32::try_from(c.unacked.len()).unwrap_or(u32::MAX);
+            }
             c.global_prefetch = prefetch;
+        } else if global {
+            c.global_prefetch = 0;
+            c.limiter_volume = 0;
         } else {
             // RabbitMQ 3.10 also lifts the channel's global limit here (meant
             // for a default prefetch set as global): difftest s2032-p2167.
             c.consumer_prefetch = prefetch;
             c.global_prefetch = 0;
+            c.limiter_volume = 0;
         }
         let qs = std::mem::take(&mut self.scratch_targets);
         self.wake_channel(conn, ch, qs);
@@ -1928,6 +1949,7 @@ impl Broker {
                 tag: delivery_tag,
                 queue: qid,
                 consumer: None,
+                limited: false,
                 entry: e,
             });
             if let Some(q) = self.queue_mut(qid) {
@@ -2151,10 +2173,12 @@ impl Broker {
 
     /// Takes a settled delivery off the books of its consumer and queue.
     fn forget_unacked(&mut self, conn: ConnectionId, ch: ChannelId, u: &Unacked) {
-        if let Some(cid) = u.consumer {
+        if u.limited {
             if let Some(c) = self.channel_mut(conn, ch) {
-                c.consumer_unacked = c.consumer_unacked.saturating_sub(1);
+                c.limiter_volume = c.limiter_volume.saturating_sub(1);
             }
+        }
+        if let Some(cid) = u.consumer {
             if let Some(c) = self.consumer_mut(cid) {
                 c.unacked = c.unacked.saturating_sub(1);
             }
@@ -2283,9 +2307,9 @@ impl Broker {
                     });
                 }
                 Settle::Reject { requeue: true } => {
-                    if u.consumer.is_some() {
+                    if u.limited {
                         if let Some(c) = self.channel_mut(conn, ch) {
-                            c.consumer_unacked = c.consumer_unacked.saturating_sub(1);
+                            c.limiter_volume = c.limiter_volume.saturating_sub(1);
                         }
                     }
                     requeues.push(u);
@@ -2363,7 +2387,10 @@ impl Broker {
             return Ok(Outcome::Ok);
         };
         let all: Vec<Unacked> = chan.unacked.drain(..).collect();
-        chan.consumer_unacked = 0;
+        let limited = all.iter().filter(|u| u.limited).count();
+        chan.limiter_volume = chan
+            .limiter_volume
+            .saturating_sub(u32::try_from(limited).unwrap_or(u32::MAX));
         self.requeue_in_groups(conn, ch, all);
         self.wake_channel(conn, ch, Vec::new());
         Ok(Outcome::Ok)

@@ -17,6 +17,10 @@ pub struct Unacked {
     pub queue: u32,
     /// The consumer it went to; `None` for basic.get.
     pub consumer: Option<u32>,
+    /// Settling it counts down the channel's limiter volume: a delivery to
+    /// a consumer of a classic queue (RabbitMQ tells its limiter of acks by
+    /// consumer tag, and basic.get and quorum deliveries carry none it counts).
+    pub limited: bool,
     pub entry: QEntry,
 }
 
@@ -30,8 +34,14 @@ pub struct Channel {
     pub consumer_prefetch: u16,
     /// Channel-wide prefetch shared by all consumers (0 = unlimited).
     pub global_prefetch: u16,
-    /// Unacked deliveries to consumers (what the global prefetch counts).
-    pub consumer_unacked: u32,
+    /// What RabbitMQ's channel limiter counts against the global prefetch
+    /// (its "volume"): set to every unacked delivery when a global prefetch
+    /// is switched on (basic.get's included), then one up per ack-mode
+    /// delivery from a classic queue and one down per settled delivery to a
+    /// classic queue's consumer; 0 while no global prefetch is on. So
+    /// basic.get messages unacked at that moment hold their place until the
+    /// prefetch is switched off (difftest s2034-p8135).
+    pub limiter_volume: u32,
     pub consumers: Vec<u32>,
     /// Most recently declared queue (AMQP's empty-queue-name shortcut).
     pub last_queue: Option<String>,
@@ -46,7 +56,7 @@ impl Channel {
     }
 
     pub fn global_has_room(&self) -> bool {
-        self.global_prefetch == 0 || self.consumer_unacked < self.global_prefetch as u32
+        self.global_prefetch == 0 || self.limiter_volume < u32::from(self.global_prefetch)
     }
 
     /// Moves the deliveries an ack/nack/reject names into `out`, in tag order;
