@@ -531,21 +531,22 @@ async fn focused(client: &Client) -> anyhow::Result<String> {
     Ok(v.as_str().unwrap_or_default().to_string())
 }
 
-/// Pairs of a token label and a node's text whose boxes overlap on screen
-/// (each as `label / text`).
+/// Pairs of a token label and a node's text, a binding's key or another
+/// token label whose boxes overlap on screen (each as `label / text`).
 async fn label_overlaps(client: &Client) -> anyhow::Result<Vec<String>> {
     let v = client
         .execute(
             "const hit = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && \
                                    a.top < b.bottom - 1 && b.top < a.bottom - 1; \
-             const texts = [...document.querySelectorAll('.build-topology .node text')]; \
+             const texts = [...document.querySelectorAll('.build-topology .node text, .build-topology .edge-key')]; \
+             const labels = [...document.querySelectorAll('.build-topology .token-label')]; \
              const out = []; \
-             for (const l of document.querySelectorAll('.build-topology .token-label')) { \
+             labels.forEach((l, i) => { \
                const a = l.getBoundingClientRect(); \
-               for (const t of texts) { \
+               for (const t of texts.concat(labels.slice(i + 1))) { \
                  if (hit(a, t.getBoundingClientRect())) out.push(l.textContent + ' / ' + t.textContent); \
                } \
-             } \
+             }); \
              return out;",
             vec![],
         )
@@ -562,7 +563,7 @@ async fn label_overlaps(client: &Client) -> anyhow::Result<Vec<String>> {
 /// Right-click a binding's edge, edit its key in the form the menu opens (a
 /// duplicate is explained first), and see routing follow the new key; the
 /// menu opens from the keyboard too, Escape closes it, and message labels
-/// never cover a node's name.
+/// never cover a node's name, a binding's key or each other.
 pub(super) async fn build_context_menu_edits_binding(
     client: &Client,
     page: &str,
@@ -698,6 +699,16 @@ pub(super) async fn build_context_menu_edits_binding(
         bail!("the producer shows rate {rate:?}");
     }
     click(client, "run-web").await?;
+    // Tokens queue on the short edges at 5/s: their labels keep clear of
+    // each other and of the bindings' keys.
+    for i in 0..8 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let o = label_overlaps(client).await?;
+        if !o.is_empty() {
+            screenshot(client, out_dir, &format!("build-rate-label-overlap-{i}")).await?;
+            bail!("at 5/s, message labels overlap: {o:?}");
+        }
+    }
     wait_counts(client, "orders", "ready 4").await?;
     screenshot(client, out_dir, "build-producer-rate").await?;
     click(client, "run-web").await?;
