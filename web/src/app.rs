@@ -130,6 +130,35 @@ impl AppState {
         }
     }
 
+    /// A batch of frames from the link: each applied to one copy of the model
+    /// in order, the requests it causes sent (and recorded) before the next,
+    /// exactly as if each frame were its own action. A burst of publishes
+    /// makes thousands of frames at once; copying the model for each of them
+    /// was most of the time the page spent on the burst.
+    fn apply_frames(
+        self: Rc<Self>,
+        generation: u32,
+        frames: Vec<sim_core::protocol::ServerFrame>,
+    ) -> Rc<Self> {
+        let mut model = (*self.model).clone();
+        let mut redraw = false;
+        for frame in frames {
+            let (out, changed) = model.apply(Action::Frame { generation, frame });
+            redraw |= changed || !out.is_empty();
+            if !out.is_empty() {
+                timeline_view::send_recorded(&self.link, &model, out);
+            }
+            timeline_view::after_apply(&self.link, &mut model);
+        }
+        if !redraw {
+            return self;
+        }
+        Rc::new(AppState {
+            model: Rc::new(model),
+            ..self.redrawn_parts()
+        })
+    }
+
     /// A tick while a lesson is open: its clock moves, its requests go out.
     fn lesson_tick(self: &Rc<Self>) -> Option<Rc<Self>> {
         let mut guard = self.lesson.try_borrow_mut().ok()?;
@@ -238,6 +267,9 @@ impl Reducible for AppState {
             }
             a => a,
         };
+        if let Action::Frames { generation, frames } = action {
+            return self.apply_frames(generation, frames);
+        }
         // Idle ticks (nothing on the move) are the common case: no clone, no render.
         if matches!(action, Action::Tick { .. }) && self.model.tokens.is_empty() {
             return self;
@@ -288,7 +320,7 @@ pub(crate) fn switch_mode(state: &UseReducerHandle<AppState>, mode: Mode, scene:
     let dispatcher = state.dispatcher();
     let sink: crate::link::Sink = Rc::new(move |msg: LinkMsg| {
         dispatcher.dispatch(match msg {
-            LinkMsg::Frame(frame) => Action::Frame { generation, frame },
+            LinkMsg::Frames(frames) => Action::Frames { generation, frames },
             LinkMsg::Link(event) => Action::Link { generation, event },
         })
     });

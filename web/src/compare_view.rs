@@ -146,10 +146,12 @@ fn start_real(
                     )));
                     return;
                 }
-                LinkMsg::Frame(frame) => {
+                LinkMsg::Frames(frames) => {
                     let now = d.now();
                     if let Some(run) = d.run.as_mut() {
-                        run.frame(frame, now);
+                        for frame in frames {
+                            run.frame(frame, now);
+                        }
                     }
                 }
             }

@@ -119,11 +119,15 @@ pub fn open_lesson(state: &UseReducerHandle<AppState>, sc: Scenario, mode: Mode)
         });
     }
     let dispatcher = state.dispatcher();
-    let sink: crate::link::Sink = Rc::new(move |msg: LinkMsg| {
-        dispatcher.dispatch(Action::Lesson(match msg {
-            LinkMsg::Frame(frame) => LessonAction::Frame { generation, frame },
-            LinkMsg::Link(event) => LessonAction::Link { generation, event },
-        }))
+    let sink: crate::link::Sink = Rc::new(move |msg: LinkMsg| match msg {
+        LinkMsg::Frames(frames) => {
+            for frame in frames {
+                dispatcher.dispatch(Action::Lesson(LessonAction::Frame { generation, frame }));
+            }
+        }
+        LinkMsg::Link(event) => {
+            dispatcher.dispatch(Action::Lesson(LessonAction::Link { generation, event }))
+        }
     });
     let link = if real {
         BrokerLink::Ws(WsLink::new(sink))

@@ -21,7 +21,10 @@ use crate::sim::SimBroker;
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // each frame passes through once
 pub enum LinkMsg {
-    Frame(ServerFrame),
+    /// Frames that arrived together, in order: the simulation's whole outbox
+    /// at one drain (a burst of publishes makes thousands), or one WebSocket
+    /// message. A sink that applies them in one step copies its state once.
+    Frames(Vec<ServerFrame>),
     Link(LinkEvent),
 }
 
@@ -206,8 +209,8 @@ fn drain(inner: &Rc<RefCell<SimInner>>) {
         }
         (frames, i.sink.clone())
     };
-    for f in frames {
-        sink(LinkMsg::Frame(f));
+    if !frames.is_empty() {
+        sink(LinkMsg::Frames(frames));
     }
 }
 
@@ -407,14 +410,14 @@ fn open_socket(inner: &Rc<RefCell<WsInner>>, alive: &Rc<Cell<bool>>, sink: Sink)
                 return;
             };
             match crate::wire::parse_frame(&text) {
-                Ok(frame) => sink(LinkMsg::Frame(frame)),
-                Err(e) => sink(LinkMsg::Frame(ServerFrame {
+                Ok(frame) => sink(LinkMsg::Frames(vec![frame])),
+                Err(e) => sink(LinkMsg::Frames(vec![ServerFrame {
                     at_ms: 0,
                     event: Event::ProtocolError {
                         id: None,
                         message: format!("unreadable frame from the bridge: {e}"),
                     },
-                })),
+                }])),
             }
         })
     };

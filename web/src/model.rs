@@ -117,6 +117,14 @@ pub enum Action {
     Link { generation: u32, event: LinkEvent },
     /// A frame from the link of `generation`.
     Frame { generation: u32, frame: ServerFrame },
+    /// Frames from the link of `generation` that arrived together, in order
+    /// (the simulation's outbox at one drain). The page's shell applies them
+    /// one by one in a single reducer step, sending what each one asks for
+    /// before the next, so the model is copied once per batch, not per frame.
+    Frames {
+        generation: u32,
+        frames: Vec<ServerFrame>,
+    },
     /// Pause/play and speed of the animation (and of the simulation's clock).
     SetClock { paused: bool, speed: f64 },
     /// The user closed the error banner.
@@ -246,8 +254,12 @@ pub struct EventLine {
 #[derive(Clone, Debug, PartialEq)]
 enum Pending {
     Setup,
+    /// Not kept in [`Model::pending`]: a publish's token carries its request
+    /// id (see [`Model::expect_reply`]).
     Publish,
-    Ack { delivery_tag: u64 },
+    Ack {
+        delivery_tag: u64,
+    },
     Other,
 }
 
@@ -294,6 +306,8 @@ pub struct Model {
     anim_ms: f64,
     next_id: u64,
     next_order: u64,
+    /// Requests waiting for their reply, publishes excepted (see
+    /// [`Model::expect_reply`]).
     pending: SmallMap<u64, Pending>,
     setup_waiting: SmallSet<u64>,
     /// The broker closed channel 1 / connection 1: reopen before declaring again.
@@ -449,6 +463,16 @@ impl Model {
                 self.frames = self.frames.saturating_add(1);
                 (self.frame(frame), true)
             }
+            Action::Frames { generation, frames } => {
+                let mut out = Vec::new();
+                let mut changed = false;
+                for frame in frames {
+                    let (more, c) = self.apply(Action::Frame { generation, frame });
+                    out.extend(more);
+                    changed |= c;
+                }
+                (out, changed)
+            }
             Action::SetClock { paused, speed } => {
                 self.paused = paused;
                 self.speed = if speed.is_finite() {
@@ -528,7 +552,7 @@ impl Model {
                 Pending::Setup
             }
         };
-        self.pending.insert(req.id, pending);
+        self.expect_reply(req.id, pending);
     }
 
     /// The picture of this state at rest: every token where its stage puts
@@ -554,10 +578,31 @@ impl Model {
     fn request(&mut self, method: Method, pending: Pending) -> Request {
         let id = self.next_id;
         self.next_id += 1;
-        self.pending.insert(id, pending);
+        self.expect_reply(id, pending);
         let req = Request::new(id, method);
         self.push_event(None, "out", describe_request(&req));
         req
+    }
+
+    /// Remembers what request `id` was for, until its reply. Publishes are
+    /// not kept: their token has the request id (`Token::req_id`), and the
+    /// reply to a publish whose token is gone has nothing left to update. A
+    /// burst of thousands of publishes would otherwise fill this map with
+    /// thousands of entries, copied with the model at every step and shifted
+    /// at every reply.
+    fn expect_reply(&mut self, id: u64, pending: Pending) {
+        if pending != Pending::Publish {
+            self.pending.insert(id, pending);
+        }
+    }
+
+    /// What request `id` was for (forgotten from now on).
+    fn take_pending(&mut self, id: u64) -> Pending {
+        match self.pending.remove(&id) {
+            Some(p) => p,
+            None if self.tokens.iter().any(|t| t.req_id == Some(id)) => Pending::Publish,
+            None => Pending::Other,
+        }
     }
 
     fn push_event(&mut self, at_ms: Option<u64>, kind: &'static str, text: String) {
@@ -865,7 +910,7 @@ impl Model {
     }
 
     fn reply(&mut self, at: Option<u64>, id: u64, result: ReplyResult) -> Vec<Request> {
-        let pending = self.pending.remove(&id).unwrap_or(Pending::Other);
+        let pending = self.take_pending(id);
         match result {
             ReplyResult::Ok(outcome) => {
                 self.push_event(

@@ -242,7 +242,7 @@ pub fn open_run(state: &UseReducerHandle<AppState>, run: Run) -> Result<(), Stri
     let dispatcher = state.dispatcher();
     let sink: crate::link::Sink = Rc::new(move |msg: LinkMsg| {
         dispatcher.dispatch(match msg {
-            LinkMsg::Frame(frame) => Action::Frame { generation, frame },
+            LinkMsg::Frames(frames) => Action::Frames { generation, frames },
             LinkMsg::Link(event) => Action::Link { generation, event },
         })
     });

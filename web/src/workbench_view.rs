@@ -54,11 +54,15 @@ pub fn open_build(
         *b = Some(Workbench::new(sc, real, generation).with_moved(moved));
     }
     let dispatcher = state.dispatcher();
-    let sink: crate::link::Sink = Rc::new(move |msg: LinkMsg| {
-        dispatcher.dispatch(Action::Build(match msg {
-            LinkMsg::Frame(frame) => WbAction::Frame { generation, frame },
-            LinkMsg::Link(event) => WbAction::Link { generation, event },
-        }))
+    let sink: crate::link::Sink = Rc::new(move |msg: LinkMsg| match msg {
+        LinkMsg::Frames(frames) => {
+            for frame in frames {
+                dispatcher.dispatch(Action::Build(WbAction::Frame { generation, frame }));
+            }
+        }
+        LinkMsg::Link(event) => {
+            dispatcher.dispatch(Action::Build(WbAction::Link { generation, event }))
+        }
     });
     let link = if real {
         BrokerLink::Ws(WsLink::new(sink))
