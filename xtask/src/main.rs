@@ -95,6 +95,11 @@ enum Command {
         /// A smaller run (under 5 minutes).
         #[arg(long)]
         quick: bool,
+        /// Only the page's frame probe (idle page, then the in-flight sizes,
+        /// each probe 3 times): builds the bridge and the page, needs
+        /// Chromium but not RabbitMQ; writes <target dir>/bench/ui-only.json.
+        #[arg(long)]
+        ui_only: bool,
     },
     /// Build the page and run the bridge serving it (default http://127.0.0.1:8080).
     Serve {
@@ -159,7 +164,8 @@ fn main() -> ExitCode {
             only,
         }),
         Command::BuildWeb => web::main(),
-        Command::Bench { quick } => bench::main(quick),
+        Command::Bench { quick, ui_only } if ui_only => bench::ui_only(quick),
+        Command::Bench { quick, .. } => bench::main(quick),
         Command::Serve { bind } => serve::main(&bind),
         Command::E2e { no_build, only } => e2e::main(no_build, &only),
         Command::Faults {

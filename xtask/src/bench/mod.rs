@@ -1,5 +1,6 @@
 //! `cargo xtask bench [--quick]`: every benchmark, one table, each figure side
-//! by side with its baseline measured in the same run.
+//! by side with its baseline measured in the same run (`--ui-only`: the
+//! page's frame probe alone).
 //!
 //! Builds in release (the sim-core and bridge bench binaries, the bridge, the
 //! page), then runs, each in a fresh process:
@@ -42,6 +43,8 @@ pub struct Plan {
     pub ui_loads: usize,
     pub ui_in_flight: &'static [u32],
     pub wasm_messages: u32,
+    /// Only the frame probe (`--ui-only`): no first-render or wasm workload.
+    pub ui_frames_only: bool,
 }
 
 impl Plan {
@@ -57,6 +60,7 @@ impl Plan {
                 ui_loads: 3,
                 ui_in_flight: &[100, 500, 1000, 2000, 5000],
                 wasm_messages: 200_000,
+                ui_frames_only: false,
             }
         } else {
             Plan {
@@ -69,6 +73,7 @@ impl Plan {
                 ui_loads: 5,
                 ui_in_flight: &[100, 200, 500, 1000, 2000, 5000, 10000],
                 wasm_messages: 1_000_000,
+                ui_frames_only: false,
             }
         }
     }
@@ -375,6 +380,53 @@ pub fn main(quick: bool) -> anyhow::Result<ExitCode> {
         metrics.len(),
         out_dir.join("report.json").display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cargo xtask bench --ui-only [--quick]`: the page's frame probe alone (the
+/// `ui_frame_p95_ms` and `ui_max_in_flight_60fps` rows), for working on the
+/// page without the minutes of the other benchmarks. The page is served by
+/// the release bridge as in the full run; it stays in simulation mode, so
+/// RabbitMQ is not needed.
+pub fn ui_only(quick: bool) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let root = crate::project_root();
+    let plan = Plan {
+        ui_frames_only: true,
+        ..Plan::new(quick)
+    };
+    let out_dir = crate::web::target_dir(&root)?.join("bench");
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    for (bin, package) in [
+        (crate::e2e::CHROMIUM, "chromium"),
+        (crate::e2e::CHROMEDRIVER, "chromium-driver"),
+    ] {
+        if !Path::new(bin).exists() {
+            bail!("{bin} is missing (the UI benchmarks need it): run `apt-get install {package}`");
+        }
+    }
+    println!("bench: cargo build -p bridge --release");
+    run_cargo(&root, &["build", "-q", "-p", "bridge", "--release"])?;
+    let bridge_bin = crate::web::target_dir(&root)?.join("release/bridge");
+    crate::web::build(&root)?;
+    let load_before = load_average();
+    let mut bridge = Bridge::start(&root, &bridge_bin, &out_dir)?;
+    println!("bench: the page's frame probe in headless Chromium");
+    let page = format!("http://{}/", bridge.addr);
+    let ui = ui::run(&page, &out_dir, &plan);
+    bridge.stop();
+    let metrics = ui?.metrics;
+    let table = report::table(&metrics);
+    println!(
+        "\n{table}\n{}\nload average before: {load_before}; after: {}\nmode: --ui-only{}; took {:.0} s",
+        machine(),
+        load_average(),
+        if quick { " --quick" } else { "" },
+        started.elapsed().as_secs_f64()
+    );
+    let json = serde_json::to_string_pretty(&report::to_json(&metrics))?;
+    std::fs::write(out_dir.join("ui-only.json"), json + "\n")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -75,7 +75,24 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
         .await
         .context("cannot set the WebDriver timeouts")?;
     let mut metrics = Vec::new();
+    if !plan.ui_frames_only {
+        metrics.push(first_render(client, page, plan).await?);
+    }
 
+    // The simulation workload in wasm.
+    let wasm_msgs_per_s = if plan.ui_frames_only {
+        Err("not measured (--ui-only)".to_string())
+    } else {
+        wasm_workload(client, plan).await
+    };
+    metrics.extend(frame_rows(client, page, plan).await?);
+    Ok(UiResult {
+        wasm_msgs_per_s,
+        metrics,
+    })
+}
+
+async fn first_render(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<Metric> {
     // First interactive render: navigation start → the Publish button enabled
     // (the scene declared). Polled every animation frame from the moment the
     // navigation returns, so it can overstate by one frame plus a WebDriver
@@ -103,8 +120,7 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
     }
     let first_cold = firsts[0];
     let first = median(firsts.clone());
-    metrics.push(
-        Metric::new(
+    Ok(Metric::new(
             "ui_first_render_ms",
             first,
             "ms",
@@ -115,10 +131,10 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
             "navigation start → Publish enabled, median of {} loads (first, cold cache: {:.0} ms); an upper bound (polled per frame)",
             firsts.len(),
             first_cold
-        )),
-    );
+        )))
+}
 
-    // The simulation workload in wasm.
+async fn wasm_workload(client: &Client, plan: &Plan) -> Result<f64, String> {
     let wasm = client
         .execute_async(
             r#"const [n, done] = arguments;
@@ -135,7 +151,11 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
         Err(e) => Err(format!("the wasm workload failed: {e}")),
     };
     println!("bench:   wasm: {wasm_msgs_per_s:?}");
+    wasm_msgs_per_s
+}
 
+async fn frame_rows(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<Vec<Metric>> {
+    let mut metrics = Vec::new();
     // Frame times with n messages published at once (clicks on Publish), over
     // the next 2 s of requestAnimationFrame.
     let mut p95_at_5000 = None;
@@ -143,17 +163,21 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
     let mut all_ok = true;
     let mut runs = Vec::new();
     // The baseline: the same probe on the idle page (nothing published).
-    let (idle_p95, idle) = frames_median(client, page, 0).await?;
-    println!("bench:   idle page: {idle}");
+    let (idle_p95, idle, idle_all) = frames_median(client, page, 0).await?;
+    println!("bench:   idle page: {idle} (p95s {})", joined(&idle_all));
     for &n in plan.ui_in_flight {
-        let (p95, v) = frames_median(client, page, n).await?;
-        println!("bench:   {n} published at once: {v}");
+        let (p95, v, all) = frames_median(client, page, n).await?;
+        println!(
+            "bench:   {n} published at once: {v} (p95s {})",
+            joined(&all)
+        );
         runs.push(format!(
-            "{n}: p95 {p95:.1} ms ({} tokens drawn)",
+            "{n}: p95 {p95:.1} ms ({}; {} tokens drawn)",
+            joined(&all),
             v["maxTokens"]
         ));
         if n == 5000 {
-            p95_at_5000 = Some((p95, v.clone()));
+            p95_at_5000 = Some((p95, v.clone(), all.clone()));
         }
         if p95 <= FRAME_LIMIT_MS && all_ok {
             best_ok = Some(n);
@@ -162,7 +186,7 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
         }
     }
     metrics.push(match p95_at_5000 {
-        Some((p95, v)) => Metric::new(
+        Some((p95, v, all)) => Metric::new(
             "ui_frame_p95_ms",
             p95,
             "ms",
@@ -171,8 +195,10 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
         )
         .baseline("idle page", idle_p95)
         .note(format!(
-            "p95 of requestAnimationFrame intervals over 2 s after 5,000 Publish clicks (clicks took {:.0} ms; \
-             at most {} tokens drawn at once: the page draws at most 400 in-flight tokens, MAX_TOKENS)",
+            "p95 of requestAnimationFrame intervals over 2 s after 5,000 Publish clicks, median of 3 probes ({} ms; \
+             the median's clicks took {:.0} ms; at most {} tokens drawn at once: the page draws at most 400 \
+             in-flight tokens, MAX_TOKENS)",
+            joined(&all),
             v["clickMs"].as_f64().unwrap_or(f64::NAN),
             v["maxTokens"]
         )),
@@ -192,36 +218,46 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
             "≥ 5,000",
         )
         .note(format!(
-            "largest of {:?} published at once with every size up to it at p95 ≤ 16.7 ms (+0.2 ms timer quantum), median of 3 probes below 5,000; idle page p95 {:.1} ms; {}",
+            "largest of {:?} published at once with every size up to it at p95 ≤ 16.7 ms (+0.2 ms timer quantum), median of 3 probes each; idle page p95 {:.1} ms; {}",
             plan.ui_in_flight,
             idle_p95,
             runs.join("; ")
         )),
     );
-    Ok(UiResult {
-        wasm_msgs_per_s,
-        metrics,
-    })
+    Ok(metrics)
 }
 
-/// Repeats of the frame probe below 5,000 messages (the median p95 counts):
-/// single runs are noisy on a shared machine.
+/// Repeats of the frame probe at each size (the median p95 counts): single
+/// runs are noisy on a shared machine.
 const FRAME_REPEATS: usize = 3;
 
-/// The frame probe `FRAME_REPEATS` times (once from 5,000 messages on, where a
-/// run takes seconds); the median p95 and the run that gave it.
-async fn frames_median(client: &Client, page: &str, n: u32) -> anyhow::Result<(f64, Value)> {
-    let repeats = if n >= 5000 { 1 } else { FRAME_REPEATS };
+/// The frame probe `FRAME_REPEATS` times; the median p95, the run that gave
+/// it, and every run's p95 in the order measured.
+async fn frames_median(
+    client: &Client,
+    page: &str,
+    n: u32,
+) -> anyhow::Result<(f64, Value, Vec<f64>)> {
     let mut runs = Vec::new();
-    for _ in 0..repeats {
+    for _ in 0..FRAME_REPEATS {
         let v = frames(client, page, n).await?;
         let p95 = v["p95"]
             .as_f64()
             .ok_or_else(|| anyhow!("frame probe gave {v}"))?;
         runs.push((p95, v));
     }
+    let all: Vec<f64> = runs.iter().map(|r| r.0).collect();
     runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    Ok(runs.swap_remove(runs.len() / 2))
+    let (p95, v) = runs.swap_remove(runs.len() / 2);
+    Ok((p95, v, all))
+}
+
+/// "16.7 / 16.8 / 16.9"
+fn joined(p95s: &[f64]) -> String {
+    p95s.iter()
+        .map(|p| format!("{p:.1}"))
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 /// Opens the page, publishes `n` messages at once (clicks on Publish) and
