@@ -1788,6 +1788,85 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_of_publishes_keeps_no_pending_entry_per_publish() {
+        let mut m = ready(Mode::Sim);
+        let publishes: Vec<Request> = (0..MAX_TOKENS + 100)
+            .map(|_| m.apply(Action::Publish).0.remove(0))
+            .collect();
+        // The pending-reply map holds no publish (a burst of thousands would
+        // be copied with the model at every step)...
+        assert!(m.pending.is_empty());
+        assert_eq!(m.tokens.len(), MAX_TOKENS);
+        // ...and the reply to a publish still reaches its token,
+        let last = publishes.last().unwrap();
+        m.apply(ok(
+            last.id,
+            Outcome::Published {
+                seq: None,
+                message_id: 9,
+            },
+        ));
+        let token = m.tokens.iter().find(|t| t.req_id == Some(last.id));
+        assert_eq!(token.and_then(|t| t.message_id), Some(9));
+        // an error drops it,
+        let before_last = &publishes[publishes.len() - 2];
+        m.apply(frame(Event::Reply {
+            id: before_last.id,
+            result: ReplyResult::Error(AmqpError {
+                scope: ErrorScope::Channel,
+                code: 404,
+                name: "NOT_FOUND".into(),
+                text: "no exchange 'orders'".into(),
+            }),
+        }));
+        let token = m.tokens.iter().find(|t| t.req_id == Some(before_last.id));
+        assert_eq!(token.map(|t| t.stage), Some(Stage::Dropped));
+        // and the reply to one whose token was trimmed away changes no token.
+        let tokens = m.tokens.clone();
+        m.apply(ok(
+            publishes[0].id,
+            Outcome::Published {
+                seq: None,
+                message_id: 10,
+            },
+        ));
+        assert_eq!(m.tokens, tokens);
+    }
+
+    #[test]
+    fn frames_in_one_batch_act_as_one_frame_each() {
+        let frames = vec![ServerFrame {
+            at_ms: 1,
+            event: Event::Trace(Trace::Enqueued {
+                message_id: 7,
+                queue: "orders.new".into(),
+            }),
+        }];
+        let Action::Frame { frame, .. } = deliver(1, 7, "{}") else {
+            unreachable!("deliver() makes a frame")
+        };
+        let mut frames = frames;
+        frames.push(frame);
+        let mut one_by_one = ready(Mode::Sim);
+        let mut batched = one_by_one.clone();
+        let before = batched.frames;
+        for frame in frames.clone() {
+            one_by_one.apply(Action::Frame {
+                generation: 0,
+                frame,
+            });
+        }
+        let (_, changed) = batched.apply(Action::Frames {
+            generation: 0,
+            frames,
+        });
+        assert!(changed);
+        assert_eq!(batched, one_by_one);
+        assert_eq!(batched.frames, before + 2);
+        assert_eq!(batched.received, 1);
+    }
+
+    #[test]
     fn idle_tick_changes_nothing_and_bounds_hold() {
         let mut m = ready(Mode::Sim);
         assert!(!m.apply(Action::Tick { now_ms: 1.0 }).1);
