@@ -6,9 +6,9 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use gloo_timers::callback::Interval;
 use yew::prelude::*;
 
+use crate::frame_clock::FrameClock;
 use crate::i18n::{t, Ui, UiAction, LANGS};
 use crate::lesson::LessonAction;
 use crate::lesson_view::{self, LessonSlot};
@@ -434,9 +434,9 @@ pub fn app() -> Html {
         use_effect_with((), move |_| {
             switch_mode(&state, Mode::Sim, &scene::DIRECT);
             let dispatcher = state.dispatcher();
-            let ticker = Interval::new(16, move || {
-                dispatcher.dispatch(Action::Tick { now_ms: now_ms() })
-            });
+            // One tick per drawn frame (see `frame_clock`).
+            let ticker =
+                FrameClock::new(move || dispatcher.dispatch(Action::Tick { now_ms: now_ms() }));
             // "P" publishes too (a presenter's clicker or a keyboard on the desk).
             let keys = publish_key_listener(state.dispatcher());
             // The lesson list (the lessons themselves are fetched when opened).
