@@ -952,13 +952,20 @@ impl Broker {
         } else {
             0
         };
+        // A single-active-consumer quorum queue counts only its active
+        // consumer, not the waiting ones (difftest s2035-p5572).
+        let consumers = if q.cfg.queue_type == QueueType::Quorum && q.cfg.single_active_consumer {
+            q.consumers.len().min(1)
+        } else {
+            q.consumers.len()
+        };
         let out = Outcome::QueueDeclareOk {
             queue: q.name.to_string(),
             message_count: if stream { 0 } else { q.ready_len() as u32 },
             consumer_count: if stream {
                 0
             } else {
-                q.consumers.len() as u32 + getters
+                consumers as u32 + getters
             },
         };
         let name = q.name.to_string();
@@ -1066,6 +1073,12 @@ impl Broker {
                  are not supported by quorum queues",
                 rs_queue(&name)
             )));
+        }
+        // A stream's delete ignores both flags and always reports 0
+        // messages (rabbit_stream_queue: difftest s2035-p73).
+        if q.cfg.queue_type == QueueType::Stream {
+            self.delete_queue(qid, DropReason::QueueDeleted, true);
+            return Ok(Outcome::MessageCount { message_count: 0 });
         }
         if if_unused && !q.consumers.is_empty() {
             return Err(Fault::precondition_failed(format!(
