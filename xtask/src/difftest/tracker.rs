@@ -332,13 +332,16 @@ impl Tracker {
             _ => {}
         }
 
-        // Asynchronous on a real broker: dead-lettering and drops, and the
-        // deletion of a closed connection's exclusive queues.
+        // Asynchronous on a real broker: dead-lettering and drops, the
+        // deletion of a closed connection's exclusive queues, and the
+        // requeue of what a channel closed by an error held (its queues hear
+        // of it only once the channel process is gone: s2035-p3040).
+        let error = outcome.get("error").is_some();
         let async_effect = frames.iter().any(|f| {
             matches!(
                 &f.event,
                 Event::Trace(Trace::DeadLettered { .. }) | Event::Trace(Trace::Dropped { .. })
-            )
+            ) || (error && matches!(&f.event, Event::Trace(Trace::Requeued { .. })))
         }) || matches!(
             o.as_str(),
             "connection_close" | "connection_close_reopen" | "broker_restart"
