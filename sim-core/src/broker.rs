@@ -19,7 +19,7 @@ use crate::channel::{Channel, Connection, Unacked};
 use crate::consumer::Consumer;
 use crate::dead_letter;
 use crate::error::{rs_exchange, rs_queue, Fault, Res};
-use crate::exchange::{Dest, Exchange};
+use crate::exchange::{Dest, Exchange, LastExchange};
 use crate::headers;
 use crate::message::{
     parse_expiration, take_cc_bcc, with_delivery_count, with_header, Address, AddressCache, Msg,
@@ -70,6 +70,7 @@ pub struct Broker {
     timers: BinaryHeap<Reverse<(u64, u8, u32)>>,
     events: Outbox,
     addresses: AddressCache,
+    last_exchange: LastExchange,
     /// Bumped whenever an exchange or a binding changes: routes the address
     /// cache remembers are valid for one generation only.
     routing_generation: u64,
@@ -109,6 +110,7 @@ impl Broker {
             timers: BinaryHeap::new(),
             events: Outbox::default(),
             addresses: AddressCache::default(),
+            last_exchange: LastExchange::default(),
             routing_generation: 1,
             dying: VecDeque::new(),
             scratch: Vec::new(),
@@ -1139,15 +1141,23 @@ impl Broker {
         &mut self,
         conn: ConnectionId,
         ch: ChannelId,
-        exchange: &str,
+        exchange: &ShortString,
         routing_key: ShortString,
         body: Arc<str>,
         mandatory: bool,
         mut properties: SharedProperties,
     ) -> Res<Outcome> {
-        let xid = self
-            .exchange_id(exchange)
-            .ok_or_else(|| Fault::not_found(format!("no {}", rs_exchange(exchange))))?;
+        let generation = self.routing_generation;
+        let xid = match self.last_exchange.get(exchange, generation) {
+            Some(xid) => xid,
+            None => {
+                let xid = self
+                    .exchange_id(exchange)
+                    .ok_or_else(|| Fault::not_found(format!("no {}", rs_exchange(exchange))))?;
+                self.last_exchange.remember(exchange, xid, generation);
+                xid
+            }
+        };
         // Borrowed from the field, not through `self.exchange()`, so that the
         // address cache below can take the name by reference (no reference
         // count to touch unless it makes a new address).
@@ -1206,7 +1216,6 @@ impl Broker {
 
         let mut targets = std::mem::take(&mut self.scratch_targets);
         targets.clear();
-        let generation = self.routing_generation;
         match slot.and_then(|i| self.addresses.route(i, generation)) {
             // A route is remembered only when tracing is off (a traced
             // route explains itself as it goes).

@@ -11,7 +11,7 @@ use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use crate::headers;
-use crate::protocol::{ExchangeKind, FieldTable};
+use crate::protocol::{ExchangeKind, FieldTable, ShortString};
 use crate::rng::Fnv;
 use crate::topic::{self, TopicTrie};
 
@@ -223,5 +223,63 @@ impl Exchange {
             }
         }
         out
+    }
+}
+
+/// The exchange the last publish named, by name and id, so that a stream of
+/// publishes to one exchange finds it with one comparison of the name's bytes
+/// instead of hashing the name for the name map (and reading an inline name
+/// as a `str` first).
+///
+/// It holds for one routing generation only: the broker starts a new one
+/// whenever an exchange is declared or deleted, so a remembered id always
+/// belongs to the remembered name.
+#[derive(Debug, Clone, Default)]
+pub struct LastExchange {
+    name: ShortString,
+    id: u32,
+    /// The routing generation the pair is valid for; 0 for none.
+    generation: u64,
+}
+
+impl LastExchange {
+    /// The id of exchange `name`, if it is the one remembered at `generation`.
+    #[inline]
+    pub fn get(&self, name: &ShortString, generation: u64) -> Option<u32> {
+        (self.generation == generation && generation != 0 && self.name == *name).then_some(self.id)
+    }
+
+    /// Remembers that exchange `name` has id `id` at `generation`.
+    pub fn remember(&mut self, name: &ShortString, id: u32, generation: u64) {
+        if self.name != *name {
+            self.name = name.clone();
+        }
+        self.id = id;
+        self.generation = generation;
+    }
+}
+
+#[cfg(test)]
+mod last_exchange_tests {
+    use super::*;
+
+    #[test]
+    fn answers_only_for_its_name_and_generation() {
+        let mut last = LastExchange::default();
+        let x = ShortString::new("x");
+        assert_eq!(last.get(&x, 0), None, "nothing remembered");
+        assert_eq!(
+            last.get(&ShortString::new(""), 0),
+            None,
+            "nothing remembered"
+        );
+        last.remember(&x, 7, 3);
+        assert_eq!(last.get(&x, 3), Some(7));
+        assert_eq!(last.get(&x, 4), None, "an exchange changed since");
+        assert_eq!(last.get(&ShortString::new("y"), 3), None, "another name");
+        let long = ShortString::new(&"x".repeat(100));
+        last.remember(&long, 8, 4);
+        assert_eq!(last.get(&long, 4), Some(8));
+        assert_eq!(last.get(&x, 4), None);
     }
 }

@@ -138,9 +138,20 @@ impl From<ShortString> for String {
     }
 }
 
+// Compared as bytes: the same answers as comparing the `str`s (whose order
+// is their bytes' order), without reading the inline text as a `str` first.
 impl PartialEq for ShortString {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        match (&self.0, &other.0) {
+            // Unused inline bytes are always zero, so two inline texts are
+            // equal exactly when their lengths and whole arrays are: a
+            // fixed-size comparison, no call to `memcmp`.
+            (Repr::Inline { len: a, bytes: x }, Repr::Inline { len: b, bytes: y }) => {
+                a == b && x == y
+            }
+            _ => self.as_bytes() == other.as_bytes(),
+        }
     }
 }
 
@@ -172,7 +183,7 @@ impl PartialOrd for ShortString {
 
 impl Ord for ShortString {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 
@@ -257,5 +268,24 @@ mod tests {
         let (a, b) = (ShortString::new("a"), ShortString::new(&"b".repeat(40)));
         assert!(a < b);
         assert_eq!(hash(&|h| a.hash(h)), hash(&|h| "a".hash(h)));
+        // Compared as bytes, inline and on the heap alike, as `str` compares.
+        let texts = [
+            "",
+            "a",
+            "ab",
+            "b",
+            "é",
+            "z",
+            &"a".repeat(INLINE),
+            &"a".repeat(INLINE + 1),
+            &"é".repeat(30),
+        ];
+        for x in texts {
+            for y in texts {
+                let (sx, sy) = (ShortString::new(x), ShortString::new(y));
+                assert_eq!(sx.cmp(&sy), x.cmp(y), "{x:?} vs {y:?}");
+                assert_eq!(sx == sy, x == y, "{x:?} vs {y:?}");
+            }
+        }
     }
 }
