@@ -18,7 +18,7 @@
 //! ```
 
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -233,7 +233,24 @@ pub struct Properties {
 #[derive(Clone, Default)]
 pub struct SharedProperties(Option<Arc<Properties>>);
 
-static NO_PROPERTIES: LazyLock<Properties> = LazyLock::new(Properties::default);
+/// What an empty [`SharedProperties`] reads as. A plain constant rather than
+/// a lazily made `Properties::default()`: every publish and delivery reads
+/// the properties, and a lazy static costs a check of its state each time.
+static NO_PROPERTIES: Properties = Properties {
+    content_type: None,
+    content_encoding: None,
+    headers: None,
+    delivery_mode: None,
+    priority: None,
+    correlation_id: None,
+    reply_to: None,
+    expiration: None,
+    message_id: None,
+    timestamp: None,
+    kind: None,
+    user_id: None,
+    app_id: None,
+};
 
 impl SharedProperties {
     /// Shares `p` (nothing at all when no property is set).
