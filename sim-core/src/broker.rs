@@ -1897,6 +1897,25 @@ impl Broker {
     /// came from (`qs` on entry) go first: RabbitMQ's queue hears of the ack
     /// before the channel's limiter tells the others.
     fn wake_channel(&mut self, conn: ConnectionId, ch: ChannelId, mut qs: Vec<u32>) {
+        // Nothing ready and nobody blocked: nothing to deliver, no head to
+        // expire. The common case after an ack (the queue had been emptied
+        // by its consumer), so it is checked first without building the
+        // list of the channel's queues.
+        let idle = |b: &Self, q: u32| {
+            b.queue(q)
+                .is_none_or(|q| q.ready_len() == 0 && q.blocked.is_empty())
+        };
+        let all_idle = qs.iter().all(|&q| idle(self, q))
+            && self.channel(conn, ch).is_none_or(|c| {
+                c.consumers
+                    .iter()
+                    .all(|cid| self.consumer(*cid).is_none_or(|c| idle(self, c.queue)))
+            });
+        if all_idle {
+            qs.clear();
+            self.scratch_targets = qs;
+            return;
+        }
         if let Some(c) = self.channel(conn, ch) {
             for cid in &c.consumers {
                 if let Some(q) = self.consumer(*cid).map(|c| c.queue) {
@@ -1907,12 +1926,7 @@ impl Broker {
             }
         }
         for &q in &qs {
-            // Nothing ready and nobody blocked: nothing to deliver, no head
-            // to expire.
-            if self
-                .queue(q)
-                .is_none_or(|q| q.ready_len() == 0 && q.blocked.is_empty())
-            {
+            if idle(self, q) {
                 continue;
             }
             self.unblock(q);
@@ -2197,9 +2211,15 @@ impl Broker {
     fn forget_unacked(&mut self, conn: ConnectionId, ch: ChannelId, u: &Unacked) {
         if u.limited {
             if let Some(c) = self.channel_mut(conn, ch) {
-                c.limiter_volume = c.limiter_volume.saturating_sub(1);
+                c.forget_limited(u);
             }
         }
+        self.forget_outside_channel(u);
+    }
+
+    /// The part of [`Self::forget_unacked`] outside the channel: the
+    /// delivery's consumer and queue.
+    fn forget_outside_channel(&mut self, u: &Unacked) {
         if let Some(cid) = u.consumer {
             if let Some(c) = self.consumer_mut(cid) {
                 c.unacked = c.unacked.saturating_sub(1);
@@ -2331,7 +2351,7 @@ impl Broker {
                 Settle::Reject { requeue: true } => {
                     if u.limited {
                         if let Some(c) = self.channel_mut(conn, ch) {
-                            c.limiter_volume = c.limiter_volume.saturating_sub(1);
+                            c.forget_limited(&u);
                         }
                     }
                     requeues.push(u);
@@ -2393,7 +2413,9 @@ impl Broker {
             return None;
         }
         let u = chan.unacked.pop_front()?;
-        self.forget_unacked(conn, ch, &u);
+        // What `forget_unacked` does, with the channel already at hand.
+        chan.forget_limited(&u);
+        self.forget_outside_channel(&u);
         self.trace(|b| Trace::Acked {
             message_id: u.entry.msg.id,
             queue: b.queue_name(u.queue).to_string(),

@@ -59,6 +59,15 @@ impl Channel {
         self.global_prefetch == 0 || self.limiter_volume < u32::from(self.global_prefetch)
     }
 
+    /// Takes a settled (or returned) delivery off the limiter volume, if it
+    /// counted there.
+    #[inline]
+    pub fn forget_limited(&mut self, u: &Unacked) {
+        if u.limited {
+            self.limiter_volume = self.limiter_volume.saturating_sub(1);
+        }
+    }
+
     /// Moves the deliveries an ack/nack/reject names into `out`, in tag order;
     /// false if the tag is unknown (RabbitMQ: 406 "unknown delivery tag").
     pub fn take_acked(&mut self, tag: DeliveryTag, multiple: bool, out: &mut Vec<Unacked>) -> bool {
