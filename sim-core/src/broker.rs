@@ -367,6 +367,10 @@ impl Broker {
 
     // ------------------------------------------------------------------ requests
 
+    // Inlined into its one caller (so no larger for it): that saves the call
+    // and a copy of the method, about 20 instructions per request
+    // (callgrind, direct workload).
+    #[inline(always)]
     fn dispatch(&mut self, conn: ConnectionId, ch: ChannelId, method: Method) -> Res<Outcome> {
         match method {
             Method::ConnectionOpen => return self.connection_open(conn),
