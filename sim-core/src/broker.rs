@@ -944,17 +944,23 @@ impl Broker {
         // stream in declare-ok.
         let stream = q.cfg.queue_type == QueueType::Stream;
         // A quorum queue keeps a consumer for each channel holding messages
-        // it fetched with basic.get (ack mode) until they are settled.
-        let getters = if q.cfg.queue_type == QueueType::Quorum {
-            self.connections
-                .iter()
-                .flat_map(|(_, c)| c.channels.iter())
-                .filter(|(_, chan)| {
-                    chan.unacked
-                        .iter()
-                        .any(|u| u.consumer.is_none() && u.queue == qid)
-                })
-                .count() as u32
+        // it fetched with basic.get (ack mode), and a cancelled consumer
+        // while it holds deliveries, until they are settled (case 154,
+        // difftest s2036-p3335).
+        let holders = if q.cfg.queue_type == QueueType::Quorum {
+            let mut held: Vec<(ConnectionId, ChannelId, Option<u32>)> = Vec::new();
+            for (conn, c) in self.connections.iter() {
+                for (ch, chan) in c.channels.iter() {
+                    for u in chan.unacked.iter().filter(|u| u.queue == qid) {
+                        let key = (*conn, *ch, u.consumer);
+                        let gone = u.consumer.is_none_or(|cid| !q.consumers.contains(&cid));
+                        if gone && !held.contains(&key) {
+                            held.push(key);
+                        }
+                    }
+                }
+            }
+            held.len() as u32
         } else {
             0
         };
@@ -971,7 +977,7 @@ impl Broker {
             consumer_count: if stream {
                 0
             } else {
-                consumers as u32 + getters
+                consumers as u32 + holders
             },
         };
         let name = q.name.to_string();
