@@ -10,6 +10,7 @@ use yew::prelude::*;
 
 use crate::frame_clock::FrameClock;
 use crate::i18n::{t, Ui, UiAction, LANGS};
+use crate::label::{place_label, text_box, Rect};
 use crate::lesson::LessonAction;
 use crate::lesson_view::{self, LessonSlot};
 use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
@@ -856,6 +857,64 @@ fn line(class: &'static str, x1: f64, y1: f64, x2: f64, y2: f64) -> Html {
     }
 }
 
+/// Radius of a message's circle in the scene.
+const TOKEN_R: f64 = 14.0;
+
+/// Labels are placed while fewer boxes than this are taken: past it the
+/// picture is a crowd whose labels nobody reads, and placing more would cost
+/// every frame of a burst time for nothing.
+const MAX_LABEL_BOXES: usize = 160;
+
+/// The boxes of the scene's fixed text (node names, captions, edge labels),
+/// which messages' labels keep clear of. The offsets are the ones
+/// [`topology`] draws them at.
+fn scene_text_boxes(
+    sc: &Scene,
+    fanout: bool,
+    binding_label: impl Fn(f64) -> (f64, f64),
+) -> Vec<Rect> {
+    let [px, ex, qx, cx] = NODE_X;
+    let cy = sc.center_y();
+    let mut out = vec![
+        text_box(px, cy - 6.0, 27.0, "Producer"),
+        text_box(px, cy + 24.0, 20.0, sc.producer),
+        text_box(ex, cy - 4.0, 27.0, sc.exchange),
+        text_box(ex, cy + 24.0, 20.0, sc.kind.as_str()),
+        text_box(ex, cy + 84.0, 21.0, "exchange"),
+    ];
+    let publish_x = (px + 85.0 + ex - 62.0) / 2.0;
+    out.push(text_box(publish_x, cy - 40.0, 20.0, "routing key"));
+    if !fanout {
+        out.push(text_box(publish_x, cy - 12.0, 27.0, sc.routing_key));
+    }
+    for (i, q) in sc.queues.iter().enumerate() {
+        let y = sc.lane_y(i);
+        let (lx, ly) = binding_label(y);
+        out.push(text_box(lx, ly - 40.0, 20.0, "binding key"));
+        if !fanout {
+            out.push(text_box(lx, ly - 12.0, 27.0, q.binding_key));
+        }
+        out.push(text_box(qx, y - QUEUE_H / 2.0 - 14.0, 27.0, q.name));
+        out.push(text_box(
+            qx,
+            y + QUEUE_H / 2.0 + 30.0,
+            21.0,
+            "ready 00 · unacked 00",
+        ));
+        out.push(text_box(qx - QUEUE_W / 2.0 + 24.0, y + 8.0, 20.0, "+0000"));
+        out.push(text_box(
+            (qx + QUEUE_W / 2.0 + cx - 85.0) / 2.0,
+            y - 40.0,
+            20.0,
+            "deliver",
+        ));
+        out.push(text_box(cx, y - 6.0, 27.0, "Consumer"));
+        out.push(text_box(cx, y + 24.0, 20.0, q.consumer_tag));
+        out.push(text_box(cx, y + 80.0, 21.0, "received 000"));
+    }
+    out
+}
+
 /// The scene as SVG, with the messages on their way.
 fn topology(m: &Model) -> Html {
     let sc = m.scene;
@@ -865,8 +924,29 @@ fn topology(m: &Model) -> Html {
     let [px, ex, qx, cx] = NODE_X;
     let fanout = sc.kind == ExchangeKind::Fanout;
 
+    // Where each binding's label sits: on a slanted edge, where the edge is
+    // at label_x.
+    let binding_label = |y: f64| {
+        let (bx1, by1, bx2) = (ex + 62.0, cy, qx - QUEUE_W / 2.0 - 4.0);
+        let label_x = (bx1 + bx2) / 2.0 + 10.0;
+        let below = if y < cy {
+            -4.0
+        } else if y > cy {
+            66.0
+        } else {
+            0.0
+        };
+        (
+            label_x,
+            by1 + (y - by1) * ((label_x - bx1) / (bx2 - bx1)) + below,
+        )
+    };
+    let publish_label_x = (px + 85.0 + ex - 62.0) / 2.0;
+    let deliver_label_x = (qx + QUEUE_W / 2.0 + cx - 85.0) / 2.0;
+
     // Ready messages sit in their queue box, oldest (head) at the right.
     let mut slots = vec![0usize; sc.queues.len()];
+    let mut avoid = scene_text_boxes(sc, fanout, binding_label);
     let tokens: Vec<Html> = m
         .tokens
         .iter()
@@ -890,11 +970,18 @@ fn topology(m: &Model) -> Html {
                 Stage::Delivered if t.pos >= 3.0 => "token working",
                 _ => "token",
             };
+            // A label that would cover a name, a key or another label is left out.
+            let spot = (avoid.len() < MAX_LABEL_BOXES)
+                .then(|| place_label(x, y, TOKEN_R, &t.label, &mut avoid))
+                .flatten();
             Some(html! {
                 <g key={t.key} class={class} opacity={format!("{:.2}", t.opacity(now))}
                    transform={format!("translate({x:.1},{y:.1})")}>
-                    <circle r="14" />
-                    <text y="-22" class="token-label">{ &t.label }</text>
+                    <circle r={TOKEN_R.to_string()} />
+                    if let Some((lx, ly, anchor)) = spot {
+                        <text x={format!("{:.1}", lx - x)} y={format!("{:.1}", ly - y)}
+                              style={format!("text-anchor:{anchor}")} class="token-label">{ &t.label }</text>
+                    }
                 </g>
             })
         })
@@ -906,9 +993,7 @@ fn topology(m: &Model) -> Html {
         let overflow = slots.get(i).copied().unwrap_or(0).saturating_sub(QUEUE_SLOTS);
         let received = m.shown_received_in(i);
         let (bx1, by1, bx2) = (ex + 62.0, cy, qx - QUEUE_W / 2.0 - 4.0);
-        let label_x = (bx1 + bx2) / 2.0 + 10.0;
-        // On a slanted edge the label sits where the edge is at label_x.
-        let label_y = by1 + (y - by1) * ((label_x - bx1) / (bx2 - bx1)) + if y < cy { -4.0 } else if y > cy { 66.0 } else { 0.0 };
+        let (label_x, label_y) = binding_label(y);
         html! {
             <g class="lane" key={q.name}>
                 { line("edge binding", bx1, by1, bx2, y) }
@@ -918,7 +1003,7 @@ fn topology(m: &Model) -> Html {
                     { edge_label(label_x, label_y, "binding key", Some(q.binding_key), format!("binding-{}", q.name)) }
                 }
                 { line("edge", qx + QUEUE_W / 2.0, y, cx - 87.0, y) }
-                { edge_label((qx + QUEUE_W / 2.0 + cx - 85.0) / 2.0, y, "deliver", None, format!("deliver-{}", q.name)) }
+                { edge_label(deliver_label_x, y, "deliver", None, format!("deliver-{}", q.name)) }
                 <g class="node queue" transform={format!("translate({qx},{y})")}>
                     <rect x={(-QUEUE_W / 2.0).to_string()} y={(-QUEUE_H / 2.0).to_string()}
                           width={QUEUE_W.to_string()} height={QUEUE_H.to_string()} rx="10" />
@@ -967,9 +1052,9 @@ fn topology(m: &Model) -> Html {
             </defs>
             { line("edge", px + 85.0, cy, ex - 64.0, cy) }
             if fanout {
-                { edge_label((px + 85.0 + ex - 62.0) / 2.0, cy, "publish", None, "routing-key".to_string()) }
+                { edge_label(publish_label_x, cy, "publish", None, "routing-key".to_string()) }
             } else {
-                { edge_label((px + 85.0 + ex - 62.0) / 2.0, cy, "routing key", Some(sc.routing_key), "routing-key".to_string()) }
+                { edge_label(publish_label_x, cy, "routing key", Some(sc.routing_key), "routing-key".to_string()) }
             }
             <g class="node producer" transform={format!("translate({px},{cy})")}>
                 <rect x="-85" y="-48" width="170" height="96" rx="16" />

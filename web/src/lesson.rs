@@ -24,9 +24,10 @@ use sim_core::scenario::{NoteKind, Report, Scenario, ScenarioRun, TimedAction};
 pub enum LessonAction {
     /// Redraw (the shell changed the player, e.g. opened a lesson).
     Refresh,
-    Frame {
+    /// Frames that arrived together (a link's whole outbox at one drain).
+    Frames {
         generation: u32,
-        frame: ServerFrame,
+        frames: Vec<ServerFrame>,
     },
     Link {
         generation: u32,

@@ -10,6 +10,7 @@ use yew::prelude::*;
 
 use crate::app::AppState;
 use crate::i18n::{t, Lang};
+use crate::label::{place_label, text_box};
 use crate::lesson::{
     parse_catalog, rates, CatalogEntry, EdgeKind, LessonAction, NodeKind, Player, GROUPS, TOKEN_MS,
 };
@@ -119,15 +120,11 @@ pub fn open_lesson(state: &UseReducerHandle<AppState>, sc: Scenario, mode: Mode)
         });
     }
     let dispatcher = state.dispatcher();
-    let sink: crate::link::Sink = Rc::new(move |msg: LinkMsg| match msg {
-        LinkMsg::Frames(frames) => {
-            for frame in frames {
-                dispatcher.dispatch(Action::Lesson(LessonAction::Frame { generation, frame }));
-            }
-        }
-        LinkMsg::Link(event) => {
-            dispatcher.dispatch(Action::Lesson(LessonAction::Link { generation, event }))
-        }
+    let sink: crate::link::Sink = Rc::new(move |msg: LinkMsg| {
+        dispatcher.dispatch(Action::Lesson(match msg {
+            LinkMsg::Frames(frames) => LessonAction::Frames { generation, frames },
+            LinkMsg::Link(event) => LessonAction::Link { generation, event },
+        }))
     });
     let link = if real {
         BrokerLink::Ws(WsLink::new(sink))
@@ -156,12 +153,16 @@ pub fn reduce(
     let real = lesson.player.real;
     match action {
         LessonAction::Refresh => (Vec::new(), true),
-        LessonAction::Frame { generation, frame } => {
+        LessonAction::Frames { generation, frames } => {
             if generation != lesson.generation {
                 return (Vec::new(), false);
             }
             let now = real.then(|| (wall_ms() - lesson.started_wall).max(0.0) as u64);
-            (lesson.player.frame(frame, now), true)
+            let out = frames
+                .into_iter()
+                .flat_map(|frame| lesson.player.frame(frame, now))
+                .collect();
+            (out, true)
         }
         LessonAction::Link { generation, event } => {
             if generation != lesson.generation {
@@ -344,16 +345,39 @@ pub fn stage(p: &Player, lang: Lang) -> Html {
             </g>
         }
     });
-    let tokens = p.tokens.iter().filter_map(|tk| {
-        let f = (now.saturating_sub(tk.start_ms) as f64 / TOKEN_MS as f64).clamp(0.0, 1.0);
-        let (x, y) = l.path(tk.from, tk.to)?.at(f);
-        Some(html! {
-            <g key={tk.key} class="token" transform={format!("translate({x:.1},{y:.1})")}>
-                <circle r="11" />
-                if !tk.label.is_empty() { <text y="-16" class="token-label">{ &tk.label }</text> }
-            </g>
+    // Labels keep clear of the nodes' names, the bindings' keys and each
+    // other (a fanout's copies of #1 would otherwise print over each other).
+    let mut avoid = crate::workbench_view::text_boxes(l, lang);
+    avoid.extend(
+        l.edges
+            .iter()
+            .filter(|e| !e.label.is_empty())
+            .filter_map(|e| {
+                let (lx, ly) = l.path(e.from, e.to)?.label;
+                let size = if e.kind == EdgeKind::Side { 13.0 } else { 17.0 };
+                Some(text_box(lx, ly - 10.0, size, &e.label))
+            }),
+    );
+    let tokens: Vec<Html> = p
+        .tokens
+        .iter()
+        .filter_map(|tk| {
+            let f = (now.saturating_sub(tk.start_ms) as f64 / TOKEN_MS as f64).clamp(0.0, 1.0);
+            let (x, y) = l.path(tk.from, tk.to)?.at(f);
+            let spot = (!tk.label.is_empty())
+                .then(|| place_label(x, y, 11.0, &tk.label, &mut avoid))
+                .flatten();
+            Some(html! {
+                <g key={tk.key} class="token" transform={format!("translate({x:.1},{y:.1})")}>
+                    <circle r="11" />
+                    if let Some((lx, ly, anchor)) = spot {
+                        <text x={format!("{:.1}", lx - x)} y={format!("{:.1}", ly - y)}
+                              style={format!("text-anchor:{anchor}")} class="token-label">{ &tk.label }</text>
+                    }
+                </g>
+            })
         })
-    });
+        .collect();
     let aria = format!(
         "{}: {}",
         p.sc.title.get(lang.code()),

@@ -10,6 +10,7 @@ pub mod compare;
 pub mod editor;
 pub mod i18n;
 pub mod inspector;
+pub mod label;
 pub mod lesson;
 pub mod model;
 pub mod route;

@@ -124,9 +124,11 @@ pub enum WbAction {
         dx: f64,
         dy: f64,
     },
-    Frame {
+    /// Frames that arrived together (a link's whole outbox at one drain):
+    /// applied, and the clients pumped, in one step.
+    Frames {
         generation: u32,
-        frame: ServerFrame,
+        frames: Vec<ServerFrame>,
     },
     Link {
         generation: u32,
@@ -595,11 +597,13 @@ impl Workbench {
                 }
                 None => false,
             },
-            WbAction::Frame { generation, frame } => {
+            WbAction::Frames { generation, frames } => {
                 if generation != self.generation {
                     return (Vec::new(), false);
                 }
-                self.frame(frame);
+                for frame in frames {
+                    self.frame(frame);
+                }
                 true
             }
             WbAction::Link { generation, event } => {
@@ -1757,67 +1761,6 @@ impl Workbench {
     }
 }
 
-/// A box on the picture: left, top, right, bottom.
-pub type Rect = [f64; 4];
-
-/// The box of a line of bold text of `size` px centred at `x` on baseline
-/// `y`: an estimate a little wider than the page's fonts draw it (the
-/// picture cannot measure text before it is drawn).
-pub fn text_box(x: f64, y: f64, size: f64, text: &str) -> Rect {
-    let half = text.chars().count() as f64 * size * 0.36 + 2.0;
-    [x - half, y - size * 0.85, x + half, y + size * 0.3]
-}
-
-/// Size of a message's label, px (the page's `.token-label`).
-pub const LABEL_PX: f64 = 16.0;
-
-/// Where the label of a message drawn at `(x, y)` goes: above it, else
-/// below, right or left of it, whichever first keeps clear of every box in
-/// `avoid` (the nodes' names and captions, the bindings' keys, the labels
-/// already placed); `None` (no label) if none does. Returns the label's
-/// anchor point and its `text-anchor`.
-pub fn label_spot(x: f64, y: f64, label: &str, avoid: &[Rect]) -> Option<(f64, f64, &'static str)> {
-    [
-        (x, y - 17.0, "middle"),
-        (x, y + 29.0, "middle"),
-        (x + 15.0, y + 6.0, "start"),
-        (x - 15.0, y + 6.0, "end"),
-    ]
-    .into_iter()
-    .find(|&(lx, ly, anchor)| {
-        let r = label_box(lx, ly, anchor, label);
-        !avoid
-            .iter()
-            .any(|a| r[0] < a[2] && a[0] < r[2] && r[1] < a[3] && a[1] < r[3])
-    })
-}
-
-/// [`label_spot`], and the box of the label placed there added to `avoid`,
-/// so that the next message's label keeps clear of this one: a queue of
-/// tokens on one short edge shows a label where one fits, not a smear.
-pub fn place_label(
-    x: f64,
-    y: f64,
-    label: &str,
-    avoid: &mut Vec<Rect>,
-) -> Option<(f64, f64, &'static str)> {
-    let spot = label_spot(x, y, label, avoid)?;
-    avoid.push(label_box(spot.0, spot.1, spot.2, label));
-    Some(spot)
-}
-
-/// The box a message's label covers when drawn at `(lx, ly)` with `anchor`.
-pub fn label_box(lx: f64, ly: f64, anchor: &str, label: &str) -> Rect {
-    let w = label.chars().count() as f64 * LABEL_PX * 0.75 + 6.0;
-    let h = LABEL_PX;
-    let left = match anchor {
-        "start" => lx,
-        "end" => lx - w,
-        _ => lx - w / 2.0,
-    };
-    [left, ly - h * 0.85, left + w, ly + h * 0.3]
-}
-
 /// How a binding is told apart from others on the same edge: its key, or
 /// its header match.
 pub fn binding_words(b: &sim_core::scenario::BindingDef) -> String {
@@ -1901,16 +1844,14 @@ mod tests {
                 if frames.is_empty() {
                     return;
                 }
-                for frame in frames {
-                    reqs.extend(
-                        self.wb
-                            .apply(WbAction::Frame {
-                                generation: 0,
-                                frame,
-                            })
-                            .0,
-                    );
-                }
+                reqs.extend(
+                    self.wb
+                        .apply(WbAction::Frames {
+                            generation: 0,
+                            frames,
+                        })
+                        .0,
+                );
             }
             panic!("no quiet");
         }
@@ -1940,12 +1881,12 @@ mod tests {
                 while let Some(f) = self.broker.poll_event() {
                     frames.push(f);
                 }
-                for frame in frames {
+                if !frames.is_empty() {
                     let out = self
                         .wb
-                        .apply(WbAction::Frame {
+                        .apply(WbAction::Frames {
                             generation: 0,
-                            frame,
+                            frames,
                         })
                         .0;
                     self.run(out);
@@ -2213,16 +2154,15 @@ mod tests {
         r.broker
             .handle_request(Request::new(999, Method::ChannelClose));
         while r.broker.poll_event().is_some() {}
-        let mut out = Vec::new();
-        for event in frames {
-            out.extend(
-                r.wb.apply(WbAction::Frame {
-                    generation: 0,
-                    frame: ServerFrame { at_ms: 0, event },
-                })
-                .0,
-            );
-        }
+        let out =
+            r.wb.apply(WbAction::Frames {
+                generation: 0,
+                frames: frames
+                    .into_iter()
+                    .map(|event| ServerFrame { at_ms: 0, event })
+                    .collect(),
+            })
+            .0;
         let f = r.wb.form.as_ref().expect("the form stays open");
         assert!(f
             .broker_error
@@ -2575,54 +2515,7 @@ mod tests {
     }
 
     #[test]
-    fn a_message_label_keeps_clear_of_node_names() {
-        let name = text_box(0.0, -10.0, 21.0, "a-long-consumer…");
-        // Clear above: above.
-        assert_eq!(
-            label_spot(0.0, -60.0, "#4", &[name]),
-            Some((0.0, -77.0, "middle"))
-        );
-        // A token at the consumer's left edge: its label above would cover
-        // the name, so it goes below.
-        assert_eq!(
-            label_spot(-78.0, 0.0, "#4", &[name]),
-            Some((-78.0, 29.0, "middle"))
-        );
-        // Above, below and right taken: left.
-        let taken = [
-            [-100.0, -40.0, -50.0, -20.0],
-            [-100.0, 15.0, -50.0, 40.0],
-            [-70.0, -5.0, 0.0, 5.0],
-        ];
-        assert_eq!(
-            label_spot(-78.0, 0.0, "#4", &taken),
-            Some((-93.0, 6.0, "end"))
-        );
-        // Boxed in: no label rather than one on a name.
-        let wall = [-1000.0, -1000.0, 1000.0, 1000.0];
-        assert_eq!(label_spot(0.0, 0.0, "#4", &[wall]), None);
-        // Four tokens queued on a short edge, 30 px apart: no two labels
-        // overlap, and the first one has its label above.
-        let mut avoid = Vec::new();
-        let placed: Vec<Rect> = (0..4)
-            .filter_map(|i| {
-                let x = 30.0 * f64::from(i);
-                let label = format!("#{}", 15 - i);
-                let (lx, ly, anchor) = place_label(x, 0.0, &label, &mut avoid)?;
-                if i == 0 {
-                    assert_eq!((lx, ly, anchor), (0.0, -17.0, "middle"));
-                }
-                Some(label_box(lx, ly, anchor, &label))
-            })
-            .collect();
-        assert!(placed.len() >= 2, "{placed:?}");
-        assert_eq!(placed, avoid, "every placed label is kept clear of");
-        for (i, a) in placed.iter().enumerate() {
-            for b in &placed[i + 1..] {
-                let overlap = a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
-                assert!(!overlap, "{a:?} overlaps {b:?}");
-            }
-        }
+    fn a_held_message_label_keeps_clear_of_the_consumer_name() {
         // A held message sits above a consumer's box, its label clear of the name.
         let mut r = Rig::shop(false);
         r.form(
@@ -2632,9 +2525,9 @@ mod tests {
         let b = r.wb.node_box("consumer:worker").expect("drawn");
         let (x, y) = r.wb.held_xy("consumer:worker", 0).expect("a spot");
         assert!(y + 11.0 < b.y - b.hh, "the token is above the box");
-        let title = text_box(b.x, b.y - 10.0, 21.0, "worker");
+        let title = crate::label::text_box(b.x, b.y - 10.0, 21.0, "worker");
         assert_eq!(
-            label_spot(x, y, "#1", &[title]).map(|s| s.2),
+            crate::label::label_spot(x, y, 11.0, "#1", &[title]).map(|s| s.2),
             Some("middle")
         );
     }

@@ -18,12 +18,11 @@ use yew::prelude::*;
 use crate::app::AppState;
 use crate::editor::{self, Input, Kind};
 use crate::i18n::Lang;
-use crate::lesson::{EdgeKind, NodeKind};
+use crate::label::{place_label, text_box, Rect};
+use crate::lesson::{EdgeKind, Layout, NodeKind};
 use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
 use crate::model::{Action, Mode};
-use crate::workbench::{
-    place_label, text_box, CState, FlightKind, MenuOn, Rect, Sel, WbAction, Workbench,
-};
+use crate::workbench::{CState, FlightKind, MenuOn, Sel, WbAction, Workbench};
 
 /// The open Build page, shared by the reducer and the view.
 pub type BuildSlot = Rc<RefCell<Option<Workbench>>>;
@@ -54,15 +53,11 @@ pub fn open_build(
         *b = Some(Workbench::new(sc, real, generation).with_moved(moved));
     }
     let dispatcher = state.dispatcher();
-    let sink: crate::link::Sink = Rc::new(move |msg: LinkMsg| match msg {
-        LinkMsg::Frames(frames) => {
-            for frame in frames {
-                dispatcher.dispatch(Action::Build(WbAction::Frame { generation, frame }));
-            }
-        }
-        LinkMsg::Link(event) => {
-            dispatcher.dispatch(Action::Build(WbAction::Link { generation, event }))
-        }
+    let sink: crate::link::Sink = Rc::new(move |msg: LinkMsg| {
+        dispatcher.dispatch(Action::Build(match msg {
+            LinkMsg::Frames(frames) => WbAction::Frames { generation, frames },
+            LinkMsg::Link(event) => WbAction::Link { generation, event },
+        }))
     });
     let link = if real {
         BrokerLink::Ws(WsLink::new(sink))
@@ -400,7 +395,7 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
     });
     // Messages on their way, and the ones a consumer is working on; their
     // labels keep clear of the nodes' names and captions.
-    let mut avoid = text_boxes(wb, lang);
+    let mut avoid = text_boxes(&wb.layout, lang);
     avoid.extend(
         edge_labels
             .iter()
@@ -697,9 +692,12 @@ fn menu(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
 /// The boxes of the text `picture` draws in each node (its name, kind,
 /// state and counts, at the offsets and sizes it draws them with), for
 /// message labels to keep clear of.
-fn text_boxes(wb: &Workbench, lang: Lang) -> Vec<Rect> {
+/// The boxes of every node's name and captions on a laid-out picture (the
+/// Build page's or a lesson's), which messages' labels keep clear of. Widths
+/// are for the longest captions these nodes show.
+pub(crate) fn text_boxes(layout: &Layout, lang: Lang) -> Vec<Rect> {
     let mut out = Vec::new();
-    for n in &wb.layout.nodes {
+    for n in &layout.nodes {
         let mut line =
             |dy: f64, size: f64, text: &str| out.push(text_box(n.x, n.y + dy, size, text));
         match n.kind {
@@ -755,7 +753,7 @@ fn token(
     avoid: &mut Vec<Rect>,
 ) -> Html {
     let spot = (!label.is_empty())
-        .then(|| place_label(x, y, label, avoid))
+        .then(|| place_label(x, y, 11.0, label, avoid))
         .flatten();
     html! {
         <g key={key} class={class} transform={format!("translate({x:.1},{y:.1})")} opacity={format!("{opacity:.2}")}

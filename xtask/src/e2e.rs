@@ -603,6 +603,37 @@ async fn go_real(client: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Pairs of a token label and a node's text, a binding's key or another
+/// token label whose boxes overlap on screen (each as `label / text`), in
+/// the picture `svg` (a CSS selector).
+pub(super) async fn label_overlaps(client: &Client, svg: &str) -> anyhow::Result<Vec<String>> {
+    let v = client
+        .execute(
+            "const hit = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && \
+                                   a.top < b.bottom - 1 && b.top < a.bottom - 1; \
+             const svg = arguments[0]; \
+             const texts = [...document.querySelectorAll(`${svg} .node text, ${svg} .edge-key, ${svg} .edge-label text`)]; \
+             const labels = [...document.querySelectorAll(`${svg} .token-label`)]; \
+             const out = []; \
+             labels.forEach((l, i) => { \
+               const a = l.getBoundingClientRect(); \
+               for (const t of texts.concat(labels.slice(i + 1))) { \
+                 if (hit(a, t.getBoundingClientRect())) out.push(l.textContent + ' / ' + t.textContent); \
+               } \
+             }); \
+             return out;",
+            vec![serde_json::Value::from(svg)],
+        )
+        .await?;
+    Ok(v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// The fanout scene: one publish, a copy in each of the two queues, both consumed.
 async fn fanout(client: &Client, page: &str, out_dir: &Path, real: bool) -> anyhow::Result<()> {
     open_page(client, page).await?;
@@ -622,8 +653,29 @@ async fn fanout(client: &Client, page: &str, out_dir: &Path, real: bool) -> anyh
         }
     }
     let shot = if real { "real-fanout" } else { "sim-fanout" };
-    publish_and_check(client, out_dir, shot, 2, "\"alert_id\":1").await
+    publish_and_check(client, out_dir, shot, 2, "\"alert_id\":1").await?;
+    if real {
+        return Ok(());
+    }
+    // Each publish sends a copy of `#n` down both bindings: labels must not
+    // print over each other, the bindings' words or the nodes' names.
+    for _ in 0..4 {
+        click(client, "publish").await?;
+    }
+    let mut seen = Vec::new();
+    for _ in 0..15 {
+        seen.extend(label_overlaps(client, SCENE_SVG).await?);
+        tokio::time::sleep(Duration::from_millis(120)).await;
+    }
+    if !seen.is_empty() {
+        screenshot(client, out_dir, "sim-fanout-labels").await?;
+        bail!("message labels overlap text in the scene: {seen:?}");
+    }
+    Ok(())
 }
+
+/// The main scene's picture (not the Build page's nor a lesson's).
+const SCENE_SVG: &str = "svg.topology:not(.build-topology):not(.lesson-topology)";
 
 async fn sim_publish(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
     open_page(client, page).await?;
@@ -1115,7 +1167,16 @@ async fn lesson_pipeline_picture(
     open_page(client, page).await?;
     open_lesson(client, "marketplace-orders", 0).await?;
     click(client, "speed-4").await?;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Messages' labels keep clear of names, keys and each other as they move.
+    let mut overlaps = Vec::new();
+    for _ in 0..20 {
+        overlaps.extend(label_overlaps(client, ".lesson-topology").await?);
+        tokio::time::sleep(Duration::from_millis(125)).await;
+    }
+    if !overlaps.is_empty() {
+        screenshot(client, out_dir, "lesson-pipeline-labels").await?;
+        bail!("message labels overlap text in the lesson's picture: {overlaps:?}");
+    }
     let lesson = client
         .execute(
             "return [...document.querySelectorAll('[data-testid^=\"node-\"]')].map(e => e.dataset.testid).join(' ')",

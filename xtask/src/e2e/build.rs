@@ -14,7 +14,8 @@ use fantoccini::actions::{
 use fantoccini::{Client, Locator};
 
 use super::{
-    attr_of, click, exists, no_panic, rabbitmq_answers, screenshot, text_of, wait_until, Fatal,
+    attr_of, click, exists, label_overlaps, no_panic, rabbitmq_answers, screenshot, text_of,
+    wait_until, Fatal,
 };
 
 async fn find(client: &Client, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
@@ -531,35 +532,6 @@ async fn focused(client: &Client) -> anyhow::Result<String> {
     Ok(v.as_str().unwrap_or_default().to_string())
 }
 
-/// Pairs of a token label and a node's text, a binding's key or another
-/// token label whose boxes overlap on screen (each as `label / text`).
-async fn label_overlaps(client: &Client) -> anyhow::Result<Vec<String>> {
-    let v = client
-        .execute(
-            "const hit = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && \
-                                   a.top < b.bottom - 1 && b.top < a.bottom - 1; \
-             const texts = [...document.querySelectorAll('.build-topology .node text, .build-topology .edge-key')]; \
-             const labels = [...document.querySelectorAll('.build-topology .token-label')]; \
-             const out = []; \
-             labels.forEach((l, i) => { \
-               const a = l.getBoundingClientRect(); \
-               for (const t of texts.concat(labels.slice(i + 1))) { \
-                 if (hit(a, t.getBoundingClientRect())) out.push(l.textContent + ' / ' + t.textContent); \
-               } \
-             }); \
-             return out;",
-            vec![],
-        )
-        .await?;
-    Ok(v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default())
-}
-
 /// Right-click a binding's edge, edit its key in the form the menu opens (a
 /// duplicate is explained first), and see routing follow the new key; the
 /// menu opens from the keyboard too, Escape closes it, and message labels
@@ -679,7 +651,7 @@ pub(super) async fn build_context_menu_edits_binding(
     let mut seen = Vec::new();
     for i in 0..12 {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let o = label_overlaps(client).await?;
+        let o = label_overlaps(client, ".build-topology").await?;
         if !o.is_empty() && seen.is_empty() {
             screenshot(client, out_dir, &format!("build-label-overlap-{i}")).await?;
         }
@@ -703,7 +675,7 @@ pub(super) async fn build_context_menu_edits_binding(
     // each other and of the bindings' keys.
     for i in 0..8 {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        let o = label_overlaps(client).await?;
+        let o = label_overlaps(client, ".build-topology").await?;
         if !o.is_empty() {
             screenshot(client, out_dir, &format!("build-rate-label-overlap-{i}")).await?;
             bail!("at 5/s, message labels overlap: {o:?}");
