@@ -1193,8 +1193,8 @@ impl Broker {
         let (address, slot) = match take_cc_bcc(&mut properties) {
             Some(extra_keys) => {
                 let a = Arc::new(Address {
-                    exchange: x.name.clone(),
-                    routing_key: Arc::from(&*routing_key),
+                    exchange: (&x.name).into(),
+                    routing_key,
                     extra_keys,
                 });
                 (a, None)
@@ -2387,13 +2387,13 @@ impl Broker {
     /// (x-max-length) need not drop anything (difftest s2032-p8417).
     fn requeue_in_groups(&mut self, conn: ConnectionId, ch: ChannelId, list: Vec<Unacked>) {
         // Sorted by queue name, then consumer tag (none for basic.get).
-        type Group = (Arc<str>, Option<Arc<str>>);
+        type Group = (Arc<str>, Option<ShortString>);
         let mut keyed: Vec<(Group, Unacked)> = list
             .into_iter()
             .map(|u| {
                 let tag = u.consumer.map(|cid| {
                     self.consumer(cid)
-                        .map_or_else(|| Arc::from(""), |c| c.tag.clone())
+                        .map_or_else(ShortString::default, |c| c.tag.clone())
                 });
                 ((self.queue_name(u.queue), tag), u)
             })

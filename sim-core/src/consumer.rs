@@ -5,13 +5,12 @@
 //! `global=true` is one limit shared by the channel's consumers, kept on the
 //! channel. `no_ack` consumers ignore both.
 
-use std::sync::Arc;
-
-use crate::protocol::{ChannelId, ConnectionId};
+use crate::protocol::{ChannelId, ConnectionId, ShortString};
 
 #[derive(Debug, Clone)]
 pub struct Consumer {
-    pub tag: Arc<str>,
+    /// Copied into every delivery (see [`ShortString`]).
+    pub tag: ShortString,
     pub queue: u32,
     pub connection: ConnectionId,
     pub channel: ChannelId,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::message::{Address, Msg};
-use crate::protocol::{DeathReason, FieldTable, SharedProperties};
+use crate::protocol::{DeathReason, FieldTable, SharedProperties, ShortString};
 
 /// The message as the dead-letter exchange receives it.
 pub fn rewrite(
@@ -71,7 +71,7 @@ pub fn rewrite(
     let (routing_key, extra_keys) = match dlrk {
         Some(k) => {
             headers.remove("CC");
-            (Arc::from(k), Vec::new())
+            (ShortString::from(k), Vec::new())
         }
         None => (msg.routing_key().clone(), msg.address.extra_keys.clone()),
     };
@@ -79,7 +79,7 @@ pub fn rewrite(
     Msg {
         id: msg.id,
         address: Arc::new(Address {
-            exchange: dlx.clone(),
+            exchange: dlx.into(),
             routing_key,
             extra_keys,
         }),

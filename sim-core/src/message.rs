@@ -18,9 +18,11 @@ use crate::protocol::{Message, MessageId, Properties, SharedProperties, ShortStr
 #[derive(Debug, PartialEq)]
 pub struct Address {
     /// The exchange it was published (or dead-lettered) to.
-    pub exchange: Arc<str>,
-    /// The routing key of the publish; what deliveries report.
-    pub routing_key: Arc<str>,
+    pub exchange: ShortString,
+    /// The routing key of the publish; what deliveries report. Both are
+    /// [`ShortString`]s so a delivery copies them instead of touching
+    /// reference counts.
+    pub routing_key: ShortString,
     /// CC and BCC keys (sender-selected distribution), routed like the key.
     pub extra_keys: Vec<String>,
 }
@@ -38,11 +40,11 @@ pub struct Msg {
 }
 
 impl Msg {
-    pub fn exchange(&self) -> &Arc<str> {
+    pub fn exchange(&self) -> &ShortString {
         &self.address.exchange
     }
 
-    pub fn routing_key(&self) -> &Arc<str> {
+    pub fn routing_key(&self) -> &ShortString {
         &self.address.routing_key
     }
 
@@ -133,8 +135,8 @@ impl AddressCache {
             }
         }
         let a = Arc::new(Address {
-            exchange: exchange.clone(),
-            routing_key: Arc::from(key.as_str()),
+            exchange: exchange.into(),
+            routing_key: key.clone(),
             extra_keys: Vec::new(),
         });
         // A new address forgets the old one's route (keeping its buffer).

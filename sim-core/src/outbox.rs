@@ -1,8 +1,8 @@
 //! The queue of events waiting for [`crate::Broker::poll_event`].
 //!
-//! Frames are queued as they are: a [`ServerFrame`] is 120 bytes, and a
-//! delivery in it points at the queued message's shared body, names and
-//! properties, so queueing one copies no message content. The ring buffer
+//! Frames are queued as they are: a delivery in a [`ServerFrame`] points at
+//! the queued message's shared body and properties and carries copies of its
+//! short names, so queueing one copies no message content. The ring buffer
 //! keeps its capacity, so a steady stream of requests and polls allocates
 //! nothing here.
 

@@ -22,7 +22,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Exchange names and routing keys of publishes: no heap block when short.
+/// Exchange names, routing keys and consumer tags of publishes and
+/// deliveries: no heap block when short.
 pub use crate::short_string::ShortString;
 
 /// An AMQP field table (`arguments`, `headers`) as JSON. Typing rules follow the
@@ -649,8 +650,8 @@ pub enum Outcome {
     GetOk {
         delivery_tag: DeliveryTag,
         redelivered: bool,
-        exchange: Arc<str>,
-        routing_key: Arc<str>,
+        exchange: ShortString,
+        routing_key: ShortString,
         /// Ready messages remaining after this one.
         message_count: u32,
         message: Message,
@@ -726,11 +727,13 @@ pub enum Event {
     Deliver {
         connection: ConnectionId,
         channel: ChannelId,
-        consumer_tag: Arc<str>,
+        /// Short strings, copied rather than shared: a delivery then touches
+        /// no reference count for them (see [`ShortString`]).
+        consumer_tag: ShortString,
         delivery_tag: DeliveryTag,
         redelivered: bool,
-        exchange: Arc<str>,
-        routing_key: Arc<str>,
+        exchange: ShortString,
+        routing_key: ShortString,
         message: Message,
         message_id: MessageId,
     },
@@ -740,8 +743,8 @@ pub enum Event {
         channel: ChannelId,
         reply_code: u16,
         reply_text: String,
-        exchange: Arc<str>,
-        routing_key: Arc<str>,
+        exchange: ShortString,
+        routing_key: ShortString,
         message: Message,
     },
     /// Publisher confirm (basic.ack / basic.nack from the broker).

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use sim_core::protocol::{
     AmqpError, DeathReason, DestinationKind, DropReason, ErrorScope, Event, LinkState, Message,
-    Outcome, Properties, ReplyResult, ServerFrame, Trace,
+    Outcome, Properties, ReplyResult, ServerFrame, ShortString, Trace,
 };
 
 type Obj = Map<String, Value>;
@@ -35,6 +35,13 @@ fn shared(o: &Obj, key: &str) -> Result<Arc<str>, String> {
     field(o, key)?
         .as_str()
         .map(Arc::from)
+        .ok_or_else(|| format!("`{key}` is not a string"))
+}
+
+fn short(o: &Obj, key: &str) -> Result<ShortString, String> {
+    field(o, key)?
+        .as_str()
+        .map(ShortString::from)
         .ok_or_else(|| format!("`{key}` is not a string"))
 }
 
@@ -152,8 +159,8 @@ fn outcome(v: &Value) -> Result<Outcome, String> {
         "get_ok" => Outcome::GetOk {
             delivery_tag: num(o, "delivery_tag")?,
             redelivered: flag(o, "redelivered")?,
-            exchange: shared(o, "exchange")?,
-            routing_key: shared(o, "routing_key")?,
+            exchange: short(o, "exchange")?,
+            routing_key: short(o, "routing_key")?,
             message_count: num(o, "message_count")?,
             message: message(o)?,
             message_id: num(o, "message_id")?,
@@ -252,11 +259,11 @@ fn event(o: &Obj) -> Result<Event, String> {
         "deliver" => Event::Deliver {
             connection: num(o, "connection")?,
             channel: num(o, "channel")?,
-            consumer_tag: shared(o, "consumer_tag")?,
+            consumer_tag: short(o, "consumer_tag")?,
             delivery_tag: num(o, "delivery_tag")?,
             redelivered: flag(o, "redelivered")?,
-            exchange: shared(o, "exchange")?,
-            routing_key: shared(o, "routing_key")?,
+            exchange: short(o, "exchange")?,
+            routing_key: short(o, "routing_key")?,
             message: message(o)?,
             message_id: num(o, "message_id")?,
         },
@@ -265,8 +272,8 @@ fn event(o: &Obj) -> Result<Event, String> {
             channel: num(o, "channel")?,
             reply_code: num(o, "reply_code")?,
             reply_text: text(o, "reply_text")?,
-            exchange: shared(o, "exchange")?,
-            routing_key: shared(o, "routing_key")?,
+            exchange: short(o, "exchange")?,
+            routing_key: short(o, "routing_key")?,
             message: message(o)?,
         },
         "confirm" => Event::Confirm {

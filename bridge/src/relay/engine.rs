@@ -2301,7 +2301,7 @@ impl Engine {
     ) {
         let em = self.em.clone();
         let ns = self.ns.clone();
-        let consumer_tag: Arc<str> = consumer.tag().as_str().into();
+        let consumer_tag: sim_core::protocol::ShortString = consumer.tag().as_str().into();
         tokio::spawn(async move {
             let mut errored = false;
             while let Some(item) = consumer.next().await {
