@@ -130,7 +130,9 @@ impl AddressCache {
         let i = h as usize % ADDRESS_SLOTS;
         let slot = &mut self.slots[i];
         if let Some(s) = slot {
-            if s.xid == xid && s.address.routing_key.as_bytes() == key.as_bytes() {
+            // Compared as `ShortString`s: inline keys as fixed-size arrays,
+            // no call to `memcmp`.
+            if s.xid == xid && s.address.routing_key == *key {
                 return (s.address.clone(), i);
             }
         }
