@@ -47,7 +47,9 @@ mod workbench_view;
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
-    std::panic::set_hook(Box::new(|info| show_panic(&info.to_string())));
+    // Through Yew: `Renderer::render` replaces any hook not set this way with
+    // its own (console only), and a panic would never reach the banner.
+    yew::set_custom_panic_hook(Box::new(|info| show_panic(&info.to_string())));
     let Some(root) = web_sys::window()
         .and_then(|w| w.document())
         .and_then(|d| d.get_element_by_id("app"))
