@@ -46,28 +46,37 @@ fn open_scenario(state: &UseReducerHandle<AppState>, sc: Scenario) {
 }
 
 /// Opens the scene of a shared link in the address bar, if there is one; a
-/// broken one leaves the scene alone and says why.
+/// broken one leaves the scene alone and says why. The link is inflated by
+/// the browser, so it opens a moment later.
 pub fn open_fragment(state: &UseReducerHandle<AppState>) {
     let Some(hash) = web_sys::window().and_then(|w| w.location().hash().ok()) else {
         return;
     };
     if crate::timeline::is_run(&hash) {
         // A shared playground run: replayed from its seed and command log.
-        let opened = crate::timeline::decode_run(&hash)
-            .and_then(|run| crate::timeline_view::open_run(state, run));
-        state.dispatch(Action::Notice(opened.err()));
+        let state = state.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let opened = match crate::timeline::decode_run(&hash).await {
+                Ok(run) => crate::timeline_view::open_run(&state, run),
+                Err(e) => Err(e),
+            };
+            state.dispatch(Action::Notice(opened.err()));
+        });
         return;
     }
     if !share::is_shared(&hash) {
         return;
     }
-    match share::decode_fragment(&hash) {
-        Ok(sc) => {
-            state.dispatch(Action::Notice(None));
-            open_scenario(state, sc);
+    let state = state.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        match share::decode_fragment(&hash).await {
+            Ok(sc) => {
+                state.dispatch(Action::Notice(None));
+                open_scenario(&state, sc);
+            }
+            Err(e) => state.dispatch(Action::Notice(Some(e))),
         }
-        Err(e) => state.dispatch(Action::Notice(Some(e))),
-    }
+    });
 }
 
 /// Re-reads the fragment when it changes (a pasted link) while it lives.
@@ -102,6 +111,23 @@ fn set_fragment(fragment: &str) -> Option<String> {
         .ok()?
         .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
     Some(url)
+}
+
+/// The playground's run so far (seed and command log, up to the simulation's
+/// clock), if the timeline can put it in a link.
+fn playground_run(state: &AppState) -> Option<crate::timeline::Run> {
+    let slot = state.link_slot();
+    let live = slot
+        .link
+        .try_borrow()
+        .ok()
+        .and_then(|l| l.as_ref().and_then(|l| l.sim_now_ms()));
+    slot.time.try_borrow().ok().and_then(|tm| {
+        tm.available().ok()?;
+        let mut run = tm.run.clone();
+        run.end_ms = run.end_ms.max(live.unwrap_or(0));
+        Some(run)
+    })
 }
 
 /// Import, export and share buttons.
@@ -160,34 +186,33 @@ pub fn files_bar(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
                     "definitions.json".to_string(),
                     share::scenario_to_definitions(&sc),
                 ),
-                "share" if !state.lesson_open() && !state.build_open() => {
+                "share" => {
                     // The playground: the run itself (seed and command log), so
                     // the link replays what happened, not only the scene.
-                    let run = {
-                        let slot = state.link_slot();
-                        let live = slot
-                            .link
-                            .try_borrow()
-                            .ok()
-                            .and_then(|l| l.as_ref().and_then(|l| l.sim_now_ms()));
-                        slot.time.try_borrow().ok().and_then(|tm| {
-                            tm.available().ok()?;
-                            let mut run = tm.run.clone();
-                            run.end_ms = run.end_ms.max(live.unwrap_or(0));
-                            Some(run)
-                        })
-                    };
-                    let frag = match run.map(|r| crate::timeline::encode_run(&r)) {
-                        Some(Ok(frag)) => frag,
-                        _ => share::encode_fragment(&sc),
-                    };
-                    let url = set_fragment(&frag).unwrap_or_else(|| format!("#{frag}"));
-                    ("share-url".to_string(), url)
-                }
-                "share" => {
-                    let frag = share::encode_fragment(&sc);
-                    let url = set_fragment(&frag).unwrap_or_else(|| format!("#{frag}"));
-                    ("share-url".to_string(), url)
+                    let run = (!state.lesson_open() && !state.build_open())
+                        .then(|| playground_run(&state))
+                        .flatten();
+                    let state = state.clone();
+                    // The browser deflates the link, so it shows a moment later.
+                    wasm_bindgen_futures::spawn_local(async move {
+                        let run_link = match run {
+                            Some(run) => crate::timeline::encode_run(&run).await.ok(),
+                            None => None,
+                        };
+                        let frag = match run_link {
+                            Some(frag) => Ok(frag),
+                            None => share::encode_fragment(&sc).await,
+                        };
+                        match frag {
+                            Ok(frag) => {
+                                let url = set_fragment(&frag).unwrap_or_else(|| format!("#{frag}"));
+                                state
+                                    .dispatch(Action::Export(Some(("share-url".to_string(), url))));
+                            }
+                            Err(e) => state.dispatch(Action::Notice(Some(e))),
+                        }
+                    });
+                    return;
                 }
                 _ => (format!("{}.json", sc.id), share::scenario_to_json(&sc)),
             };

@@ -7,6 +7,7 @@
 //! (the Yew components).
 
 pub mod compare;
+pub mod deflate;
 pub mod editor;
 pub mod i18n;
 pub mod inspector;

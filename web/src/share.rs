@@ -1,8 +1,8 @@
 //! Import, export and sharing of a scene, all pure: RabbitMQ's
 //! `definitions.json` (what the management UI exports) to a scenario and back,
 //! the playground's scenario JSON, and a shareable URL fragment (the scenario
-//! as compact JSON, deflated, base64url: `#s=...`). Bad input is an `Err` with
-//! a sentence for the student, never a panic.
+//! as compact JSON, deflated by [`crate::deflate`], base64url: `#s=...`). Bad
+//! input is an `Err` with a sentence for the student, never a panic.
 
 use serde_json::{Map, Value};
 use sim_core::protocol::ExchangeKind;
@@ -352,26 +352,27 @@ fn b64url_decode(s: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Text as it travels in a link: deflated, base64url.
-pub(crate) fn pack(json: &str) -> String {
-    let packed = miniz_oxide::deflate::compress_to_vec(json.as_bytes(), 9);
-    b64url_encode(&packed)
+/// Text as it travels in a link: deflated, base64url. `Err` if the browser
+/// cannot deflate.
+pub(crate) async fn pack(json: &str) -> Result<String, String> {
+    let packed = crate::deflate::deflate(json.as_bytes()).await?;
+    Ok(b64url_encode(&packed))
 }
 
 /// The text of a link made by [`pack`] (inflated size capped).
-pub(crate) fn unpack(body: &str) -> Result<String, String> {
+pub(crate) async fn unpack(body: &str) -> Result<String, String> {
     let packed = b64url_decode(body).map_err(|e| format!("the shared link is broken: {e}"))?;
-    let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, MAX_INFLATED).map_err(
-        |_| "the shared link is broken: its data does not unpack (was it cut off?)".to_string(),
-    )?;
+    let json = crate::deflate::inflate(&packed, MAX_INFLATED)
+        .await
+        .ok_or("the shared link is broken: its data does not unpack (was it cut off?)")?;
     String::from_utf8(json)
         .map_err(|_| "the shared link is broken: its data is not text".to_string())
 }
 
 /// The URL fragment (without `#`) that reproduces `sc`.
-pub fn encode_fragment(sc: &Scenario) -> String {
+pub async fn encode_fragment(sc: &Scenario) -> Result<String, String> {
     let json = crate::scenario_json::to_value(sc).to_string();
-    format!("{FRAGMENT_PREFIX}{}", pack(&json))
+    Ok(format!("{FRAGMENT_PREFIX}{}", pack(&json).await?))
 }
 
 /// Is this fragment (with or without `#`) a shared scene?
@@ -382,18 +383,19 @@ pub fn is_shared(fragment: &str) -> bool {
 }
 
 /// The scenario a shared fragment (with or without `#`) carries.
-pub fn decode_fragment(fragment: &str) -> Result<Scenario, String> {
+pub async fn decode_fragment(fragment: &str) -> Result<Scenario, String> {
     let body = fragment
         .trim_start_matches('#')
         .strip_prefix(FRAGMENT_PREFIX)
         .ok_or("the link has no shared scene (#s=...)")?;
-    let json = unpack(body)?;
+    let json = unpack(body).await?;
     parse_scenario(&json).map_err(|e| format!("the shared scene cannot be used: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deflate::now;
     use crate::lesson::builtin_lessons;
 
     const DEFS: &str = r##"{
@@ -461,14 +463,14 @@ mod tests {
     #[test]
     fn share_fragment_round_trips_every_lesson_and_refuses_broken_links() {
         for sc in builtin_lessons() {
-            let f = encode_fragment(&sc);
+            let f = now(encode_fragment(&sc)).unwrap();
             assert!(is_shared(&f));
             assert!(f.len() < 8000, "{}: {} chars", sc.id, f.len());
-            assert_eq!(decode_fragment(&format!("#{f}")).unwrap(), sc);
+            assert_eq!(now(decode_fragment(&format!("#{f}"))).unwrap(), sc);
         }
-        let f = encode_fragment(&builtin_lessons()[0]);
+        let f = now(encode_fragment(&builtin_lessons()[0])).unwrap();
         for bad in ["#s=", "#s=!!!", "#s=AAAA", &f[..f.len() / 2], "#x=abc"] {
-            assert!(decode_fragment(bad).is_err(), "{bad}");
+            assert!(now(decode_fragment(bad)).is_err(), "{bad}");
         }
         assert_eq!(
             b64url_decode(&b64url_encode(b"hello, world")).unwrap(),

@@ -469,7 +469,7 @@ fn code_method(scene: &Scene, setup: &[Method], publishes: &mut u64, code: &str)
 /// The URL fragment (without `#`) that replays `run`: `r=` and, deflated,
 /// `1 scene seed end_ms` then one `at_ms after id code` line per request.
 /// `Err` if the run holds a request the link cannot carry.
-pub fn encode_run(run: &Run) -> Result<String, String> {
+pub async fn encode_run(run: &Run) -> Result<String, String> {
     let setup = run.scene.setup_methods();
     let mut publishes = 0;
     let mut text = format!("{RUN_VERSION} {} {} {}", run.scene.id, run.seed, run.end_ms);
@@ -487,7 +487,7 @@ pub fn encode_run(run: &Run) -> Result<String, String> {
         }
         text.push_str(&format!("\n{} {} {} {code}", c.at_ms, c.after, c.req.id));
     }
-    Ok(format!("{RUN_PREFIX}{}", crate::share::pack(&text)))
+    Ok(format!("{RUN_PREFIX}{}", crate::share::pack(&text).await?))
 }
 
 /// Is this fragment (with or without `#`) a shared run?
@@ -496,12 +496,12 @@ pub fn is_run(fragment: &str) -> bool {
 }
 
 /// The run a shared fragment (with or without `#`) carries.
-pub fn decode_run(fragment: &str) -> Result<Run, String> {
+pub async fn decode_run(fragment: &str) -> Result<Run, String> {
     let body = fragment
         .trim_start_matches('#')
         .strip_prefix(RUN_PREFIX)
         .ok_or("the link has no shared run (#r=...)")?;
-    let text = crate::share::unpack(body)?;
+    let text = crate::share::unpack(body).await?;
     let mut lines = text.lines();
     let head: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
     let [version, scene, seed, end_ms] = head[..] else {
@@ -578,6 +578,7 @@ pub fn resume(run: &Run, generation: u32) -> Result<(SimBroker, Model), String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deflate::now;
     use crate::model::{LinkEvent, Stage};
     use crate::scene::{DIRECT, FANOUT};
 
@@ -756,9 +757,9 @@ mod tests {
     #[test]
     fn a_shared_run_replays_the_same_and_goes_on_live() {
         let mut p = three_orders(&FANOUT);
-        let link = encode_run(&p.time.run).expect("the playground's requests travel");
+        let link = now(encode_run(&p.time.run)).expect("the playground's requests travel");
         assert!(is_run(&format!("#{link}")));
-        let run = decode_run(&format!("#{link}")).expect("round trip");
+        let run = now(decode_run(&format!("#{link}"))).expect("round trip");
         assert_eq!(run, p.time.run);
         let (mut broker, mut model) = resume(&run, 5).expect("replays");
         assert_eq!(model.generation, 5);
@@ -780,10 +781,10 @@ mod tests {
 
     #[test]
     fn broken_shared_runs_say_why() {
-        assert!(decode_run("#r=").unwrap_err().contains("broken"));
-        assert!(decode_run("#r=!!!").unwrap_err().contains("broken"));
-        assert!(decode_run("#s=abc").unwrap_err().contains("#r="));
-        let link = |text: &str| format!("r={}", crate::share::pack(text));
+        assert!(now(decode_run("#r=")).unwrap_err().contains("broken"));
+        assert!(now(decode_run("#r=!!!")).unwrap_err().contains("broken"));
+        assert!(now(decode_run("#s=abc")).unwrap_err().contains("#r="));
+        let link = |text: &str| format!("r={}", now(crate::share::pack(text)).unwrap());
         for (text, why) in [
             ("1 nope 1 0", "'nope'"),
             ("9 direct 1 0", "format 9"),
@@ -795,7 +796,7 @@ mod tests {
             ("1 direct 1 0\n5 0 1", "not `at after id request`"),
             ("1 direct 1 0\n5 -1 1 p", "not one"),
         ] {
-            let err = decode_run(&link(text)).expect_err(text);
+            let err = now(decode_run(&link(text))).expect_err(text);
             assert!(err.contains(why), "{text}: {err}");
         }
         // A run with a request the link cannot carry says so.
@@ -805,7 +806,9 @@ mod tests {
             after: 0,
             req: Request::new(1, Method::BrokerRestart),
         });
-        assert!(encode_run(&run).unwrap_err().contains("broker_restart"));
+        assert!(now(encode_run(&run))
+            .unwrap_err()
+            .contains("broker_restart"));
     }
 
     #[test]

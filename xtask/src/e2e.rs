@@ -1099,6 +1099,25 @@ async fn import_definitions(client: &Client, page: &str, out_dir: &Path) -> anyh
     Ok(())
 }
 
+/// The link the Share button put in the export panel. The browser deflates
+/// it, so it shows a moment after the click; a notice instead says why not.
+pub(crate) async fn share_url(client: &Client) -> anyhow::Result<String> {
+    wait_until("the share link", Duration::from_secs(10), || async {
+        no_panic(client).await?;
+        if let Ok(el) = client
+            .find(Locator::Css("[data-testid=\"share-url\"]"))
+            .await
+        {
+            return Ok(el.prop("value").await?.filter(|v| !v.is_empty()));
+        }
+        match text_of(client, "import-error").await {
+            Ok(why) if !why.is_empty() => Err(anyhow!("no share link; the page says: {why}")),
+            _ => Ok(None),
+        }
+    })
+    .await
+}
+
 /// A lesson's share link, opened fresh, shows the same lesson and plays it.
 async fn share_round_trip(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
     open_page(client, page).await?;
@@ -1107,12 +1126,7 @@ async fn share_round_trip(client: &Client, page: &str, out_dir: &Path) -> anyhow
     wait_lesson_stage(client).await?;
     let title = text_of(client, "lesson-title").await?;
     click(client, "share").await?;
-    let url = client
-        .find(Locator::Css("[data-testid=\"share-url\"]"))
-        .await?
-        .prop("value")
-        .await?
-        .unwrap_or_default();
+    let url = share_url(client).await?;
     if !url.contains("#s=") {
         bail!("the share link has no scene: {url:?}");
     }
@@ -1384,12 +1398,7 @@ async fn timeline_shared_run(client: &Client, page: &str, out_dir: &Path) -> any
     let (_, total) = timeline_pos(client).await?;
     let log = text_of(client, "consumer-log").await?;
     click(client, "share").await?;
-    let url = client
-        .find(Locator::Css("[data-testid=\"share-url\"]"))
-        .await?
-        .prop("value")
-        .await?
-        .unwrap_or_default();
+    let url = share_url(client).await?;
     if !url.contains("#r=") {
         bail!("the playground's share link carries no run: {url:?}");
     }

@@ -419,11 +419,7 @@ pub(super) async fn build_share(client: &Client, page: &str, out_dir: &Path) -> 
     }
     click(client, "export-close").await?;
     click(client, "share").await?;
-    let url = find(client, "[data-testid=\"share-url\"]")
-        .await?
-        .prop("value")
-        .await?
-        .unwrap_or_default();
+    let url = super::share_url(client).await?;
     if !url.contains("#s=") {
         bail!("the share link has no scene: {url:?}");
     }
