@@ -14,7 +14,7 @@ use crate::label::{place_label, text_box, Rect};
 use crate::lesson::LessonAction;
 use crate::lesson_view::{self, LessonSlot};
 use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
-use crate::model::{Action, LinkStatus, Mode, Model, Stage};
+use crate::model::{Action, LinkStatus, Mode, Model};
 use crate::scene::{self, Scene, NODE_X, QUEUE_H, QUEUE_SLOTS, QUEUE_W, WIDTH};
 use crate::timeline::{TimeAction, TimeMachine};
 use crate::timeline_view;
@@ -918,7 +918,6 @@ fn scene_text_boxes(
 /// The scene as SVG, with the messages on their way.
 fn topology(m: &Model) -> Html {
     let sc = m.scene;
-    let now = m.now_ms();
     let view_box = format!("0 0 {WIDTH} {:.0}", sc.height());
     let cy = sc.center_y();
     let [px, ex, qx, cx] = NODE_X;
@@ -944,53 +943,37 @@ fn topology(m: &Model) -> Html {
     let publish_label_x = (px + 85.0 + ex - 62.0) / 2.0;
     let deliver_label_x = (qx + QUEUE_W / 2.0 + cx - 85.0) / 2.0;
 
-    // Ready messages sit in their queue box, oldest (head) at the right.
-    let mut slots = vec![0usize; sc.queues.len()];
+    // Messages at one spot are drawn as one pile (`×n`).
+    let drawing = m.drawing();
     let mut avoid = scene_text_boxes(sc, fanout, binding_label);
-    let tokens: Vec<Html> = m
-        .tokens
+    let tokens: Vec<Html> = drawing
+        .piles
         .iter()
-        .filter_map(|t| {
-            let in_queue = matches!(t.stage, Stage::Routed | Stage::Queued) && t.pos >= 2.0;
-            let queue_slot = match (in_queue, t.lane) {
-                (true, Some(lane)) if lane < slots.len() => {
-                    let s = slots[lane];
-                    slots[lane] += 1;
-                    if s >= QUEUE_SLOTS {
-                        return None;
-                    }
-                    Some(s)
-                }
-                _ => None,
-            };
-            let (x, y) = sc.token_xy(t.pos, t.lane, queue_slot);
-            let class = match t.stage {
-                Stage::Acked => "token acked",
-                Stage::Dropped => "token dropped",
-                Stage::Delivered if t.pos >= 3.0 => "token working",
-                _ => "token",
-            };
+        .map(|p| {
+            let (x, y) = (p.x, p.y);
+            let label = p.label();
             // A label that would cover a name, a key or another label is left out.
             let spot = (avoid.len() < MAX_LABEL_BOXES)
-                .then(|| place_label(x, y, TOKEN_R, &t.label, &mut avoid))
+                .then(|| place_label(x, y, TOKEN_R, &label, &mut avoid))
                 .flatten();
-            Some(html! {
-                <g key={t.key} class={class} opacity={format!("{:.2}", t.opacity(now))}
+            html! {
+                <g key={p.token.key} class={classes!(p.look.class(), (p.count > 1).then_some("pile"))}
+                   opacity={format!("{:.2}", p.opacity)} data-n={p.count.to_string()}
                    transform={format!("translate({x:.1},{y:.1})")}>
                     <circle r={TOKEN_R.to_string()} />
                     if let Some((lx, ly, anchor)) = spot {
                         <text x={format!("{:.1}", lx - x)} y={format!("{:.1}", ly - y)}
-                              style={format!("text-anchor:{anchor}")} class="token-label">{ &t.label }</text>
+                              style={format!("text-anchor:{anchor}")} class="token-label">{ label }</text>
                     }
                 </g>
-            })
+            }
         })
         .collect();
 
     let lanes = sc.queues.iter().enumerate().map(|(i, q)| {
         let y = sc.lane_y(i);
         let (ready, unacked) = m.lane_counts(i);
-        let overflow = slots.get(i).copied().unwrap_or(0).saturating_sub(QUEUE_SLOTS);
+        let overflow = drawing.overflow.get(i).copied().unwrap_or(0);
         let received = m.shown_received_in(i);
         let (bx1, by1, bx2) = (ex + 62.0, cy, qx - QUEUE_W / 2.0 - 4.0);
         let (label_x, label_y) = binding_label(y);

@@ -325,6 +325,67 @@ pub struct Model {
     declared: bool,
 }
 
+/// How a drawn message looks (its class in the scene's picture).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Look {
+    Moving,
+    /// At its consumer, being worked on.
+    Working,
+    Acked,
+    Dropped,
+}
+
+impl Look {
+    /// The CSS class the scene draws it with.
+    pub fn class(self) -> &'static str {
+        match self {
+            Look::Moving => "token",
+            Look::Working => "token working",
+            Look::Acked => "token acked",
+            Look::Dropped => "token dropped",
+        }
+    }
+}
+
+/// Messages drawn as one circle: every token whose spot is within
+/// [`PILE_PX`] of the first one's and that looks the same. A burst of
+/// thousands of publishes moves as a few piles (`×400`), not as hundreds of
+/// circles painted on top of each other (painting those is what made the
+/// page miss frames), and the count says more than a smear does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pile<'a> {
+    /// The first token of the pile: its key and label stand for the pile.
+    pub token: &'a Token,
+    pub x: f64,
+    pub y: f64,
+    pub look: Look,
+    pub count: usize,
+    /// The most opaque of its tokens (a pile fades when all of it does).
+    pub opacity: f64,
+}
+
+impl Pile<'_> {
+    /// `#n` for one message, `×count` for a pile of them.
+    pub fn label(&self) -> String {
+        if self.count == 1 {
+            self.token.label.clone()
+        } else {
+            format!("×{}", self.count)
+        }
+    }
+}
+
+/// Tokens closer than this (px) with the same look are drawn as one pile.
+pub const PILE_PX: f64 = 3.0;
+
+/// The scene's messages as they are drawn: the piles, and per queue how
+/// many ready messages did not fit in its box (`+n`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Drawing<'a> {
+    pub piles: Vec<Pile<'a>>,
+    pub overflow: Vec<usize>,
+}
+
 impl Model {
     pub fn new(mode: Mode, generation: u32, scene: &'static Scene) -> Self {
         Model {
@@ -394,6 +455,61 @@ impl Model {
     /// Animation time (what token timings are measured in).
     pub fn now_ms(&self) -> f64 {
         self.anim_ms
+    }
+
+    /// Where every token is drawn: ready messages side by side in their
+    /// queue's box (oldest, the head, at the right; those past its slots are
+    /// counted, not drawn), the rest along their path; tokens at one spot
+    /// with one look make one [`Pile`].
+    pub fn drawing(&self) -> Drawing<'_> {
+        let sc = self.scene;
+        let now = self.now_ms();
+        let mut slots = vec![0usize; sc.queues.len()];
+        let mut piles: Vec<Pile<'_>> = Vec::new();
+        for t in &self.tokens {
+            let in_queue = matches!(t.stage, Stage::Routed | Stage::Queued) && t.pos >= 2.0;
+            let queue_slot = match (in_queue, t.lane) {
+                (true, Some(lane)) if lane < slots.len() => {
+                    let s = slots[lane];
+                    slots[lane] += 1;
+                    if s >= crate::scene::QUEUE_SLOTS {
+                        continue;
+                    }
+                    Some(s)
+                }
+                _ => None,
+            };
+            let (x, y) = sc.token_xy(t.pos, t.lane, queue_slot);
+            let look = match t.stage {
+                Stage::Acked => Look::Acked,
+                Stage::Dropped => Look::Dropped,
+                Stage::Delivered if t.pos >= 3.0 => Look::Working,
+                _ => Look::Moving,
+            };
+            let opacity = t.opacity(now);
+            let same = piles
+                .iter_mut()
+                .find(|p| p.look == look && (p.x - x).abs() < PILE_PX && (p.y - y).abs() < PILE_PX);
+            match same {
+                Some(p) => {
+                    p.count += 1;
+                    p.opacity = p.opacity.max(opacity);
+                }
+                None => piles.push(Pile {
+                    token: t,
+                    x,
+                    y,
+                    look,
+                    count: 1,
+                    opacity,
+                }),
+            }
+        }
+        let overflow = slots
+            .iter()
+            .map(|n| n.saturating_sub(crate::scene::QUEUE_SLOTS))
+            .collect();
+        Drawing { piles, overflow }
     }
 
     /// How many deliveries the consumer shows: a delivery counts once its
@@ -1785,6 +1901,61 @@ mod tests {
         assert_eq!(m.tokens.len(), 1);
         assert_eq!(m.tokens[0].pos, 2.0);
         assert_eq!(m.unacked_count(), 1);
+    }
+
+    #[test]
+    fn a_burst_moves_as_a_few_piles_that_count_every_drawn_message() {
+        let mut m = ready(Mode::Sim);
+        for _ in 0..MAX_TOKENS {
+            m.apply(Action::Publish);
+        }
+        let d = m.drawing();
+        // Published at once, they all sit at the producer: one pile of all.
+        assert_eq!(
+            d.piles.len(),
+            1,
+            "{:?}",
+            d.piles
+                .iter()
+                .map(|p| (p.x, p.y, p.count))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(d.piles[0].count, MAX_TOKENS);
+        assert_eq!(d.piles[0].label(), format!("×{MAX_TOKENS}"));
+        // One message alone keeps its own label.
+        let mut one = ready(Mode::Sim);
+        one.apply(Action::Publish);
+        let d = one.drawing();
+        assert_eq!((d.piles.len(), d.piles[0].count), (1, 1));
+        assert_eq!(d.piles[0].label(), d.piles[0].token.label);
+    }
+
+    #[test]
+    fn queued_messages_fill_their_slots_apart_and_count_the_rest() {
+        let mut m = ready(Mode::Sim);
+        for _ in 0..10 {
+            m.apply(Action::Publish);
+        }
+        for t in m.tokens.iter_mut() {
+            t.lane = Some(0);
+            t.stage = Stage::Queued;
+            t.pos = 2.0;
+        }
+        let d = m.drawing();
+        // Each slot is its own spot: seven piles of one, three counted.
+        assert_eq!(d.piles.len(), crate::scene::QUEUE_SLOTS);
+        assert!(d.piles.iter().all(|p| p.count == 1));
+        assert_eq!(d.overflow[0], 10 - crate::scene::QUEUE_SLOTS);
+        // Tokens at one spot but looking different are not piled together.
+        m.tokens[1].stage = Stage::Dropped;
+        m.tokens[1].lane = None;
+        m.tokens[1].pos = 2.0;
+        m.tokens[0].lane = None;
+        m.tokens[0].stage = Stage::Sent;
+        m.tokens[0].pos = 2.0;
+        let d = m.drawing();
+        let at_exchange: Vec<_> = d.piles.iter().filter(|p| p.token.lane.is_none()).collect();
+        assert_eq!(at_exchange.len(), 2);
     }
 
     #[test]
