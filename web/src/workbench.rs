@@ -1555,9 +1555,19 @@ impl Workbench {
 
     /// The entries of the open context menu (none: nothing to offer).
     pub fn menu_items(&self) -> Vec<MenuItem> {
-        let Some(menu) = &self.menu else {
-            return Vec::new();
-        };
+        match &self.menu {
+            Some(menu) => self.items_for(&menu.on),
+            None => Vec::new(),
+        }
+    }
+
+    /// The entries of a context menu on `on`. A binding's edge offers the
+    /// binding(s) it draws; every other edge belongs to one element and
+    /// offers what that element's menu does: a producer's publishing edge
+    /// the producer's, a delivery edge its consumer's; a dead-letter or
+    /// alternate-exchange edge edits the queue or exchange whose argument
+    /// draws it.
+    pub fn items_for(&self, on: &MenuOn) -> Vec<MenuItem> {
         let item = |label: &'static str, action: WbAction| MenuItem {
             label,
             detail: String::new(),
@@ -1568,7 +1578,7 @@ impl Workbench {
         };
         let sc = &self.sc;
         let mut out = Vec::new();
-        match &menu.on {
+        match on {
             MenuOn::Node(id) => {
                 let Some((kind, name)) = id.split_once(':') else {
                     return out;
@@ -1615,7 +1625,21 @@ impl Workbench {
             }
             MenuOn::Edge(from, to) => {
                 let Some(source) = from.strip_prefix("exchange:") else {
-                    return out;
+                    return match (from.split_once(':'), to.split_once(':')) {
+                        (Some(("producer", _)), _) => self.items_for(&MenuOn::Node(from.clone())),
+                        (_, Some(("consumer", _))) => self.items_for(&MenuOn::Node(to.clone())),
+                        (Some(("queue", q)), _)
+                            if sc.topology.queues.iter().any(|d| {
+                                d.name == q && d.arguments.contains_key("x-dead-letter-exchange")
+                            }) =>
+                        {
+                            let mut it =
+                                item("m-edit", WbAction::EditForm(Kind::Queue, q.to_string()));
+                            it.detail = q.to_string();
+                            vec![it]
+                        }
+                        _ => out,
+                    };
                 };
                 let along: Vec<&sim_core::scenario::BindingDef> = sc
                     .topology
@@ -1646,6 +1670,25 @@ impl Workbench {
                         }
                         out.push(it);
                     }
+                }
+                // The alternate exchange `source` names.
+                let alternate = to.strip_prefix("exchange:").is_some_and(|ae| {
+                    sc.topology.exchanges.iter().any(|x| {
+                        x.name == source
+                            && x.arguments
+                                .get("alternate-exchange")
+                                .and_then(|v| v.as_str())
+                                == Some(ae)
+                    })
+                });
+                if alternate {
+                    let mut it = item(
+                        "m-edit",
+                        WbAction::EditForm(Kind::Exchange, source.to_string()),
+                    );
+                    it.detail = source.to_string();
+                    it.testid = "menu-edit-exchange".into();
+                    out.push(it);
                 }
             }
         }
@@ -2419,6 +2462,61 @@ mod tests {
     }
 
     #[test]
+    fn every_edge_offers_the_menu_of_what_draws_it() {
+        let mut r = Rig::shop(false);
+        r.form(
+            Kind::Consumer,
+            &[("name", "worker"), ("queue", "orders.new")],
+        );
+        r.form(Kind::Queue, &[("name", "parking"), ("dlx", "orders")]);
+        r.form(
+            Kind::Exchange,
+            &[
+                ("name", "front"),
+                ("type", "fanout"),
+                ("alternate", "orders"),
+            ],
+        );
+        // A delivery edge: the consumer's menu.
+        open_menu(
+            &mut r,
+            MenuOn::Edge("queue:orders.new".into(), "consumer:worker".into()),
+        );
+        assert_eq!(menu_labels(&r.wb), ["m-edit", "m-delete"]);
+        pick(&mut r, "m-edit");
+        assert_eq!(r.wb.form.as_ref().map(|f| f.kind), Some(Kind::Consumer));
+        r.act(WbAction::CancelForm);
+        // A dead-letter edge: edit the queue whose argument draws it (not delete it).
+        open_menu(
+            &mut r,
+            MenuOn::Edge("queue:parking".into(), "exchange:orders".into()),
+        );
+        let items = r.wb.menu_items();
+        assert_eq!(menu_labels(&r.wb), ["m-edit"]);
+        assert_eq!(items[0].detail, "parking");
+        pick(&mut r, "m-edit");
+        let f = r.wb.form.as_ref().expect("the queue form");
+        assert_eq!((f.kind, f.get("dlx")), (Kind::Queue, "orders"));
+        r.act(WbAction::CancelForm);
+        // An alternate-exchange edge: edit the exchange that names it.
+        open_menu(
+            &mut r,
+            MenuOn::Edge("exchange:front".into(), "exchange:orders".into()),
+        );
+        assert_eq!(menu_labels(&r.wb), ["m-edit"]);
+        pick(&mut r, "m-edit");
+        let f = r.wb.form.as_ref().expect("the exchange form");
+        assert_eq!((f.kind, f.get("alternate")), (Kind::Exchange, "orders"));
+        // An edge nothing draws: no menu.
+        r.act(WbAction::CancelForm);
+        open_menu(
+            &mut r,
+            MenuOn::Edge("queue:orders.new".into(), "exchange:orders".into()),
+        );
+        assert!(r.wb.menu.is_none());
+    }
+
+    #[test]
     fn a_binding_edited_from_its_edge_routes_by_the_new_key() {
         let mut r = Rig::shop(false);
         let edge = MenuOn::Edge("exchange:orders".into(), "queue:orders.new".into());
@@ -2465,12 +2563,15 @@ mod tests {
         assert_eq!(items.len(), 4);
         assert_eq!(items[2].detail, "“x.*”");
         assert_eq!(items[2].testid, "menu-edit-1");
-        // Edges that are not bindings have no menu.
+        // A producer's publishing edge offers the producer's menu.
         open_menu(
             &mut r,
             MenuOn::Edge("producer:shop".into(), "exchange:orders".into()),
         );
-        assert!(r.wb.menu.is_none());
+        assert_eq!(menu_labels(&r.wb), ["m-publish", "m-edit", "m-delete"]);
+        pick(&mut r, "m-edit");
+        let f = r.wb.form.as_ref().expect("the producer form");
+        assert_eq!(f.kind, Kind::Producer);
     }
 
     #[test]

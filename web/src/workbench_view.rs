@@ -288,10 +288,17 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
         let (lx, ly) = p.label;
         let names = |id: &str| id.split_once(':').map(|x| x.1.to_string()).unwrap_or_default();
         let id = format!("edge-binding:{}->{}", names(&from), names(&to));
-        // A binding's edge opens its menu (right click, or the keyboard).
-        let binding = kind == EdgeKind::Binding;
-        let data_edge = binding.then(|| format!("{from}|{to}"));
-        let aria = binding.then(|| format!("{} {} → {} {label}", tr(lang, "binding"), names(&from), names(&to)));
+        // An edge opens the menu of what draws it (right click, or the keyboard).
+        let on = MenuOn::Edge(from.clone(), to.clone());
+        let menu = !wb.items_for(&on).is_empty();
+        let data_edge = menu.then(|| format!("{from}|{to}"));
+        let what = match kind {
+            EdgeKind::Binding => tr(lang, "binding"),
+            EdgeKind::Publish => tr(lang, "producer"),
+            EdgeKind::Deliver => tr(lang, "consumer"),
+            EdgeKind::Side => "",
+        };
+        let aria = menu.then(|| format!("{what} {} → {} {label}", names(&from), names(&to)).trim().to_string());
         let class = classes!(
             "edge",
             match kind {
@@ -301,9 +308,9 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
             }
         );
         Some(html! {
-            <g class="edge-g" data-testid={id} data-edge={data_edge} tabindex={binding.then_some("0")}
-               role={binding.then_some("button")} aria-haspopup={binding.then_some("menu")} aria-label={aria}>
-                if binding { <path d={p.d()} class="edge-hit" fill="none" /> }
+            <g class="edge-g" data-testid={id} data-edge={data_edge} tabindex={menu.then_some("0")}
+               role={menu.then_some("button")} aria-haspopup={menu.then_some("menu")} aria-label={aria}>
+                if menu { <path d={p.d()} class="edge-hit" fill="none" /> }
                 <path d={p.d()} class={class} marker-end="url(#build-arrow)" fill="none" />
                 if !label.is_empty() {
                     <text x={format!("{lx:.1}")} y={format!("{:.1}", ly - 8.0)}

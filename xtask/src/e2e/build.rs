@@ -600,8 +600,9 @@ pub(super) async fn build_context_menu_edits_binding(
     click(client, "publish-web").await?;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     wait_counts(client, "orders", "ready 1").await?;
-    // ...order.paid does: change the producer's key from its own menu.
-    open_menu(client, "[data-testid=\"node-producer:web\"] rect").await?;
+    // ...order.paid does: change the producer's key from the menu of its
+    // publishing edge (every edge opens the menu of what draws it).
+    open_menu(client, "[data-testid=\"edge-binding:web->shop\"] .edge-key").await?;
     click(client, "menu-edit").await?;
     type_in(client, "key", "order.paid").await?;
     save_form(client, "producer").await?;
