@@ -347,16 +347,20 @@ pub fn stage(p: &Player, lang: Lang) -> Html {
     });
     // Labels keep clear of the nodes' names, the bindings' keys and each
     // other (a fanout's copies of #1 would otherwise print over each other).
+    let keys: Vec<(f64, f64, f64, String)> = l
+        .edges
+        .iter()
+        .filter(|e| !e.label.is_empty())
+        .filter_map(|e| {
+            let (lx, ly) = l.path(e.from, e.to)?.label;
+            let size = if e.kind == EdgeKind::Side { 13.0 } else { 17.0 };
+            Some((lx, ly - 10.0, size, e.label.clone()))
+        })
+        .collect();
     let mut avoid = crate::workbench_view::text_boxes(l, lang);
     avoid.extend(
-        l.edges
-            .iter()
-            .filter(|e| !e.label.is_empty())
-            .filter_map(|e| {
-                let (lx, ly) = l.path(e.from, e.to)?.label;
-                let size = if e.kind == EdgeKind::Side { 13.0 } else { 17.0 };
-                Some(text_box(lx, ly - 10.0, size, &e.label))
-            }),
+        keys.iter()
+            .map(|(x, y, size, text)| text_box(*x, *y, *size, text)),
     );
     let tokens: Vec<Html> = p
         .tokens
@@ -399,6 +403,7 @@ pub fn stage(p: &Player, lang: Lang) -> Html {
             { for edges }
             { for nodes }
             { for tokens }
+            { crate::workbench_view::keys_over(&keys) }
         </svg>
     }
 }

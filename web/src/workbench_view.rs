@@ -593,7 +593,23 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
             <g class="nodes">{ for nodes }</g>
             <g class="tokens">{ for flights }</g>
             <g class="held">{ for held }</g>
+            { keys_over(&edge_labels) }
         </svg>
+    }
+}
+
+/// The bindings' keys once more, over the messages: a queue of tokens on a
+/// short edge would otherwise hide the key a student is reading. Only a
+/// picture (hidden from screen readers, transparent to the pointer): the
+/// keys that are read out and clicked are the edges' own.
+pub(crate) fn keys_over(labels: &[(f64, f64, f64, String)]) -> Html {
+    html! {
+        <g class="keys-over" aria-hidden="true">
+            { for labels.iter().map(|(x, y, size, text)| html! {
+                <text x={format!("{x:.1}")} y={format!("{y:.1}")}
+                      class={classes!("edge-key", (*size < 15.0).then_some("side"))}>{ text }</text>
+            }) }
+        </g>
     }
 }
 
