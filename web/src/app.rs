@@ -952,15 +952,17 @@ fn topology(m: &Model) -> Html {
         .map(|p| {
             let (x, y) = (p.x, p.y);
             let label = p.label();
+            // A pile grows with what it holds: 10 → 18 px, 100 → 22, 1,000 → 26.
+            let r = TOKEN_R + 4.0 * (p.count as f64).log10();
             // A label that would cover a name, a key or another label is left out.
             let spot = (avoid.len() < MAX_LABEL_BOXES)
-                .then(|| place_label(x, y, TOKEN_R, &label, &mut avoid))
+                .then(|| place_label(x, y, r, &label, &mut avoid))
                 .flatten();
             html! {
                 <g key={p.token.key} class={classes!(p.look.class(), (p.count > 1).then_some("pile"))}
                    opacity={format!("{:.2}", p.opacity)} data-n={p.count.to_string()}
                    transform={format!("translate({x:.1},{y:.1})")}>
-                    <circle r={TOKEN_R.to_string()} />
+                    <circle r={format!("{r:.1}")} />
                     if let Some((lx, ly, anchor)) = spot {
                         <text x={format!("{:.1}", lx - x)} y={format!("{:.1}", ly - y)}
                               style={format!("text-anchor:{anchor}")} class="token-label">{ label }</text>
@@ -1052,6 +1054,16 @@ fn topology(m: &Model) -> Html {
             </g>
             { for lanes }
             { tokens }
+            // The keys once more, over the messages (a pile would hide them).
+            if !fanout {
+                <g class="edge-label keys-over" aria-hidden="true">
+                    <text x={format!("{publish_label_x:.1}")} y={format!("{:.1}", cy - 12.0)} class="key">{ sc.routing_key }</text>
+                    { for sc.queues.iter().enumerate().map(|(i, q)| {
+                        let (lx, ly) = binding_label(sc.lane_y(i));
+                        html! { <text x={format!("{lx:.1}")} y={format!("{:.1}", ly - 12.0)} class="key">{ q.binding_key }</text> }
+                    }) }
+                </g>
+            }
         </svg>
     }
 }

@@ -814,7 +814,30 @@ async fn burst(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()
             bail!("order {n} missing from the consumer log: {log:?}");
         }
     }
-    Ok(())
+    // A burst of 300 at once moves as a pile (`×n`), not 300 circles.
+    let v = client
+        .execute_async(
+            "const [n, done] = arguments; \
+             const btn = document.querySelector('[data-testid=\"publish\"]'); \
+             for (let i = 0; i < n; i++) btn.click(); \
+             setTimeout(() => { \
+               const t = [...document.querySelectorAll('svg.topology .token')]; \
+               const piles = t.filter(e => Number(e.dataset.n) > 1); \
+               done({circles: t.length, biggest: Math.max(0, ...t.map(e => Number(e.dataset.n))), \
+                     label: piles.length ? piles[0].textContent : ''}); \
+             }, 300);",
+            vec![serde_json::json!(300)],
+        )
+        .await
+        .context("cannot publish the burst")?;
+    screenshot(client, out_dir, "sim-burst-piles").await?;
+    let circles = v["circles"].as_u64().unwrap_or(u64::MAX);
+    let biggest = v["biggest"].as_u64().unwrap_or(0);
+    let label = v["label"].as_str().unwrap_or_default();
+    if circles > 30 || biggest < 100 || !label.contains('×') {
+        bail!("300 messages published at once are not drawn as a pile: {v}");
+    }
+    no_panic(client).await
 }
 
 /// Opens lesson `id` from the picker and answers the first question with `choice`.
