@@ -689,43 +689,7 @@ impl Layout {
     }
 }
 
-/// One point of the metrics strip.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Sample {
-    /// Scenario time, ms.
-    pub t: u64,
-    /// Ready messages in all queues.
-    pub depth: i64,
-    /// Cumulative counts.
-    pub published: u64,
-    pub delivered: u64,
-    pub acked: u64,
-}
-
-/// How often the metrics strip samples (scenario time).
-pub const SAMPLE_MS: u64 = 250;
-/// At most this many samples are kept (older ones are thinned out).
-const MAX_SAMPLES: usize = 480;
-
-/// Per-second rates between samples `window` apart: `(t, publish/s, deliver/s, ack/s)`.
-pub fn rates(samples: &[Sample], window: usize) -> Vec<(u64, f64, f64, f64)> {
-    let w = window.max(1);
-    samples
-        .iter()
-        .enumerate()
-        .skip(1)
-        .map(|(i, s)| {
-            let a = &samples[i.saturating_sub(w)];
-            let dt = (s.t.saturating_sub(a.t)).max(1) as f64 / 1000.0;
-            (
-                s.t,
-                (s.published - a.published) as f64 / dt,
-                (s.delivered - a.delivered) as f64 / dt,
-                (s.acked - a.acked) as f64 / dt,
-            )
-        })
-        .collect()
-}
+pub use crate::metrics::{rates, Sample, SAMPLE_MS};
 
 /// A message on its way along an edge.
 #[derive(Debug, Clone, PartialEq)]
@@ -1267,26 +1231,14 @@ impl Player {
         if self.run.started_at_ms().is_none() || self.report.is_some() {
             return;
         }
-        let t = self.run.elapsed_ms();
-        let due = self.samples.last().map_or(0, |s| s.t + SAMPLE_MS);
-        if t < due && !self.run.is_done() {
-            return;
-        }
-        if self.samples.len() >= MAX_SAMPLES {
-            // Keep every other sample: the strip covers the whole run at half the detail.
-            let mut keep = false;
-            self.samples.retain(|_| {
-                keep = !keep;
-                keep
-            });
-        }
-        self.samples.push(Sample {
-            t,
+        let s = Sample {
+            t: self.run.elapsed_ms(),
             depth: self.ready.values().sum(),
             published: self.published,
             delivered: self.delivered,
             acked: self.acked,
-        });
+        };
+        crate::metrics::record(&mut self.samples, s, self.run.is_done());
     }
 
     pub fn consumer_state(&self, j: usize) -> ConsumerState {

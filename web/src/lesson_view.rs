@@ -12,7 +12,8 @@ use crate::app::AppState;
 use crate::i18n::{t, Lang};
 use crate::label::{place_label, text_box};
 use crate::lesson::{
-    parse_catalog, rates, CatalogEntry, EdgeKind, LessonAction, NodeKind, Player, GROUPS, TOKEN_MS,
+    parse_catalog, rates, CatalogEntry, EdgeKind, LessonAction, NodeKind, Player, Sample, GROUPS,
+    TOKEN_MS,
 };
 use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
 use crate::model::{Action, LinkEvent, Mode};
@@ -578,7 +579,18 @@ fn polyline(points: &[(f64, f64)], max_t: f64, max_v: f64, class: &'static str) 
 /// The metrics strip: queue depth and publish/deliver/ack rates over the
 /// run, and the total time (the 1-vs-N-consumers experiment as a picture).
 pub fn metrics(p: &Player, lang: Lang) -> Html {
-    let samples = &p.samples;
+    let total = p
+        .report
+        .as_ref()
+        .and_then(|r| r.total_time_ms)
+        .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
+        .unwrap_or_else(|| "…".into());
+    metrics_strip(&p.samples, Some(total), lang)
+}
+
+/// The strip of `samples` (a lesson's or the Build page's), with the run's
+/// total time if it has one.
+pub(crate) fn metrics_strip(samples: &[Sample], total: Option<String>, lang: Lang) -> Html {
     if samples.len() < 2 {
         return html! {};
     }
@@ -596,12 +608,6 @@ pub fn metrics(p: &Player, lang: Lang) -> Html {
     let line = |f: fn(&(u64, f64, f64, f64)) -> f64| -> Vec<(f64, f64)> {
         r.iter().map(|x| (x.0 as f64, f(x))).collect()
     };
-    let total = p
-        .report
-        .as_ref()
-        .and_then(|r| r.total_time_ms)
-        .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
-        .unwrap_or_else(|| "…".into());
     let vb = format!("0 0 {CHART_W} {CHART_H}");
     html! {
         <section class="metrics" data-testid="metrics" aria-label={t(lang, "metrics")}>
@@ -624,10 +630,12 @@ pub fn metrics(p: &Player, lang: Lang) -> Html {
                     { polyline(&line(|x| x.3), max_t, max_rate, "ack") }
                 </svg>
             </figure>
-            <div class="metrics-total">
-                <span class="stat-label">{ t(lang, "total-time") }</span>
-                <span class="stat-value" data-testid="metrics-total">{ total }</span>
-            </div>
+            if let Some(total) = total {
+                <div class="metrics-total">
+                    <span class="stat-label">{ t(lang, "total-time") }</span>
+                    <span class="stat-value" data-testid="metrics-total">{ total }</span>
+                </div>
+            }
         </section>
     }
 }

@@ -13,6 +13,7 @@ pub mod i18n;
 pub mod inspector;
 pub mod label;
 pub mod lesson;
+pub mod metrics;
 pub mod model;
 pub mod route;
 pub mod scenario_json;

@@ -295,6 +295,20 @@ pub struct Workbench {
     /// Producers publishing at their rate: when each publishes next
     /// (animation ms, so the rate follows pause and speed).
     pub running: VecMap<String, f64>,
+    /// The metrics strip: depth and counts on the animation clock, from the
+    /// first publish on.
+    pub samples: Vec<crate::metrics::Sample>,
+    /// Messages published, delivered and settled since the page opened (they
+    /// never go down, whatever is deleted).
+    pub totals: Totals,
+}
+
+/// Cumulative counts of the Build page's clients.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Totals {
+    pub published: u64,
+    pub delivered: u64,
+    pub settled: u64,
 }
 
 impl Workbench {
@@ -342,6 +356,8 @@ impl Workbench {
             sent: 0,
             menu: None,
             running: VecMap::new(),
+            samples: Vec::new(),
+            totals: Totals::default(),
         };
         wb.relayout();
         wb
@@ -710,6 +726,7 @@ impl Workbench {
         };
         let n = self.counts.get(name).copied().unwrap_or(0) + 1;
         self.counts.insert(name.to_string(), n);
+        self.totals.published += 1;
         let ctx = template::Ctx {
             n,
             name,
@@ -1442,6 +1459,7 @@ impl Workbench {
             .delivered(id, &queue, &consumer, tag, redelivered, message, self.now);
         if let Some(rt) = self.consumers.get_mut(&consumer) {
             rt.received += 1;
+            self.totals.delivered += 1;
         }
         let from = format!("queue:{queue}");
         let start = self.arrival(id, &from);
@@ -1501,9 +1519,32 @@ impl Workbench {
             self.settle(w);
         }
         let published = self.publish_due();
+        self.sample();
         let out = self.pump();
         let changed = moving || settled || published || !out.is_empty();
         (out, changed)
+    }
+
+    /// A point of the metrics strip, when one is due (nothing before the
+    /// first publish: an empty strip says nothing).
+    fn sample(&mut self) {
+        if self.totals.published == 0 {
+            return;
+        }
+        let s = crate::metrics::Sample {
+            t: self.now.max(0.0) as u64,
+            // What the queues' captions show: the messages drawn arrived.
+            depth: self
+                .journal
+                .queues
+                .keys()
+                .map(|q| self.ready_here(q).len() as i64)
+                .sum(),
+            published: self.totals.published,
+            delivered: self.totals.delivered,
+            acked: self.totals.settled,
+        };
+        crate::metrics::record(&mut self.samples, s, false);
     }
 
     /// Publishes for every running producer whose next message is due (on
@@ -1710,6 +1751,7 @@ impl Workbench {
         if let Some(rt) = self.consumers.get_mut(&w.consumer) {
             rt.settled += 1;
         }
+        self.totals.settled += 1;
         self.journal
             .settled(w.msg, &w.queue, &w.consumer, ack, requeue, self.now);
         let at = format!("consumer:{}", w.consumer);
@@ -2459,6 +2501,40 @@ mod tests {
             let texts = r.texts(3);
             assert!(texts.iter().any(|t| t.contains("purged")), "{texts:?}");
         }
+    }
+
+    #[test]
+    fn the_metrics_strip_follows_a_producer_and_a_slow_consumer() {
+        let mut r = Rig::shop(false);
+        r.form(
+            Kind::Consumer,
+            &[
+                ("name", "worker"),
+                ("queue", "orders.new"),
+                ("work_ms", "400"),
+            ],
+        );
+        r.act(WbAction::EditForm(Kind::Producer, "shop".into()));
+        r.act(WbAction::Field("rate".into(), "10".into()));
+        r.act(WbAction::Save);
+        assert!(r.wb.samples.is_empty(), "nothing sampled before a publish");
+        r.act(WbAction::Run("shop".into(), true));
+        r.wait(3000.0);
+        let s = &r.wb.samples;
+        assert!(s.len() >= 8, "{s:?}");
+        assert!(s
+            .windows(2)
+            .all(|w| w[0].t < w[1].t && w[0].published <= w[1].published));
+        let last = s.last().expect("samples");
+        // 10/s for 3 s, worked one at a time for 400 ms each: the queue grows.
+        assert!(last.published >= 25, "{last:?}");
+        assert!(last.acked < last.published, "{last:?}");
+        assert!(last.depth >= 10, "{last:?}");
+        let r4 = crate::metrics::rates(s, 4);
+        let (_, p, _, a) = r4.last().copied().expect("rates");
+        assert!(p > 6.0 && p < 14.0, "publish rate {p}/s");
+        // 400 ms of work plus the message's way to the consumer, one at a time.
+        assert!(a > 0.5 && a < 2.5, "ack rate {a}/s");
     }
 
     #[test]

@@ -239,6 +239,7 @@ pub fn view(wb: &Workbench, lang: Lang, dispatch: Callback<WbAction>) -> Html {
                 </div>
                 <aside class="build-side panel" aria-live="polite">{ side }</aside>
             </div>
+            { crate::lesson_view::metrics_strip(&wb.samples, None, lang) }
         </section>
     }
 }

@@ -680,6 +680,20 @@ pub(super) async fn build_context_menu_edits_binding(
     }
     wait_counts(client, "orders", "ready 4").await?;
     screenshot(client, out_dir, "build-producer-rate").await?;
+    // The metrics strip draws the run: depth and the three rates.
+    for chart in ["chart-depth", "chart-rates"] {
+        let points = client
+            .execute(
+                "const c = document.querySelector(`[data-testid=\"${arguments[0]}\"]`); \
+                 return c ? [...c.querySelectorAll('polyline')].map(p => p.getAttribute('points').split(' ').length) : [];",
+                vec![serde_json::Value::from(chart)],
+            )
+            .await?;
+        let lines = points.as_array().cloned().unwrap_or_default();
+        if lines.is_empty() || lines.iter().any(|n| n.as_u64().unwrap_or(0) < 2) {
+            bail!("the Build page's {chart} is missing or empty: {points}");
+        }
+    }
     click(client, "run-web").await?;
     let pressed = attr_of(client, "run-web", "aria-pressed").await?;
     if pressed.as_deref() != Some("false") {
