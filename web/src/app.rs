@@ -496,6 +496,10 @@ pub fn app() -> Html {
             switch_mode(&state, state.model.mode, state.model.scene);
         })
     };
+    let on_restart_lesson = {
+        let state = state.clone();
+        Callback::from(move |_: MouseEvent| lesson_view::restart_lesson(&state))
+    };
     let lesson_dispatch = {
         let state = state.clone();
         Callback::from(move |a: LessonAction| state.dispatch(Action::Lesson(a)))
@@ -750,7 +754,7 @@ pub fn app() -> Html {
                     { clock }
                 </section>
                 { lesson_view::metrics(&open.player, lang) }
-                { lesson_view::panel(open, lang, lesson_dispatch, on_close_lesson) }
+                { lesson_view::panel(open, lang, lesson_dispatch, on_close_lesson, on_restart_lesson) }
             } else {
             <section class="stage" aria-label="Message flow">
                 { topology(m) }

@@ -100,6 +100,20 @@ pub fn wall_ms() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Runs the open lesson again from its start: the same scenario and seed on
+/// a fresh link (a fresh broker in simulation, a fresh namespace on
+/// RabbitMQ), the answers cleared.
+pub fn restart_lesson(state: &UseReducerHandle<AppState>) {
+    let sc = state
+        .lesson
+        .try_borrow()
+        .ok()
+        .and_then(|l| l.as_ref().map(|l| l.player.sc.clone()));
+    if let Some(sc) = sc {
+        open_lesson(state, sc, state.model.mode);
+    }
+}
+
 /// Opens `sc` in `mode` on a fresh link of its own.
 pub fn open_lesson(state: &UseReducerHandle<AppState>, sc: Scenario, mode: Mode) {
     let slot = state.link_slot();
@@ -425,6 +439,7 @@ pub fn panel(
     lang: Lang,
     dispatch: Callback<LessonAction>,
     on_close: Callback<MouseEvent>,
+    on_restart: Callback<MouseEvent>,
 ) -> Html {
     let p = &lesson.player;
     let code = lang.code();
@@ -465,6 +480,7 @@ pub fn panel(
                 <span class="lesson-time" data-testid="lesson-time" aria-live="off">
                     { format!("{:.1} s", p.elapsed_ms() as f64 / 1000.0) }
                 </span>
+                <button class="small" data-testid="lesson-restart" onclick={on_restart}>{ t(lang, "restart-lesson") }</button>
                 <button class="small" data-testid="lesson-close" onclick={on_close} aria-label={t(lang, "close-lesson")}>{ t(lang, "close-lesson") }</button>
             </div>
             if let Some(s) = &p.sc.summary {

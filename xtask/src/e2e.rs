@@ -935,6 +935,30 @@ async fn lesson_sim_timing(client: &Client, page: &str, out_dir: &Path) -> anyho
         bail!("with one consumer 4 of the 5 orders should wait in the queue: {caption}");
     }
     screenshot(client, out_dir, "lesson-sim-done").await?;
+    // Run again: from the start, the question asked again, nothing reported.
+    click(client, "lesson-restart").await?;
+    wait_until(
+        "the lesson to start again",
+        Duration::from_secs(5),
+        || async {
+            no_panic(client).await?;
+            let again = !exists(client, "lesson-report").await?
+                && text_of(client, "lesson-time").await?.trim() == "0.0 s"
+                && attr_of(client, "lesson-choice-2", "aria-pressed")
+                    .await?
+                    .as_deref()
+                    == Some("false");
+            Ok(again.then_some(()))
+        },
+    )
+    .await?;
+    click(client, "lesson-choice-2").await?;
+    wait_until(
+        "the run to go on after the answer",
+        Duration::from_secs(10),
+        || async { Ok((text_of(client, "lesson-time").await?.trim() != "0.0 s").then_some(())) },
+    )
+    .await?;
     // Back to the playground: its scene works as before.
     click(client, "scene-direct").await?;
     wait_for_publish_enabled(client).await?;
