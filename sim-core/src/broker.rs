@@ -13,6 +13,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::channel::{Channel, Connection, Unacked};
@@ -55,6 +56,8 @@ struct Dying {
 /// A deterministic model of one RabbitMQ 3.10 node with one vhost (`/`).
 ///
 /// `Clone` gives an independent copy (the page can keep snapshots to rewind).
+/// Not `Send`: messages share their address through an `Rc` (see
+/// `message.rs` for why).
 #[derive(Clone)]
 pub struct Broker {
     now: u64,
@@ -1192,7 +1195,7 @@ impl Broker {
         }
         let (address, slot) = match take_cc_bcc(&mut properties) {
             Some(extra_keys) => {
-                let a = Arc::new(Address {
+                let a = Rc::new(Address {
                     exchange: (&x.name).into(),
                     routing_key,
                     extra_keys,

@@ -7,6 +7,7 @@
 //! dead-letter exchange with the dead-letter routing key if one is set. Cycles
 //! that no client broke with a reject are cut (the message is dropped).
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -78,7 +79,7 @@ pub fn rewrite(
     props.headers = Some(headers);
     Msg {
         id: msg.id,
-        address: Arc::new(Address {
+        address: Rc::new(Address {
             exchange: dlx.into(),
             routing_key,
             extra_keys,
