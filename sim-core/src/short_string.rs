@@ -8,9 +8,10 @@
 //! touches three reference counts, each an atomic update when it is made and
 //! another when the client drops it (in the direct benchmark `perf` put about
 //! a sixth of the time on those six updates). In AMQP these are short strings (at most 255
-//! bytes) and in practice much shorter, so up to [`INLINE`] bytes live in the
-//! value itself, which is as large as a `String`, and a copy is a plain copy.
-//! Longer ones take one shared heap block: a copy is a reference count.
+//! bytes) and in practice much shorter, so up to [`INLINE`] (16) bytes live
+//! in the value itself, which is as large as a `String`, and a copy is a plain
+//! copy of three words. Longer ones take one shared heap block: a copy is a
+//! reference count.
 //!
 //! It reads as a `str` (`Deref`), compares and hashes as one, and on the wire
 //! and to serde it is a plain string: the JSON does not change.
@@ -18,31 +19,60 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::num::NonZeroU64;
 use std::ops::Deref;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Bytes kept inline: with the length byte and the variant tag, 24 bytes.
-pub const INLINE: usize = 22;
+/// Bytes kept inline: with the length word, 24 bytes, as large as a
+/// `String`.
+pub const INLINE: usize = 16;
 
 /// A string that needs no heap block up to [`INLINE`] bytes.
 #[derive(Clone)]
 pub struct ShortString(Repr);
 
+// Why 16 bytes inline and a whole word for the length: every delivery copies
+// three `ShortString`s, and a copy should be a copy of whole words. With 22
+// bytes and a length byte the variant tag needed a byte of its own, the
+// text's first or last seven bytes shared a word with it, and the compiler
+// copied those seven bytes as two overlapping 4-byte pieces through the
+// stack: a read of bytes just written in other pieces, which the store buffer
+// cannot forward (`perf` put about half of `deliver`'s time there). A
+// never-zero length word leaves zero free to mark `Heap`, so there is no tag
+// byte, and the compiler reads and copies the length as the word it is.
+// Names of 17 to 22 bytes now take the heap block, as longer ones always did.
 #[derive(Clone)]
 enum Repr {
-    Inline { len: u8, bytes: [u8; INLINE] },
+    Inline(Inline),
     Heap(Arc<str>),
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Inline {
+    /// The text, then zeros.
+    bytes: [u8; INLINE],
+    /// The length plus one.
+    len_plus_one: NonZeroU64,
+}
+
+impl Inline {
+    #[inline]
+    fn len(&self) -> usize {
+        (self.len_plus_one.get() - 1) as usize
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<ShortString>() == 24);
+
 impl ShortString {
     pub fn new(s: &str) -> ShortString {
-        match u8::try_from(s.len()) {
-            Ok(len) if s.len() <= INLINE => ShortString(Repr::Inline {
-                len,
+        match NonZeroU64::new(s.len() as u64 + 1) {
+            Some(len_plus_one) if s.len() <= INLINE => ShortString(Repr::Inline(Inline {
                 bytes: inline_bytes(s.as_bytes()),
-            }),
+                len_plus_one,
+            })),
             _ => ShortString(Repr::Heap(s.into())),
         }
     }
@@ -51,7 +81,7 @@ impl ShortString {
     #[inline]
     pub fn len(&self) -> usize {
         match &self.0 {
-            Repr::Inline { len, .. } => usize::from(*len),
+            Repr::Inline(i) => i.len(),
             Repr::Heap(s) => s.len(),
         }
     }
@@ -65,7 +95,7 @@ impl ShortString {
     #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
-            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Repr::Inline(i) => &i.bytes[..i.len()],
             Repr::Heap(s) => s.as_bytes(),
         }
     }
@@ -76,9 +106,7 @@ impl ShortString {
             // Copied from a `str` whole, so always valid UTF-8; checking it
             // again costs a few instructions for a short name and keeps
             // this free of `unsafe`.
-            Repr::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
-            }
+            Repr::Inline(i) => std::str::from_utf8(&i.bytes[..i.len()]).unwrap_or_default(),
             Repr::Heap(s) => s,
         }
     }
@@ -95,13 +123,12 @@ impl ShortString {
 /// 4-5 % of the direct benchmark there (building two names per publish).
 #[inline]
 fn inline_bytes(src: &[u8]) -> [u8; INLINE] {
-    // Three named words, not an array: an array indexed by position would
+    // Two named words, not an array: an array indexed by position would
     // live in memory and be read back as a whole, the very stall to avoid.
-    let (w0, w1, w2) = (word(src, 0), word(src, 8), word(src, 16));
+    let (w0, w1) = (word(src, 0), word(src, 8));
     let mut bytes = [0; INLINE];
     bytes[..8].copy_from_slice(&w0.to_le_bytes());
-    bytes[8..16].copy_from_slice(&w1.to_le_bytes());
-    bytes[16..].copy_from_slice(&w2.to_le_bytes()[..INLINE - 16]);
+    bytes[8..].copy_from_slice(&w1.to_le_bytes());
     bytes
 }
 
@@ -189,9 +216,7 @@ impl PartialEq for ShortString {
             // Unused inline bytes are always zero, so two inline texts are
             // equal exactly when their lengths and whole arrays are: a
             // fixed-size comparison, no call to `memcmp`.
-            (Repr::Inline { len: a, bytes: x }, Repr::Inline { len: b, bytes: y }) => {
-                a == b && x == y
-            }
+            (Repr::Inline(x), Repr::Inline(y)) => x == y,
             _ => self.as_bytes() == other.as_bytes(),
         }
     }
@@ -292,7 +317,7 @@ mod tests {
             let back: ShortString = serde_json::from_str(&json).expect("parses");
             assert_eq!(back, short);
         }
-        assert!(matches!(ShortString::new("k").0, Repr::Inline { .. }));
+        assert!(matches!(ShortString::new("k").0, Repr::Inline(_)));
         assert!(matches!(
             ShortString::new(&"y".repeat(INLINE + 1)).0,
             Repr::Heap(_)
@@ -306,9 +331,7 @@ mod tests {
             let short = ShortString::new(&text[..len]);
             assert_eq!(short.as_str(), &text[..len]);
             // Unused inline bytes stay zero (equality compares whole arrays).
-            assert!(
-                matches!(short.0, Repr::Inline { bytes, .. } if bytes[len..].iter().all(|&b| b == 0))
-            );
+            assert!(matches!(short.0, Repr::Inline(i) if i.bytes[len..].iter().all(|&b| b == 0)));
         }
     }
 
@@ -321,7 +344,7 @@ mod tests {
             matches!((&s.0, &copy.0), (Repr::Heap(a), Repr::Heap(b)) if Arc::ptr_eq(a, &long) && Arc::ptr_eq(b, &long))
         );
         let short: Arc<str> = "k".into();
-        assert!(matches!(ShortString::from(&short).0, Repr::Inline { .. }));
+        assert!(matches!(ShortString::from(&short).0, Repr::Inline(_)));
         assert_eq!(ShortString::from(&short), ShortString::new("k"));
     }
 
