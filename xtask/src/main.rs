@@ -100,6 +100,14 @@ enum Command {
         /// Chromium but not RabbitMQ; writes <target dir>/bench/ui-only.json.
         #[arg(long)]
         ui_only: bool,
+        /// Only the simulation workload in the page's wasm beside the same
+        /// workload native: 5 alternating rounds (native in a fresh process,
+        /// wasm in a freshly loaded page), their medians, the ratio and the
+        /// bundle's gzipped size. Builds the workloads binary, the bridge and
+        /// the page; needs Chromium but not RabbitMQ; writes
+        /// <target dir>/bench/wasm-only.json. With --quick: 200,000 messages.
+        #[arg(long, conflicts_with = "ui_only")]
+        wasm_only: bool,
     },
     /// Build the page and run the bridge serving it (default http://127.0.0.1:8080).
     Serve {
@@ -164,7 +172,10 @@ fn main() -> ExitCode {
             only,
         }),
         Command::BuildWeb => web::main(),
-        Command::Bench { quick, ui_only } if ui_only => bench::ui_only(quick),
+        Command::Bench { quick, ui_only, .. } if ui_only => bench::ui_only(quick),
+        Command::Bench {
+            quick, wasm_only, ..
+        } if wasm_only => bench::wasm_only(quick),
         Command::Bench { quick, .. } => bench::main(quick),
         Command::Serve { bind } => serve::main(&bind),
         Command::E2e { no_build, only } => e2e::main(no_build, &only),

@@ -1,6 +1,7 @@
 //! `cargo xtask bench [--quick]`: every benchmark, one table, each figure side
 //! by side with its baseline measured in the same run (`--ui-only`: the
-//! page's frame probe alone).
+//! page's frame probe alone; `--wasm-only`: the wasm workload beside the
+//! native one).
 //!
 //! Builds in release (the sim-core and bridge bench binaries, the bridge, the
 //! page), then runs, each in a fresh process:
@@ -430,6 +431,110 @@ pub fn ui_only(quick: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `cargo xtask bench --wasm-only [--quick]`: the `sim_wasm_msgs_per_s` row
+/// alone, for tuning the wasm build. Builds the sim-core workloads binary,
+/// the bridge and the page, then alternates five rounds of one native
+/// direct run (a fresh process) and one `bench_sim` in the page (freshly
+/// loaded), so both see the same load; prints each round, the medians, their
+/// ratio and the bundle's gzipped size. Needs Chromium, not RabbitMQ; writes
+/// `<target dir>/bench/wasm-only.json`.
+pub fn wasm_only(quick: bool) -> anyhow::Result<ExitCode> {
+    const ROUNDS: usize = 5;
+    let started = Instant::now();
+    let root = crate::project_root();
+    let plan = Plan::new(quick);
+    let out_dir = crate::web::target_dir(&root)?.join("bench");
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    for (bin, package) in [
+        (crate::e2e::CHROMIUM, "chromium"),
+        (crate::e2e::CHROMEDRIVER, "chromium-driver"),
+    ] {
+        if !Path::new(bin).exists() {
+            bail!("{bin} is missing (the UI benchmarks need it): run `apt-get install {package}`");
+        }
+    }
+    let workloads = build_workloads(&root)?;
+    println!("bench: cargo build -p bridge --release");
+    run_cargo(&root, &["build", "-q", "-p", "bridge", "--release"])?;
+    let bridge_bin = crate::web::target_dir(&root)?.join("release/bridge");
+    let bundle = crate::web::build(&root)?;
+    let load_before = load_average();
+    let mut bridge = Bridge::start(&root, &bridge_bin, &out_dir)?;
+    let page = format!("http://{}/", bridge.addr);
+    let messages = plan.wasm_messages.to_string();
+    println!(
+        "bench: {ROUNDS} rounds of {messages} messages, native (fresh process) then wasm (fresh page)"
+    );
+    let mut native = || {
+        get(
+            &run_json(&workloads, &["direct", &messages, "1"])?,
+            "median_msgs_per_s",
+        )
+    };
+    let rounds = ui::wasm_rounds(&page, &out_dir, &plan, ROUNDS, &mut native);
+    bridge.stop();
+    let (natives, wasms) = rounds?;
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|r| report::human(*r))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let metrics = vec![
+        Metric::new(
+            "sim_native_msgs_per_s",
+            median(&natives),
+            "msgs/s",
+            Target::None,
+            "baseline",
+        )
+        .note(format!(
+            "median of {ROUNDS} runs ({}), {messages} messages each",
+            list(&natives)
+        )),
+        Metric::new(
+            "sim_wasm_msgs_per_s",
+            median(&wasms),
+            "msgs/s",
+            Target::RatioAtLeast(0.5),
+            "≥ 0.5 × native",
+        )
+        .baseline("sim_native_msgs_per_s", median(&natives))
+        .note(format!(
+            "median of {ROUNDS} runs ({}), each right after a native one, {messages} messages each",
+            list(&wasms)
+        )),
+        Metric::new(
+            "wasm_gz_bytes",
+            bundle.total_gz() as f64,
+            "bytes",
+            Target::AtMost(250_000.0),
+            "≤ 250 KB",
+        )
+        .note(format!(
+            "web_bg.wasm {} gz, {} raw",
+            bundle.wasm_gz, bundle.wasm
+        )),
+    ];
+    let table = report::table(&metrics);
+    println!(
+        "\n{table}\n{}\nload average before: {load_before}; after: {}\nmode: --wasm-only{}; took {:.0} s",
+        machine(),
+        load_average(),
+        if quick { " --quick" } else { "" },
+        started.elapsed().as_secs_f64()
+    );
+    let json = serde_json::to_string_pretty(&report::to_json(&metrics))?;
+    std::fs::write(out_dir.join("wasm-only.json"), json + "\n")?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn get(v: &Value, key: &str) -> anyhow::Result<f64> {
     v.get(key)
         .and_then(Value::as_f64)
@@ -456,10 +561,9 @@ fn run_cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
 /// `cargo bench --no-run` for the two workload binaries; their paths.
 fn build_bench_binaries(root: &Path) -> anyhow::Result<BenchBinaries> {
     println!("bench: cargo bench --no-run (sim-core workloads, bridge relay)");
-    let out = Command::new(crate::web::cargo())
-        .args([
-            "bench",
-            "--no-run",
+    let built = cargo_bench_no_run(
+        root,
+        &[
             "-p",
             "sim-core",
             "-p",
@@ -468,9 +572,37 @@ fn build_bench_binaries(root: &Path) -> anyhow::Result<BenchBinaries> {
             "workloads",
             "--bench",
             "relay",
-            "--message-format",
-            "json-render-diagnostics",
-        ])
+        ],
+    )?;
+    let find = |name: &str| {
+        built
+            .iter()
+            .find(|(target, _)| target == name)
+            .map(|(_, exe)| exe.clone())
+            .with_context(|| format!("cargo built no `{name}` bench binary"))
+    };
+    Ok(BenchBinaries {
+        workloads: find("workloads")?,
+        relay: find("relay")?,
+    })
+}
+
+/// `cargo bench --no-run` for sim-core's workloads binary alone; its path.
+fn build_workloads(root: &Path) -> anyhow::Result<PathBuf> {
+    println!("bench: cargo bench --no-run (sim-core workloads)");
+    cargo_bench_no_run(root, &["-p", "sim-core", "--bench", "workloads"])?
+        .into_iter()
+        .find(|(target, _)| target == "workloads")
+        .map(|(_, exe)| exe)
+        .context("cargo built no `workloads` bench binary")
+}
+
+/// `cargo bench --no-run <args>`: (target name, executable) of what it built.
+fn cargo_bench_no_run(root: &Path, args: &[&str]) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let out = Command::new(crate::web::cargo())
+        .args(["bench", "--no-run"])
+        .args(args)
+        .args(["--message-format", "json-render-diagnostics"])
         .current_dir(root)
         .stderr(Stdio::inherit())
         .output()
@@ -478,7 +610,7 @@ fn build_bench_binaries(root: &Path) -> anyhow::Result<BenchBinaries> {
     if !out.status.success() {
         bail!("building the benchmarks failed (see above)");
     }
-    let (mut workloads, mut relay) = (None, None);
+    let mut built = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             continue;
@@ -486,16 +618,11 @@ fn build_bench_binaries(root: &Path) -> anyhow::Result<BenchBinaries> {
         let Some(exe) = v.get("executable").and_then(Value::as_str) else {
             continue;
         };
-        match v["target"]["name"].as_str() {
-            Some("workloads") => workloads = Some(PathBuf::from(exe)),
-            Some("relay") => relay = Some(PathBuf::from(exe)),
-            _ => {}
+        if let Some(name) = v["target"]["name"].as_str() {
+            built.push((name.to_string(), PathBuf::from(exe)));
         }
     }
-    Ok(BenchBinaries {
-        workloads: workloads.context("cargo built no `workloads` bench binary")?,
-        relay: relay.context("cargo built no `relay` bench binary")?,
-    })
+    Ok(built)
 }
 
 /// Runs a workload binary; its last stdout line is a JSON object.

@@ -31,6 +31,46 @@ const FRAME_MS: f64 = 16.7;
 const FRAME_LIMIT_MS: f64 = FRAME_MS + 0.2;
 
 pub fn run(page: &str, out_dir: &Path, plan: &Plan) -> anyhow::Result<UiResult> {
+    session(out_dir, |client| async move {
+        measure(&client, page, plan).await
+    })
+}
+
+/// `--wasm-only`: `rounds` rounds of one native run (`native()`, a fresh
+/// process) then one wasm run on a freshly loaded page, alternating so both
+/// see the same load. Returns (native rates, wasm rates).
+pub fn wasm_rounds(
+    page: &str,
+    out_dir: &Path,
+    plan: &Plan,
+    rounds: usize,
+    native: &mut dyn FnMut() -> anyhow::Result<f64>,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    session(out_dir, |client| async move {
+        client
+            .update_timeouts(TimeoutConfiguration::new(
+                Some(Duration::from_secs(300)),
+                Some(Duration::from_secs(60)),
+                None,
+            ))
+            .await
+            .context("cannot set the WebDriver timeouts")?;
+        let (mut natives, mut wasms) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            natives.push(native()?);
+            open(&client, page).await?;
+            wasms.push(wasm_workload(&client, plan).await.map_err(|e| anyhow!(e))?);
+        }
+        Ok((natives, wasms))
+    })
+}
+
+/// chromedriver and a headless Chromium with a fresh profile around `f`
+/// (given a handle to the one WebDriver session).
+fn session<T, F: std::future::Future<Output = anyhow::Result<T>>>(
+    out_dir: &Path,
+    f: impl FnOnce(Client) -> F,
+) -> anyhow::Result<T> {
     let port = crate::e2e::free_port()?;
     let log = std::fs::File::create(out_dir.join("chromedriver.log"))?;
     let driver = Command::new(crate::e2e::CHROMEDRIVER)
@@ -57,7 +97,7 @@ pub fn run(page: &str, out_dir: &Path, plan: &Plan) -> anyhow::Result<UiResult> 
     let webdriver = format!("http://127.0.0.1:{port}");
     let result = rt.block_on(async {
         let client = crate::e2e::connect(&webdriver, &profile.0).await?;
-        let r = measure(&client, page, plan).await;
+        let r = f(client.clone()).await;
         let _ = client.close().await;
         r
     });
