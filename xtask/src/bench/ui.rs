@@ -18,8 +18,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct UiResult {
-    /// The wasm rate, or why it was not measured.
-    pub wasm_msgs_per_s: Result<f64, String>,
+    /// The wasm rate of each run (as many as the native runs), or why it
+    /// was not measured.
+    pub wasm_msgs_per_s: Result<Vec<f64>, String>,
     pub metrics: Vec<Metric>,
 }
 
@@ -123,7 +124,7 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
     let wasm_msgs_per_s = if plan.ui_frames_only {
         Err("not measured (--ui-only)".to_string())
     } else {
-        wasm_workload(client, plan).await
+        wasm_runs(client, plan).await
     };
     metrics.extend(frame_rows(client, page, plan).await?);
     Ok(UiResult {
@@ -172,6 +173,16 @@ async fn first_render(client: &Client, page: &str, plan: &Plan) -> anyhow::Resul
             firsts.len(),
             first_cold
         )))
+}
+
+/// The wasm workload as many times as the native one runs (`sim_runs`), on
+/// the same page load, so both rows are medians of as many runs.
+async fn wasm_runs(client: &Client, plan: &Plan) -> Result<Vec<f64>, String> {
+    let mut runs = Vec::new();
+    for _ in 0..plan.sim_runs {
+        runs.push(wasm_workload(client, plan).await?);
+    }
+    Ok(runs)
 }
 
 async fn wasm_workload(client: &Client, plan: &Plan) -> Result<f64, String> {
