@@ -44,9 +44,27 @@ const TIMER_HEAD: u8 = 0;
 const TIMER_LEASE: u8 = 1;
 
 /// What a successful publish answers ([`Outcome::Published`]).
+///
+/// Plain numbers rather than an `Option<u64>`: the reply's caller reads
+/// them one by one from where `publish` wrote them, while an `Option` was
+/// read back whole in one 16-byte piece, written as two 8-byte ones (a store
+/// the store buffer cannot forward).
+#[derive(Clone, Copy)]
 struct Published {
-    seq: Option<u64>,
+    /// Meaningful only if `confirmed`.
+    seq: u64,
+    confirmed: bool,
     message_id: MessageId,
+}
+
+impl Published {
+    #[inline]
+    fn outcome(self) -> Outcome {
+        Outcome::Published {
+            seq: self.confirmed.then_some(self.seq),
+            message_id: self.message_id,
+        }
+    }
 }
 
 /// A message on its way to a dead-letter exchange.
@@ -247,8 +265,8 @@ impl Broker {
                 match checked.and_then(|()| {
                     self.publish(conn, ch, exchange, routing_key, body, mandatory, properties)
                 }) {
-                    Ok(Published { seq, message_id }) => {
-                        self.finish_ok(id, Outcome::Published { seq, message_id });
+                    Ok(published) => {
+                        self.finish_ok(id, published.outcome());
                         return;
                     }
                     Err(f) => Err(f),
@@ -569,7 +587,7 @@ impl Broker {
                     mandatory,
                     properties,
                 )
-                .map(|Published { seq, message_id }| Outcome::Published { seq, message_id }),
+                .map(Published::outcome),
             Method::Get { queue, no_ack } => self.get(conn, ch, &queue, no_ack),
             Method::Consume {
                 queue,
@@ -1366,7 +1384,8 @@ impl Broker {
             });
         }
         Ok(Published {
-            seq,
+            seq: seq.unwrap_or_default(),
+            confirmed: seq.is_some(),
             message_id: id,
         })
     }
