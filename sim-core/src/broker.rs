@@ -266,7 +266,7 @@ impl Broker {
                     self.publish(conn, ch, exchange, routing_key, body, mandatory, properties)
                 }) {
                     Ok(published) => {
-                        self.finish_ok(id, published.outcome());
+                        self.finish_ok(id, || published.outcome());
                         return;
                     }
                     Err(f) => Err(f),
@@ -276,7 +276,7 @@ impl Broker {
                 delivery_tag,
                 multiple: false,
             } if self.ack_oldest_and_wake(conn, ch, delivery_tag) => {
-                self.finish_ok(id, Outcome::Ok);
+                self.finish_ok(id, || Outcome::Ok);
                 return;
             }
             method => self.dispatch(conn, ch, method),
@@ -298,10 +298,14 @@ impl Broker {
         self.emit(Event::Reply { id, result });
     }
 
-    /// The end of a request that succeeded with `outcome`: what
+    /// The end of a request that succeeded with `outcome()`: what
     /// [`Self::handle_request`] does after `dispatch` returns `Ok`.
+    ///
+    /// The outcome is made only when the reply is: made before the calls
+    /// above, it would wait in memory across them and be copied into the
+    /// reply (a copy read back at once, as wide pieces of narrow stores).
     #[inline(always)]
-    fn finish_ok(&mut self, id: u64, outcome: Outcome) {
+    fn finish_ok(&mut self, id: u64, outcome: impl FnOnce() -> Outcome) {
         if !self.dying.is_empty() {
             self.drain_dying();
         }
@@ -310,7 +314,7 @@ impl Broker {
         }
         self.emit(Event::Reply {
             id,
-            result: ReplyResult::Ok(outcome),
+            result: ReplyResult::Ok(outcome()),
         });
     }
 
