@@ -420,16 +420,34 @@ pub fn ui_only(quick: bool) -> anyhow::Result<ExitCode> {
     let ui = ui::run(&page, &out_dir, &plan);
     bridge.stop();
     let metrics = ui?.metrics;
-    let table = report::table(&metrics);
+    let mode = format!("--ui-only{}", if quick { " --quick" } else { "" });
+    print_and_save(
+        &metrics,
+        &mode,
+        &load_before,
+        started,
+        &out_dir.join("ui-only.json"),
+    )
+}
+
+/// The end of a partial run (`--ui-only`, `--wasm-only`): prints the table,
+/// the machine and the load, and writes the metrics as JSON to `json`.
+fn print_and_save(
+    metrics: &[Metric],
+    mode: &str,
+    load_before: &str,
+    started: Instant,
+    json: &Path,
+) -> anyhow::Result<ExitCode> {
+    let table = report::table(metrics);
     println!(
-        "\n{table}\n{}\nload average before: {load_before}; after: {}\nmode: --ui-only{}; took {:.0} s",
+        "\n{table}\n{}\nload average before: {load_before}; after: {}\nmode: {mode}; took {:.0} s",
         machine(),
         load_average(),
-        if quick { " --quick" } else { "" },
         started.elapsed().as_secs_f64()
     );
-    let json = serde_json::to_string_pretty(&report::to_json(&metrics))?;
-    std::fs::write(out_dir.join("ui-only.json"), json + "\n")?;
+    let text = serde_json::to_string_pretty(&report::to_json(metrics))?;
+    std::fs::write(json, text + "\n")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -513,17 +531,14 @@ pub fn wasm_only(quick: bool) -> anyhow::Result<ExitCode> {
             bundle.wasm_gz, bundle.wasm
         )),
     ];
-    let table = report::table(&metrics);
-    println!(
-        "\n{table}\n{}\nload average before: {load_before}; after: {}\nmode: --wasm-only{}; took {:.0} s",
-        machine(),
-        load_average(),
-        if quick { " --quick" } else { "" },
-        started.elapsed().as_secs_f64()
-    );
-    let json = serde_json::to_string_pretty(&report::to_json(&metrics))?;
-    std::fs::write(out_dir.join("wasm-only.json"), json + "\n")?;
-    Ok(ExitCode::SUCCESS)
+    let mode = format!("--wasm-only{}", if quick { " --quick" } else { "" });
+    print_and_save(
+        &metrics,
+        &mode,
+        &load_before,
+        started,
+        &out_dir.join("wasm-only.json"),
+    )
 }
 
 /// The middle value (the upper one of an even count); NaN when empty.

@@ -48,14 +48,7 @@ pub fn wasm_rounds(
     native: &mut dyn FnMut() -> anyhow::Result<f64>,
 ) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     session(out_dir, |client| async move {
-        client
-            .update_timeouts(TimeoutConfiguration::new(
-                Some(Duration::from_secs(300)),
-                Some(Duration::from_secs(60)),
-                None,
-            ))
-            .await
-            .context("cannot set the WebDriver timeouts")?;
+        long_timeouts(&client).await?;
         let (mut natives, mut wasms) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
             natives.push(native()?);
@@ -106,7 +99,9 @@ fn session<T, F: std::future::Future<Output = anyhow::Result<T>>>(
     result
 }
 
-async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiResult> {
+/// Timeouts long enough for a million-message workload in the page (a
+/// script may run for minutes on a loaded machine).
+async fn long_timeouts(client: &Client) -> anyhow::Result<()> {
     client
         .update_timeouts(TimeoutConfiguration::new(
             Some(Duration::from_secs(300)),
@@ -114,7 +109,11 @@ async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiR
             None,
         ))
         .await
-        .context("cannot set the WebDriver timeouts")?;
+        .context("cannot set the WebDriver timeouts")
+}
+
+async fn measure(client: &Client, page: &str, plan: &Plan) -> anyhow::Result<UiResult> {
+    long_timeouts(client).await?;
     let mut metrics = Vec::new();
     if !plan.ui_frames_only {
         metrics.push(first_render(client, page, plan).await?);
