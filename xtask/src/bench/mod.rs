@@ -84,24 +84,13 @@ pub fn main(quick: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let root = crate::project_root();
     let plan = Plan::new(quick);
-    let out_dir = crate::web::target_dir(&root)?.join("bench");
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
-
     if !crate::e2e::rabbitmq_answers() {
         bail!(
             "RabbitMQ is not answering on 127.0.0.1:5672 (the baselines need it): start it with \
              `rabbitmq-server -detached && rabbitmqctl await_startup`"
         );
     }
-    for (bin, package) in [
-        (crate::e2e::CHROMIUM, "chromium"),
-        (crate::e2e::CHROMEDRIVER, "chromium-driver"),
-    ] {
-        if !Path::new(bin).exists() {
-            bail!("{bin} is missing (the UI benchmarks need it): run `apt-get install {package}`");
-        }
-    }
+    let out_dir = browser_bench_dir(&root)?;
     let load_before = load_average();
     println!("bench: machine: {}", machine().replace('\n', "; "));
 
@@ -398,17 +387,7 @@ pub fn ui_only(quick: bool) -> anyhow::Result<ExitCode> {
         ui_frames_only: true,
         ..Plan::new(quick)
     };
-    let out_dir = crate::web::target_dir(&root)?.join("bench");
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
-    for (bin, package) in [
-        (crate::e2e::CHROMIUM, "chromium"),
-        (crate::e2e::CHROMEDRIVER, "chromium-driver"),
-    ] {
-        if !Path::new(bin).exists() {
-            bail!("{bin} is missing (the UI benchmarks need it): run `apt-get install {package}`");
-        }
-    }
+    let out_dir = browser_bench_dir(&root)?;
     println!("bench: cargo build -p bridge --release");
     run_cargo(&root, &["build", "-q", "-p", "bridge", "--release"])?;
     let bridge_bin = crate::web::target_dir(&root)?.join("release/bridge");
@@ -428,6 +407,23 @@ pub fn ui_only(quick: bool) -> anyhow::Result<ExitCode> {
         started,
         &out_dir.join("ui-only.json"),
     )
+}
+
+/// The bench's output directory (made), once Chromium and its driver are
+/// known to be there: every run measures the page.
+fn browser_bench_dir(root: &Path) -> anyhow::Result<PathBuf> {
+    let out_dir = crate::web::target_dir(root)?.join("bench");
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    for (bin, package) in [
+        (crate::e2e::CHROMIUM, "chromium"),
+        (crate::e2e::CHROMEDRIVER, "chromium-driver"),
+    ] {
+        if !Path::new(bin).exists() {
+            bail!("{bin} is missing (the UI benchmarks need it): run `apt-get install {package}`");
+        }
+    }
+    Ok(out_dir)
 }
 
 /// The end of a partial run (`--ui-only`, `--wasm-only`): prints the table,
@@ -463,17 +459,7 @@ pub fn wasm_only(quick: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let root = crate::project_root();
     let plan = Plan::new(quick);
-    let out_dir = crate::web::target_dir(&root)?.join("bench");
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
-    for (bin, package) in [
-        (crate::e2e::CHROMIUM, "chromium"),
-        (crate::e2e::CHROMEDRIVER, "chromium-driver"),
-    ] {
-        if !Path::new(bin).exists() {
-            bail!("{bin} is missing (the UI benchmarks need it): run `apt-get install {package}`");
-        }
-    }
+    let out_dir = browser_bench_dir(&root)?;
     let workloads = build_workloads(&root)?;
     println!("bench: cargo build -p bridge --release");
     run_cargo(&root, &["build", "-q", "-p", "bridge", "--release"])?;
