@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
+use crate::build_time::{BuildTime, Input};
 use crate::frame_clock::FrameClock;
 use crate::i18n::{t, Ui, UiAction, LANGS};
 use crate::label::{place_label, text_box, Rect};
@@ -114,21 +115,171 @@ impl AppState {
         })
     }
 
-    /// Applies `f` to the open Build page, sends its requests, redraws if asked.
-    fn build_apply(
-        self: Rc<Self>,
-        f: impl FnOnce(&mut crate::workbench::Workbench) -> (Vec<sim_core::protocol::Request>, bool),
-    ) -> Rc<Self> {
-        let (out, redraw) = match self.build.try_borrow_mut() {
-            Ok(mut b) => b.as_mut().map(f).unwrap_or_default(),
-            Err(_) => (Vec::new(), false),
+    /// Feeds the live Build page one input: applied, recorded, its requests
+    /// sent. A step at the live end pauses once its event has come.
+    fn build_input(self: Rc<Self>, input: Input) -> Rc<Self> {
+        let (out, redraw, stepped) = match self.build.try_borrow_mut() {
+            Ok(mut b) => match b.as_mut() {
+                Some(open) => {
+                    let (out, redraw) = input.apply(&mut open.wb);
+                    let event = open.time.record(input, &open.wb);
+                    let stepped =
+                        event && open.time.step_to.is_some_and(|to| open.time.total() >= to);
+                    if stepped {
+                        open.time.step_to = None;
+                    }
+                    (out, redraw || event, stepped)
+                }
+                None => (Vec::new(), false, false),
+            },
+            Err(_) => (Vec::new(), false, false),
         };
         self.send_all(out);
+        if stepped {
+            let speed = self.model.speed;
+            return self.reduce(Action::SetClock {
+                paused: true,
+                speed,
+            });
+        }
         if redraw {
             self.redrawn(self.ui)
         } else {
             self
         }
+    }
+
+    /// Whether the Build page shows its past.
+    fn build_in_past(&self) -> bool {
+        self.build
+            .try_borrow()
+            .map(|b| b.as_ref().is_some_and(|open| open.time.in_past()))
+            .unwrap_or(false)
+    }
+
+    /// A user's action on the Build page. While the past is shown, selecting
+    /// looks at the past; anything else changes the present, so the page
+    /// goes live first. The link's frames always go to the live page.
+    fn build_action(self: Rc<Self>, a: WbAction) -> Rc<Self> {
+        let live = matches!(a, WbAction::Frames { .. } | WbAction::Link { .. });
+        if live || !self.build_in_past() {
+            return self.build_input(Input::Act(a));
+        }
+        if let Ok(mut b) = self.build.try_borrow_mut() {
+            if let Some(open) = b.as_mut() {
+                if matches!(a, WbAction::Select(_) | WbAction::Refresh) {
+                    if let Some(past) = open.time.shown_mut() {
+                        past.apply(a);
+                    }
+                    drop(b);
+                    return self.redrawn(self.ui);
+                }
+                let total = open.time.total();
+                open.time.seek(total);
+            }
+        }
+        self.build_input(Input::Act(a))
+    }
+
+    /// A tick of the page's clock on the Build page: the live page's clock,
+    /// or the past playing.
+    fn build_tick(self: Rc<Self>, now_ms: f64) -> Rc<Self> {
+        let (paused, speed) = (self.model.paused, self.model.speed);
+        let played = match self.build.try_borrow_mut() {
+            Ok(mut b) => match b.as_mut() {
+                Some(open) if open.time.in_past() => Some(open.time.play_tick(now_ms, speed)),
+                _ => None,
+            },
+            Err(_) => Some(false),
+        };
+        match played {
+            Some(true) => self.redrawn(self.ui),
+            Some(false) => self,
+            None => self.build_input(Input::Tick {
+                wall_ms: now_ms,
+                paused,
+                speed,
+            }),
+        }
+    }
+
+    /// The time controls on the Build page (see [`crate::build_time`]).
+    fn build_time(self: Rc<Self>, ta: TimeAction) -> Rc<Self> {
+        let lang = self.ui.lang;
+        let slot = self.build.clone();
+        let mut b = match slot.try_borrow_mut() {
+            Ok(b) => b,
+            Err(_) => return self,
+        };
+        let Some(open) = b.as_mut() else {
+            return self;
+        };
+        if let Err(why) = open.time.available() {
+            let text = timeline_view::build_reason(why);
+            drop(b);
+            return self.reduce(Action::Notice(Some(text)));
+        }
+        let time = &mut open.time;
+        let (pos, total) = (time.position(), time.total());
+        let past = time.in_past();
+        match ta {
+            TimeAction::Step if past => {
+                time.hold();
+                time.seek(pos + 1);
+            }
+            TimeAction::Step => {
+                if !BuildTime::busy(&open.wb) {
+                    drop(b);
+                    let text = t(lang, "tl-step-nothing").to_string();
+                    return self.reduce(Action::Notice(Some(text)));
+                }
+                // Run until one more event comes, then pause there.
+                time.step_to = Some(total.saturating_add(1));
+                drop(b);
+                let speed = self.model.speed;
+                return self.reduce(Action::SetClock {
+                    paused: false,
+                    speed,
+                });
+            }
+            TimeAction::StepBack => {
+                time.hold();
+                time.seek(pos.saturating_sub(1));
+            }
+            TimeAction::Seek(n) => {
+                time.hold();
+                time.seek(n);
+            }
+            TimeAction::Live => {
+                time.seek(total);
+            }
+            TimeAction::Reset | TimeAction::Adopt { .. } => {}
+        }
+        let now_past = time.in_past();
+        drop(b);
+        if now_past && !self.model.paused {
+            // The live page holds while the past is shown.
+            let speed = self.model.speed;
+            return self.reduce(Action::SetClock {
+                paused: true,
+                speed,
+            });
+        }
+        self.redrawn(self.ui)
+    }
+
+    /// Play or pause the Build page's past.
+    fn build_toggle_past(self: Rc<Self>) -> Rc<Self> {
+        if let Ok(mut b) = self.build.try_borrow_mut() {
+            if let Some(open) = b.as_mut() {
+                if open.time.playing() {
+                    open.time.hold();
+                } else {
+                    open.time.play(now_ms());
+                }
+            }
+        }
+        self.redrawn(self.ui)
     }
 
     /// A batch of frames from the link: each applied to one copy of the model
@@ -192,22 +343,32 @@ impl Reducible for AppState {
     type Action = Action;
 
     fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
-        // The Build page has its own clock and clients; the scene's timeline rests.
+        // The Build page has its own clock, clients and timeline; the
+        // scene's timeline rests.
         let action = if self.build_open() {
             match action {
-                Action::Build(a) => return self.build_apply(|wb| wb.apply(a)),
-                Action::Tick { now_ms } => {
-                    let (paused, speed) = (self.model.paused, self.model.speed);
-                    return self.build_apply(|wb| wb.tick(now_ms, paused, speed));
-                }
+                Action::Build(a) => return self.build_action(a),
+                Action::Tick { now_ms } => return self.build_tick(now_ms),
+                // Looking at the past: nothing is published into it.
+                Action::Publish if self.build_in_past() => return self,
                 // P publishes from the selected producer (or the first one).
                 Action::Publish => {
-                    return self.build_apply(|wb| match wb.producer_for_key() {
-                        Some(p) => wb.apply(WbAction::Publish(p)),
-                        None => (Vec::new(), false),
-                    });
+                    let producer = self
+                        .build
+                        .try_borrow()
+                        .ok()
+                        .and_then(|b| b.as_ref().and_then(|open| open.wb.producer_for_key()));
+                    return match producer {
+                        Some(p) => self.build_input(Input::Act(WbAction::Publish(p))),
+                        None => self,
+                    };
                 }
-                Action::Lesson(_) | Action::Time(_) => return self,
+                Action::Time(ta) => return self.build_time(ta),
+                // → and ← step the Build page's timeline.
+                Action::Lesson(LessonAction::Next) => return self.build_time(TimeAction::Step),
+                Action::Lesson(LessonAction::Back) => return self.build_time(TimeAction::StepBack),
+                Action::Lesson(_) => return self,
+                Action::TogglePause if self.build_in_past() => return self.build_toggle_past(),
                 a => a,
             }
         } else {
@@ -598,7 +759,7 @@ pub fn app() -> Html {
     let lesson = lesson_guard.as_ref().and_then(|l| l.as_ref());
     let build_guard = state.build.try_borrow().ok();
     let build = build_guard.as_ref().and_then(|b| b.as_ref());
-    let (status_kind, status_label) = match (lesson, build) {
+    let (status_kind, status_label) = match (lesson, build.map(|open| &open.wb)) {
         (None, Some(wb)) => match (wb.real, wb.link_up, &wb.notice) {
             (false, _, _) if m.paused => ("simulation", t(lang, "sim-paused").to_string()),
             (false, _, _) => ("simulation", status_text(&LinkStatus::Simulation, lang)),
@@ -626,7 +787,7 @@ pub fn app() -> Html {
             None => (m.status.kind(), status_text(&m.status, lang)),
         },
     };
-    let clock = timeline_view::controls(&state, lang, lesson.is_some() || build.is_some());
+    let clock = timeline_view::controls(&state, lang, lesson.is_some());
     // While the timeline shows the past, the picture and counts are its replay.
     let past = timeline_view::shown(&state);
     let in_past = past.is_some();
@@ -656,7 +817,7 @@ pub fn app() -> Html {
                       role="status" aria-live="polite">
                     { status_label }
                 </span>
-                if real && (failed && lesson.is_none() && build.is_none() || build.is_some_and(|b| !b.link_up && b.notice.is_some())) {
+                if real && (failed && lesson.is_none() && build.is_none() || build.is_some_and(|b| !b.wb.link_up && b.wb.notice.is_some())) {
                     <button class="small" data-testid="retry-real" onclick={on_retry} aria-label="Retry real mode">{ "Retry" }</button>
                     <button class="small" data-testid="use-sim" onclick={on_use_sim} aria-label="Back to the simulation">{ "Use simulation" }</button>
                 }
@@ -738,8 +899,8 @@ pub fn app() -> Html {
             if ui.picker {
                 { lesson_view::picker(lang, lesson.map(|l| l.player.sc.id.as_str()), on_open_lesson) }
             }
-            if let Some(wb) = build {
-                { workbench_view::view(wb, lang, {
+            if let Some(open) = build {
+                { workbench_view::view(open.shown(), lang, {
                     let state = state.clone();
                     Callback::from(move |a: WbAction| state.dispatch(Action::Build(a)))
                 }) }

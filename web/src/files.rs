@@ -22,7 +22,7 @@ pub fn current_scenario(state: &AppState) -> Scenario {
         .build
         .try_borrow()
         .ok()
-        .and_then(|b| b.as_ref().map(|wb| wb.sc.clone()))
+        .and_then(|b| b.as_ref().map(|open| open.wb.sc.clone()))
     {
         return sc;
     }

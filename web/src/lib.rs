@@ -6,6 +6,7 @@
 //! to a broker: in-page simulation or the bridge's `/ws`), `sim` and `app`
 //! (the Yew components).
 
+pub mod build_time;
 pub mod compare;
 pub mod deflate;
 pub mod editor;

@@ -29,6 +29,8 @@ use crate::sim::SimBroker;
 /// Commands recorded at most (a lesson-sized session is far below); past it
 /// the timeline stops recording and says why.
 pub const MAX_COMMANDS: usize = 200_000;
+/// Why real mode has no timeline (the page shows it).
+pub const REAL_REASON: &str = "a live RabbitMQ runs on its own clock: it cannot be stepped or rewound (switch to Sim to travel in time)";
 /// The fragment prefix of a shared run.
 pub const RUN_PREFIX: &str = "r=";
 /// The run format version in a shared link.
@@ -309,7 +311,7 @@ impl TimeMachine {
     /// Can the user travel in time now? `Err` says why not.
     pub fn available(&self) -> Result<(), String> {
         if !self.enabled {
-            return Err("a live RabbitMQ runs on its own clock: it cannot be stepped or rewound (switch to Sim to travel in time)".into());
+            return Err(REAL_REASON.into());
         }
         match &self.broken {
             Some(why) => Err(why.clone()),

@@ -9,6 +9,7 @@ use sim_core::protocol::Request;
 use yew::prelude::*;
 
 use crate::app::{switch_mode, AppState, LinkSlot};
+use crate::build_time::{Unavailable, MAX_INPUTS};
 use crate::i18n::{t, Lang};
 use crate::link::{BrokerLink, LinkMsg, SimLink};
 use crate::model::{Action, Model, Stage};
@@ -280,20 +281,42 @@ fn speed_button(state: &UseReducerHandle<AppState>, speed: f64, label: &'static 
     }
 }
 
+/// Why the Build page's timeline cannot be used.
+pub fn build_reason(why: Unavailable) -> String {
+    match why {
+        Unavailable::Real => timeline::REAL_REASON.to_string(),
+        Unavailable::Full => format!(
+            "the timeline holds {MAX_INPUTS} inputs; later ones are not recorded (press Reset to start over)"
+        ),
+    }
+}
+
 /// Play/pause and speeds (lessons), plus step, the scrub bar, live and reset
-/// (the playground).
+/// (the playground and the Build page).
 pub fn controls(state: &UseReducerHandle<AppState>, lang: Lang, lesson: bool) -> Html {
     let m = &state.model;
     let slot = state.link_slot();
-    let total = m.frames;
-    let (past, pos, available, playing) = match slot.time.try_borrow() {
-        Ok(tm) => (
-            tm.in_past(total),
-            tm.position(total),
-            tm.available(),
-            tm.playing,
+    // The Build page's timeline, or the scene's.
+    let build = state.build.try_borrow().ok();
+    let build = build.as_ref().and_then(|b| b.as_ref());
+    let (past, pos, total, available, playing) = match build {
+        Some(open) => (
+            open.time.in_past(),
+            open.time.position(),
+            open.time.total(),
+            open.time.available().map_err(build_reason),
+            open.time.playing(),
         ),
-        Err(_) => (false, total, Ok(()), false),
+        None => match slot.time.try_borrow() {
+            Ok(tm) => (
+                tm.in_past(m.frames),
+                tm.position(m.frames),
+                m.frames,
+                tm.available(),
+                tm.playing,
+            ),
+            Err(_) => (false, m.frames, m.frames, Ok(()), false),
+        },
     };
     let dispatch = |a: Action| {
         let state = state.clone();
@@ -342,13 +365,22 @@ pub fn controls(state: &UseReducerHandle<AppState>, lang: Lang, lesson: bool) ->
         let state = state.clone();
         Callback::from(move |_: MouseEvent| {
             state.dispatch(Action::Notice(None));
-            switch_mode(&state, state.model.mode, state.model.scene);
+            // The Build page starts over with the same topology.
+            match crate::workbench_view::close_build(&state) {
+                Some(wb) => {
+                    crate::workbench_view::open_build(&state, wb.sc, state.model.mode, wb.moved)
+                }
+                None => switch_mode(&state, state.model.mode, state.model.scene),
+            }
         })
     };
-    let shown_ms = shown(state)
-        .and_then(|s| s.last_frame_ms())
-        .or_else(|| m.last_frame_ms())
-        .unwrap_or(0);
+    let shown_ms = match build {
+        Some(open) => open.shown().now.max(0.0) as u64,
+        None => shown(state)
+            .and_then(|s| s.last_frame_ms())
+            .or_else(|| m.last_frame_ms())
+            .unwrap_or(0),
+    };
     let where_text = format!(
         "{} {pos} / {total} · {:.2} s",
         t(lang, "tl-event"),

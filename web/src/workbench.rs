@@ -1889,6 +1889,8 @@ mod tests {
         wall: f64,
         /// Every request sent, in order.
         log: Vec<Request>,
+        /// The Build page's recording, and the live page after each event.
+        time: Option<(crate::build_time::BuildTime, Vec<Workbench>)>,
     }
 
     impl Rig {
@@ -1913,7 +1915,19 @@ mod tests {
                 broker,
                 wall: 0.0,
                 log: Vec::new(),
+                time: None,
             }
+        }
+
+        /// What the page does with every input: apply it, and record it.
+        fn feed(&mut self, input: crate::build_time::Input) -> Vec<Request> {
+            let (reqs, _) = input.apply(&mut self.wb);
+            if let Some((time, snaps)) = self.time.as_mut() {
+                if time.record(input, &self.wb) {
+                    snaps.push(self.wb.clone());
+                }
+            }
+            reqs
         }
 
         fn run(&mut self, mut reqs: Vec<Request>) {
@@ -1929,20 +1943,16 @@ mod tests {
                 if frames.is_empty() {
                     return;
                 }
-                reqs.extend(
-                    self.wb
-                        .apply(WbAction::Frames {
-                            generation: 0,
-                            frames,
-                        })
-                        .0,
-                );
+                reqs.extend(self.feed(crate::build_time::Input::Act(WbAction::Frames {
+                    generation: 0,
+                    frames,
+                })));
             }
             panic!("no quiet");
         }
 
         fn act(&mut self, a: WbAction) {
-            let (reqs, _) = self.wb.apply(a);
+            let reqs = self.feed(crate::build_time::Input::Act(a));
             self.run(reqs);
         }
 
@@ -1959,7 +1969,11 @@ mod tests {
             let end = self.wall + ms;
             while self.wall < end {
                 self.wall += 16.0;
-                let (reqs, _) = self.wb.tick(self.wall, false, 1.0);
+                let reqs = self.feed(crate::build_time::Input::Tick {
+                    wall_ms: self.wall,
+                    paused: false,
+                    speed: 1.0,
+                });
                 self.run(reqs);
                 self.broker.handle_timeout(self.wb.now as u64);
                 let mut frames = Vec::new();
@@ -1967,13 +1981,10 @@ mod tests {
                     frames.push(f);
                 }
                 if !frames.is_empty() {
-                    let out = self
-                        .wb
-                        .apply(WbAction::Frames {
-                            generation: 0,
-                            frames,
-                        })
-                        .0;
+                    let out = self.feed(crate::build_time::Input::Act(WbAction::Frames {
+                        generation: 0,
+                        frames,
+                    }));
                     self.run(out);
                 }
             }
@@ -2094,6 +2105,71 @@ mod tests {
         let f = r.wb.form.as_ref().expect("the form stays open");
         assert_eq!(f.shown_problems(&r.wb.sc)[0].msg, Msg::Reserved);
         assert!(!r.wb.sc.topology.queues.iter().any(|q| q.name == "q"));
+    }
+
+    /// The Build page's time machine gives back every past state exactly:
+    /// the workbench shown at event `n`, reached by seeking in any order
+    /// (back, forward, from a checkpoint), equals the live one right after
+    /// event `n`, and playing the past ends live.
+    #[test]
+    fn the_recorded_past_replays_exactly_at_every_event() {
+        use crate::build_time::BuildTime;
+        let mut r = Rig::shop(false);
+        let opened = r.wb.clone();
+        r.time = Some((BuildTime::new(&opened, true), Vec::new()));
+        r.form(
+            Kind::Consumer,
+            &[
+                ("name", "worker"),
+                ("queue", "orders.new"),
+                ("work_ms", "250"),
+            ],
+        );
+        r.act(WbAction::EditForm(Kind::Producer, "shop".into()));
+        r.act(WbAction::Field("rate".into(), "8".into()));
+        r.act(WbAction::Save);
+        r.act(WbAction::Run("shop".into(), true));
+        r.wait(2500.0);
+        r.act(WbAction::Run("shop".into(), false));
+        r.wait(1500.0);
+        let (mut time, snaps) = r.time.take().expect("recording");
+        let total = time.total();
+        assert_eq!(total as usize, snaps.len());
+        assert!(total >= 20, "a busy page makes many events: {total}");
+        // Seek in a scrambled order: back, forward, far, near.
+        let mut order: Vec<u32> = (0..total).collect();
+        let mut x: u64 = 2038;
+        for i in (1..order.len()).rev() {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            order.swap(i, (x >> 33) as usize % (i + 1));
+        }
+        for n in order.into_iter().chain([3, 4, 5, 1]) {
+            assert_eq!(time.seek(n), n);
+            assert_eq!(time.position(), n);
+            let shown = time.shown().expect("the past is shown");
+            let mut want = if n == 0 {
+                opened.clone()
+            } else {
+                snaps[n as usize - 1].clone()
+            };
+            want.form = None;
+            want.menu = None;
+            assert!(*shown == want, "event {n} of {total} differs");
+        }
+        // Playing the past catches up with the present, then it is live.
+        time.seek(total / 2);
+        time.play(0.0);
+        let mut wall = 0.0;
+        while time.in_past() {
+            wall += 16.0;
+            time.play_tick(wall, 4.0);
+            assert!(wall < 60_000.0, "the past never ended");
+        }
+        assert_eq!(time.position(), total);
+        assert_eq!(time.seek(total), total);
+        assert!(time.shown().is_none());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 use crate::app::AppState;
+use crate::build_time::BuildTime;
 use crate::editor::{self, Input, Kind};
 use crate::i18n::Lang;
 use crate::label::{place_label, text_box, Rect};
@@ -24,8 +25,21 @@ use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
 use crate::model::{Action, Mode};
 use crate::workbench::{CState, FlightKind, MenuOn, Sel, WbAction, Workbench};
 
+/// The open Build page: the live workbench and its recording.
+pub struct OpenBuild {
+    pub wb: Workbench,
+    pub time: BuildTime,
+}
+
+impl OpenBuild {
+    /// What the picture shows: the past being looked at, or the live page.
+    pub fn shown(&self) -> &Workbench {
+        self.time.shown().unwrap_or(&self.wb)
+    }
+}
+
 /// The open Build page, shared by the reducer and the view.
-pub type BuildSlot = Rc<RefCell<Option<Workbench>>>;
+pub type BuildSlot = Rc<RefCell<Option<OpenBuild>>>;
 
 fn tr(lang: Lang, key: &str) -> &'static str {
     editor::label(lang, key)
@@ -50,7 +64,10 @@ pub fn open_build(
     }
     let real = mode == Mode::Real;
     if let Ok(mut b) = state.build.try_borrow_mut() {
-        *b = Some(Workbench::new(sc, real, generation).with_moved(moved));
+        let wb = Workbench::new(sc, real, generation).with_moved(moved);
+        // Real mode records nothing: RabbitMQ cannot be stepped or rewound.
+        let time = BuildTime::new(&wb, !real);
+        *b = Some(OpenBuild { wb, time });
     }
     let dispatcher = state.dispatcher();
     let sink: crate::link::Sink = Rc::new(move |msg: LinkMsg| {
@@ -74,7 +91,12 @@ pub fn open_build(
 
 /// Takes the Build page away (its link goes when the caller makes another).
 pub fn close_build(state: &AppState) -> Option<Workbench> {
-    state.build.try_borrow_mut().ok().and_then(|mut b| b.take())
+    state
+        .build
+        .try_borrow_mut()
+        .ok()
+        .and_then(|mut b| b.take())
+        .map(|open| open.wb)
 }
 
 fn target_el(e: &Event) -> Option<web_sys::Element> {

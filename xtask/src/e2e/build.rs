@@ -2,7 +2,8 @@
 //! routes a publish into the right queue, the inspector reads the message's
 //! route, an invalid form explains itself and sends nothing, the same
 //! topology is declared on RabbitMQ in real mode, the share link carries it,
-//! and the context menu edits a binding (routing follows its new key).
+//! the context menu edits a binding (routing follows its new key), and the
+//! timeline steps back to a message waiting in its queue and forward again.
 
 use std::path::Path;
 use std::time::Duration;
@@ -245,6 +246,7 @@ pub(super) async fn build_publish_inspect(
         Ok(t.contains("done 1").then_some(()))
     })
     .await?;
+    build_time_travel(client, out_dir).await?;
     // Projector mode: the same page, large.
     click(client, "projector").await?;
     click(client, "publish-web").await?;
@@ -252,6 +254,59 @@ pub(super) async fn build_publish_inspect(
     screenshot(client, out_dir, "build-projector").await?;
     click(client, "projector").await?;
     Ok(())
+}
+
+/// The Build page's timeline: step back until the message waits in its
+/// queue again (the consumer has done nothing yet), then step forward until
+/// it is acked once more, and back to live.
+async fn build_time_travel(client: &Client, out_dir: &Path) -> anyhow::Result<()> {
+    let state = || async { attr_of(client, "time-controls", "data-state").await };
+    if state().await?.as_deref() != Some("live") {
+        bail!("the Build page's timeline is not live before stepping");
+    }
+    let mut back = 0;
+    loop {
+        click(client, "step-back").await?;
+        back += 1;
+        let counts = text_of(client, "build-counts-orders").await?;
+        if counts.contains("ready 1") {
+            break;
+        }
+        if back >= 60 {
+            bail!("60 steps back never showed the message ready in orders again: {counts:?}");
+        }
+    }
+    if state().await?.as_deref() != Some("past") {
+        bail!("stepping back did not show the past");
+    }
+    let worker = text_of(client, "node-consumer:worker").await?;
+    if worker.contains("done 1") {
+        bail!("in the past before the ack, the consumer already shows {worker:?}");
+    }
+    let pos = text_of(client, "timeline-pos").await?;
+    screenshot(client, out_dir, "build-past").await?;
+    let mut forward = 0;
+    loop {
+        click(client, "step").await?;
+        forward += 1;
+        let worker = text_of(client, "node-consumer:worker").await?;
+        if worker.contains("done 1") {
+            break;
+        }
+        if forward > back {
+            bail!("{forward} steps forward from {pos:?} never showed the ack again: {worker:?}");
+        }
+    }
+    if state().await?.as_deref() == Some("past") {
+        click(client, "time-live").await?;
+    }
+    wait_until(
+        "the timeline to be live",
+        Duration::from_secs(5),
+        || async { Ok((state().await?.as_deref() == Some("live")).then_some(())) },
+    )
+    .await?;
+    no_panic(client).await
 }
 
 /// Invalid input shows its message next to the field and sends nothing.
