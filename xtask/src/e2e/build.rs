@@ -443,6 +443,14 @@ pub(super) async fn build_real(client: &Client, page: &str, out_dir: &Path) -> a
     if let Ok(n) = text_of(client, "build-notice").await {
         bail!("the Build page shows a problem in real mode: {n}");
     }
+    // RabbitMQ cannot be stepped or rewound: the timeline says so.
+    let why = text_of(client, "timeline-reason").await?;
+    if !why.contains("own clock") {
+        bail!("the Build page's timeline in real mode says {why:?}");
+    }
+    if attr_of(client, "step-back", "disabled").await?.is_none() {
+        bail!("step back is enabled on the Build page in real mode");
+    }
     // Back to the simulation: the topology is declared there again.
     click(client, "mode-toggle").await?;
     wait_until("the simulation again", Duration::from_secs(10), || async {
