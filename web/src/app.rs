@@ -8,8 +8,9 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
-use crate::build_time::{BuildTime, Input};
+use crate::build_time::Input;
 use crate::frame_clock::FrameClock;
+use crate::history::Replay;
 use crate::i18n::{t, Ui, UiAction, LANGS};
 use crate::label::{place_label, text_box, Rect};
 use crate::lesson::LessonAction;
@@ -121,7 +122,7 @@ impl AppState {
         let (out, redraw, stepped) = match self.build.try_borrow_mut() {
             Ok(mut b) => match b.as_mut() {
                 Some(open) => {
-                    let (out, redraw) = input.apply(&mut open.wb);
+                    let (out, redraw) = open.wb.feed(&input);
                     let event = open.time.record(input, &open.wb);
                     let stepped =
                         event && open.time.step_to.is_some_and(|to| open.time.total() >= to);
@@ -228,7 +229,7 @@ impl AppState {
                 time.seek(pos + 1);
             }
             TimeAction::Step => {
-                if !BuildTime::busy(&open.wb) {
+                if !crate::build_time::busy(&open.wb) {
                     drop(b);
                     let text = t(lang, "tl-step-nothing").to_string();
                     return self.reduce(Action::Notice(Some(text)));

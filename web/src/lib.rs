@@ -10,6 +10,7 @@ pub mod build_time;
 pub mod compare;
 pub mod deflate;
 pub mod editor;
+pub mod history;
 pub mod i18n;
 pub mod inspector;
 pub mod label;

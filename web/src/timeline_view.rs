@@ -9,7 +9,7 @@ use sim_core::protocol::Request;
 use yew::prelude::*;
 
 use crate::app::{switch_mode, AppState, LinkSlot};
-use crate::build_time::{Unavailable, MAX_INPUTS};
+use crate::history::{Unavailable, MAX_INPUTS};
 use crate::i18n::{t, Lang};
 use crate::link::{BrokerLink, LinkMsg, SimLink};
 use crate::model::{Action, Model, Stage};

@@ -1921,7 +1921,7 @@ mod tests {
 
         /// What the page does with every input: apply it, and record it.
         fn feed(&mut self, input: crate::build_time::Input) -> Vec<Request> {
-            let (reqs, _) = input.apply(&mut self.wb);
+            let (reqs, _) = crate::history::Replay::feed(&mut self.wb, &input);
             if let Some((time, snaps)) = self.time.as_mut() {
                 if time.record(input, &self.wb) {
                     snaps.push(self.wb.clone());

@@ -1,0 +1,403 @@
+//! The time machine of the Build page and of lessons: step one event, scrub
+//! back, play the past again. Pure (no browser API), tested natively.
+//!
+//! Why record the page's inputs and not the broker's commands (as the main
+//! scene's [`crate::timeline`] does): the Build page and a lesson are clients
+//! whose state also follows the user (forms saved, answers given) and a clock
+//! of their own. Each is a pure state machine over its inputs (a user's
+//! action, a link's frames, a clock tick: see [`Replay`]), so the log of those
+//! inputs, replayed into the state as it was opened, gives back every past
+//! state exactly, without the broker. What the replay would send is dropped:
+//! the past is shown, never re-run against the broker.
+//!
+//! An *event* is one batch of frames the page received (a broker reply, a
+//! delivery, the routing of a publish...). Position `n` shows the page just
+//! after event `n`; position 0 shows it as it was opened.
+//!
+//! Seeking back replays from the nearest checkpoint (a copy of the state
+//! kept every so many inputs; at most [`MAX_CHECKPOINTS`], thinned by
+//! doubling their spacing), so a long session seeks in bounded time and memory.
+//!
+//! Real mode records nothing: RabbitMQ runs on its own clock.
+
+use sim_core::protocol::Request;
+
+/// Inputs recorded at most (the page ticks once per drawn frame: over two
+/// hours at 60 fps); past it the timeline stops recording and says why.
+pub const MAX_INPUTS: usize = 500_000;
+/// Copies of the state kept for seeking back.
+pub const MAX_CHECKPOINTS: usize = 32;
+/// Inputs between checkpoints at first (closer in the tests, so that their
+/// short sessions seek from checkpoints too).
+const FIRST_SPACING: usize = if cfg!(test) { 64 } else { 500 };
+
+/// A page state the time machine can record and replay.
+///
+/// **Invariant:** the state reads no clock and no randomness of its own:
+/// everything it knows arrives as an [`Replay::Input`].
+pub trait Replay: Clone {
+    type Input: Clone;
+    /// Takes one input as the live page does: what to send, whether to redraw.
+    fn feed(&mut self, input: &Self::Input) -> (Vec<Request>, bool);
+    /// Whether the input brings the page an event (a non-empty batch of frames).
+    fn is_event(input: &Self::Input) -> bool;
+    /// The page's animation clock, ms (stopped while paused): playing the
+    /// past follows it, so a pause in the recording is skipped.
+    fn clock(&self) -> f64;
+    /// Drops what belongs to the live page only (an open form or menu)
+    /// before a past state is shown.
+    fn for_viewing(&mut self) {}
+}
+
+/// Why the timeline cannot be used (the page shows it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unavailable {
+    /// Real mode: a live broker cannot be stepped or rewound.
+    Real,
+    /// The recording reached [`MAX_INPUTS`].
+    Full,
+}
+
+/// The past being shown.
+struct Past<S> {
+    /// The event shown.
+    pos: u32,
+    /// The replay: the state after `applied` inputs.
+    applied: usize,
+    wb: S,
+    /// Playing the past: (the page's wall ms at the last play tick, the
+    /// animation ms the replay has reached).
+    playing: Option<(f64, f64)>,
+}
+
+/// The recording of one open Build page or lesson, and what of it is shown.
+pub struct History<S: Replay> {
+    /// The state as it was opened (`None`: nothing is recorded).
+    start: Option<S>,
+    inputs: Vec<S::Input>,
+    /// `events[k]`: inputs applied once event `k + 1` has arrived.
+    events: Vec<usize>,
+    /// The live page's animation clock (ms, stopped while paused) after
+    /// each input: playing the past follows it, so a pause is skipped.
+    clock: Vec<f64>,
+    checkpoints: Vec<(usize, S)>,
+    spacing: usize,
+    full: bool,
+    past: Option<Past<S>>,
+    /// Step at the live end: pause once this many events have arrived.
+    pub step_to: Option<u32>,
+}
+
+impl<S: Replay> History<S> {
+    /// A recording of `wb` from now on (`enabled: false` in real mode).
+    pub fn new(wb: &S, enabled: bool) -> History<S> {
+        History {
+            start: enabled.then(|| wb.clone()),
+            inputs: Vec::new(),
+            events: Vec::new(),
+            clock: Vec::new(),
+            checkpoints: Vec::new(),
+            spacing: FIRST_SPACING,
+            full: false,
+            past: None,
+            step_to: None,
+        }
+    }
+
+    /// Whether stepping and scrubbing work, and if not, why.
+    pub fn available(&self) -> Result<(), Unavailable> {
+        if self.start.is_none() {
+            Err(Unavailable::Real)
+        } else if self.full {
+            Err(Unavailable::Full)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Events recorded.
+    pub fn total(&self) -> u32 {
+        self.events.len() as u32
+    }
+
+    /// The event shown (the total while live).
+    pub fn position(&self) -> u32 {
+        self.past.as_ref().map_or(self.total(), |p| p.pos)
+    }
+
+    pub fn in_past(&self) -> bool {
+        self.past.is_some()
+    }
+
+    /// Whether the past is playing.
+    pub fn playing(&self) -> bool {
+        self.past.as_ref().is_some_and(|p| p.playing.is_some())
+    }
+
+    /// The past state shown (`None`: the live one is).
+    pub fn shown(&self) -> Option<&S> {
+        self.past.as_ref().map(|p| &p.wb)
+    }
+
+    /// The past state shown, to select something in it (not recorded:
+    /// looking at the past does not change it).
+    pub fn shown_mut(&mut self) -> Option<&mut S> {
+        self.past.as_mut().map(|p| &mut p.wb)
+    }
+
+    /// Records `input`, which the live state has just taken and is now
+    /// `live`. Returns whether an event arrived with it.
+    pub fn record(&mut self, input: S::Input, live: &S) -> bool {
+        if self.start.is_none() || self.full {
+            return false;
+        }
+        if self.inputs.len() >= MAX_INPUTS {
+            // The recording ends here; what is shown of the past goes too.
+            self.full = true;
+            self.past = None;
+            self.inputs = Vec::new();
+            self.events = Vec::new();
+            self.clock = Vec::new();
+            self.checkpoints = Vec::new();
+            return false;
+        }
+        let event = S::is_event(&input);
+        self.inputs.push(input);
+        self.clock.push(live.clock());
+        let n = self.inputs.len();
+        if n.is_multiple_of(self.spacing) {
+            self.checkpoints.push((n, live.clone()));
+            if self.checkpoints.len() > MAX_CHECKPOINTS {
+                // Keep every other one: twice the spacing, half the copies.
+                self.spacing *= 2;
+                let spacing = self.spacing;
+                self.checkpoints
+                    .retain(|(at, _)| at.is_multiple_of(spacing));
+            }
+        }
+        if event {
+            self.events.push(n);
+        }
+        event
+    }
+
+    /// Inputs applied to show position `pos`.
+    fn inputs_at(&self, pos: u32) -> usize {
+        match pos {
+            0 => 0,
+            p => self.events[(p as usize - 1).min(self.events.len() - 1)],
+        }
+    }
+
+    /// Shows the page just after event `n` (at or past the total: live
+    /// again). Returns the position shown.
+    pub fn seek(&mut self, n: u32) -> u32 {
+        let total = self.total();
+        let Some(start) = self.start.as_ref() else {
+            return total;
+        };
+        if n >= total || self.full {
+            self.past = None;
+            return total;
+        }
+        let target = self.inputs_at(n);
+        let reuse = self.past.take().filter(|p| p.applied <= target);
+        let (mut applied, mut wb) = match reuse {
+            Some(p) => (p.applied, p.wb),
+            None => match self.checkpoints.iter().rev().find(|(at, _)| *at <= target) {
+                Some((at, wb)) => (*at, wb.clone()),
+                None => (0, start.clone()),
+            },
+        };
+        while applied < target {
+            wb.feed(&self.inputs[applied]);
+            applied += 1;
+        }
+        wb.for_viewing();
+        self.past = Some(Past {
+            pos: n,
+            applied,
+            wb,
+            playing: None,
+        });
+        n
+    }
+
+    /// Plays the past from where it is shown (`now_wall`: the page's clock).
+    pub fn play(&mut self, now_wall: f64) {
+        if let Some(p) = self.past.as_mut() {
+            p.playing = Some((now_wall, p.wb.clock()));
+        }
+    }
+
+    /// Stops playing the past (it stays shown).
+    pub fn hold(&mut self) {
+        if let Some(p) = self.past.as_mut() {
+            p.playing = None;
+        }
+    }
+
+    /// While the past plays: feeds it the inputs the recorded animation
+    /// clock has reached, `speed` times the wall time since the last call.
+    /// Returns whether the picture changed; at the end of the recording the
+    /// page is live again (see [`BuildTime::in_past`]).
+    pub fn play_tick(&mut self, now_wall: f64, speed: f64) -> bool {
+        let Some(p) = self.past.as_mut() else {
+            return false;
+        };
+        let Some((last, reached)) = p.playing else {
+            return false;
+        };
+        let until = reached + (now_wall - last).clamp(0.0, 100.0) * speed;
+        p.playing = Some((now_wall, until));
+        let mut changed = false;
+        while p.applied < self.inputs.len() && self.clock[p.applied] <= until {
+            let input = &self.inputs[p.applied];
+            if S::is_event(input) {
+                p.pos += 1;
+            }
+            changed |= p.wb.feed(input).1;
+            p.applied += 1;
+        }
+        if p.applied >= self.inputs.len() {
+            self.past = None;
+            return true;
+        }
+        p.wb.for_viewing();
+        changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A counter that counts ticks and events: enough to see what the
+    /// machine replays (the Build page's and lessons' own tests replay the
+    /// real states exactly).
+    #[derive(Clone, Debug, Default, PartialEq)]
+    struct Counter {
+        ticks: u32,
+        events: u32,
+        now: f64,
+        open_form: bool,
+    }
+
+    #[derive(Clone, Debug, PartialEq)]
+    enum In {
+        Tick(f64),
+        Event,
+        OpenForm,
+    }
+
+    impl Replay for Counter {
+        type Input = In;
+        fn feed(&mut self, input: &In) -> (Vec<Request>, bool) {
+            match input {
+                In::Tick(now) => {
+                    self.ticks += 1;
+                    self.now = *now;
+                }
+                In::Event => self.events += 1,
+                In::OpenForm => self.open_form = true,
+            }
+            (Vec::new(), true)
+        }
+        fn is_event(input: &In) -> bool {
+            matches!(input, In::Event)
+        }
+        fn clock(&self) -> f64 {
+            self.now
+        }
+        fn for_viewing(&mut self) {
+            self.open_form = false;
+        }
+    }
+
+    fn run(time: &mut History<Counter>, live: &mut Counter, inputs: &[In]) -> u32 {
+        let mut events = 0;
+        for input in inputs {
+            live.feed(input);
+            events += time.record(input.clone(), live) as u32;
+        }
+        events
+    }
+
+    #[test]
+    fn real_mode_records_nothing_and_says_why() {
+        let mut live = Counter::default();
+        let mut time = History::new(&live, false);
+        assert_eq!(run(&mut time, &mut live, &[In::Tick(1.0), In::Event]), 0);
+        assert_eq!(time.available(), Err(Unavailable::Real));
+        assert_eq!(time.seek(0), 0);
+        assert!(!time.in_past());
+    }
+
+    #[test]
+    fn ticks_are_not_events_and_seeking_to_the_end_is_live() {
+        let mut live = Counter::default();
+        let mut time = History::new(&live, true);
+        assert_eq!(
+            run(&mut time, &mut live, &[In::Tick(1.0), In::Tick(2.0)]),
+            0
+        );
+        assert_eq!(time.total(), 0);
+        assert_eq!(time.seek(5), 0);
+        assert!(!time.in_past());
+        assert_eq!(time.available(), Ok(()));
+    }
+
+    #[test]
+    fn the_past_is_shown_without_what_belongs_to_the_live_page() {
+        let mut live = Counter::default();
+        let mut time = History::new(&live, true);
+        let inputs = [
+            In::Tick(1.0),
+            In::Event,
+            In::OpenForm,
+            In::Tick(2.0),
+            In::Event,
+        ];
+        assert_eq!(run(&mut time, &mut live, &inputs), 2);
+        assert_eq!(time.seek(1), 1);
+        let shown = time.shown().expect("past");
+        assert_eq!((shown.ticks, shown.events, shown.open_form), (1, 1, false));
+        assert_eq!(time.seek(0), 0);
+        assert_eq!(time.shown(), Some(&Counter::default()));
+        // Playing skips the paused stretch: the clock, not the wall, leads.
+        time.play(1000.0);
+        assert!(time.play_tick(1001.0, 1.0));
+        assert_eq!(time.position(), 1);
+        time.play_tick(1002.5, 1.0);
+        assert!(!time.in_past(), "played to the end, the page is live");
+    }
+
+    #[test]
+    fn checkpoints_stay_bounded_as_the_recording_grows() {
+        let mut live = Counter::default();
+        let mut time = History::new(&live, true);
+        let inputs: Vec<In> = (0..40_000)
+            .map(|i| {
+                if i % 7 == 0 {
+                    In::Event
+                } else {
+                    In::Tick(i as f64)
+                }
+            })
+            .collect();
+        run(&mut time, &mut live, &inputs);
+        assert!(time.checkpoints.len() <= MAX_CHECKPOINTS);
+        assert!(time.spacing > FIRST_SPACING);
+        assert!(time
+            .checkpoints
+            .iter()
+            .all(|(at, _)| at.is_multiple_of(time.spacing)));
+        // A seek far back and one near the end agree with a count.
+        let n = time.total();
+        time.seek(n / 3);
+        let a = time.shown().expect("past").events;
+        assert_eq!(a, n / 3);
+        time.seek(n - 1);
+        assert_eq!(time.shown().expect("past").events, n - 1);
+    }
+}
