@@ -10,10 +10,10 @@ use yew::prelude::*;
 
 use crate::build_time::Input;
 use crate::frame_clock::FrameClock;
-use crate::history::Replay;
+use crate::history::{Acted, Replay, Unavailable};
 use crate::i18n::{t, Ui, UiAction, LANGS};
 use crate::label::{place_label, text_box, Rect};
-use crate::lesson::LessonAction;
+use crate::lesson::{LessonAction, LessonInput};
 use crate::lesson_view::{self, LessonSlot};
 use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
 use crate::model::{Action, LinkStatus, Mode, Model};
@@ -124,12 +124,7 @@ impl AppState {
                 Some(open) => {
                     let (out, redraw) = open.wb.feed(&input);
                     let event = open.time.record(input, &open.wb);
-                    let stepped =
-                        event && open.time.step_to.is_some_and(|to| open.time.total() >= to);
-                    if stepped {
-                        open.time.step_to = None;
-                    }
-                    (out, redraw || event, stepped)
+                    (out, redraw || event, event && open.time.step_reached())
                 }
                 None => (Vec::new(), false, false),
             },
@@ -148,6 +143,14 @@ impl AppState {
         } else {
             self
         }
+    }
+
+    /// Whether the open lesson shows its past.
+    fn lesson_in_past(&self) -> bool {
+        self.lesson
+            .try_borrow()
+            .map(|l| l.as_ref().is_some_and(|open| open.time.in_past()))
+            .unwrap_or(false)
     }
 
     /// Whether the Build page shows its past.
@@ -204,80 +207,71 @@ impl AppState {
         }
     }
 
-    /// The time controls on the Build page (see [`crate::build_time`]).
+    /// The time controls on the Build page (see [`crate::history`]).
     fn build_time(self: Rc<Self>, ta: TimeAction) -> Rc<Self> {
-        let lang = self.ui.lang;
         let slot = self.build.clone();
-        let mut b = match slot.try_borrow_mut() {
-            Ok(b) => b,
-            Err(_) => return self,
+        let Ok(mut b) = slot.try_borrow_mut() else {
+            return self;
         };
         let Some(open) = b.as_mut() else {
             return self;
         };
-        if let Err(why) = open.time.available() {
-            let text = timeline_view::build_reason(why);
-            drop(b);
-            return self.reduce(Action::Notice(Some(text)));
-        }
-        let time = &mut open.time;
-        let (pos, total) = (time.position(), time.total());
-        let past = time.in_past();
-        match ta {
-            TimeAction::Step if past => {
-                time.hold();
-                time.seek(pos + 1);
-            }
-            TimeAction::Step => {
-                if !crate::build_time::busy(&open.wb) {
-                    drop(b);
-                    let text = t(lang, "tl-step-nothing").to_string();
-                    return self.reduce(Action::Notice(Some(text)));
-                }
-                // Run until one more event comes, then pause there.
-                time.step_to = Some(total.saturating_add(1));
-                drop(b);
-                let speed = self.model.speed;
-                return self.reduce(Action::SetClock {
-                    paused: false,
-                    speed,
-                });
-            }
-            TimeAction::StepBack => {
-                time.hold();
-                time.seek(pos.saturating_sub(1));
-            }
-            TimeAction::Seek(n) => {
-                time.hold();
-                time.seek(n);
-            }
-            TimeAction::Live => {
-                time.seek(total);
-            }
-            TimeAction::Reset | TimeAction::Adopt { .. } => {}
-        }
-        let now_past = time.in_past();
+        let busy = crate::build_time::busy(&open.wb);
+        let acted = open.time.act(&ta, busy);
+        let past = open.time.in_past();
         drop(b);
-        if now_past && !self.model.paused {
-            // The live page holds while the past is shown.
-            let speed = self.model.speed;
-            return self.reduce(Action::SetClock {
-                paused: true,
-                speed,
-            });
-        }
-        self.redrawn(self.ui)
+        self.time_acted(acted, past)
     }
 
-    /// Play or pause the Build page's past.
-    fn build_toggle_past(self: Rc<Self>) -> Rc<Self> {
+    /// The time controls in a lesson (see [`crate::history`]).
+    fn lesson_time(self: Rc<Self>, ta: TimeAction) -> Rc<Self> {
+        let slot = self.lesson.clone();
+        let Ok(mut l) = slot.try_borrow_mut() else {
+            return self;
+        };
+        let Some(open) = l.as_mut() else {
+            return self;
+        };
+        let busy = !open.player.is_done() && !open.player.waiting_for_answer();
+        let acted = open.time.act(&ta, busy);
+        let past = open.time.in_past();
+        drop(l);
+        self.time_acted(acted, past)
+    }
+
+    /// What the page does after the Build page's or a lesson's timeline
+    /// acted: the live run holds while the past is shown, runs for a step.
+    fn time_acted(self: Rc<Self>, acted: Result<Acted, Unavailable>, past: bool) -> Rc<Self> {
+        let speed = self.model.speed;
+        let notice = |text: String| Action::Notice(Some(text));
+        match acted {
+            Err(why) => self.reduce(notice(timeline_view::history_reason(why))),
+            Ok(Acted::NothingMoving) => {
+                let text = t(self.ui.lang, "tl-step-nothing").to_string();
+                self.reduce(notice(text))
+            }
+            Ok(Acted::RunForStep) => self.reduce(Action::SetClock {
+                paused: false,
+                speed,
+            }),
+            Ok(Acted::Shown) if past && !self.model.paused => self.reduce(Action::SetClock {
+                paused: true,
+                speed,
+            }),
+            Ok(Acted::Shown) => self.redrawn(self.ui),
+        }
+    }
+
+    /// Play or pause the past of the Build page or of a lesson.
+    fn toggle_past(self: Rc<Self>) -> Rc<Self> {
         if let Ok(mut b) = self.build.try_borrow_mut() {
             if let Some(open) = b.as_mut() {
-                if open.time.playing() {
-                    open.time.hold();
-                } else {
-                    open.time.play(now_ms());
-                }
+                open.time.toggle_play(now_ms());
+            }
+        }
+        if let Ok(mut l) = self.lesson.try_borrow_mut() {
+            if let Some(open) = l.as_mut() {
+                open.time.toggle_play(now_ms());
             }
         }
         self.redrawn(self.ui)
@@ -313,9 +307,18 @@ impl AppState {
     }
 
     /// A tick while a lesson is open: its clock moves, its requests go out.
-    fn lesson_tick(self: &Rc<Self>) -> Option<Rc<Self>> {
+    fn lesson_tick(self: &Rc<Self>, now_ms: f64) -> Option<Rc<Self>> {
         let mut guard = self.lesson.try_borrow_mut().ok()?;
         let open = guard.as_mut()?;
+        if open.time.in_past() {
+            // The live lesson holds; the past plays if asked.
+            let changed = open.time.play_tick(now_ms, self.model.speed);
+            return Some(if changed {
+                self.redrawn(self.ui)
+            } else {
+                self.clone()
+            });
+        }
         let slot = self.link.link.try_borrow().ok()?;
         let link = slot.as_ref()?;
         let now = match link.sim_now_ms() {
@@ -324,7 +327,7 @@ impl AppState {
         };
         let before = lesson_view::fingerprint(&open.player);
         let moving = !open.player.tokens.is_empty();
-        let out = open.player.tick(now);
+        let (out, _) = open.input(LessonInput::Tick(now));
         link.set_cap(open.player.hold_ms());
         for req in out {
             link.send(req);
@@ -369,7 +372,7 @@ impl Reducible for AppState {
                 Action::Lesson(LessonAction::Next) => return self.build_time(TimeAction::Step),
                 Action::Lesson(LessonAction::Back) => return self.build_time(TimeAction::StepBack),
                 Action::Lesson(_) => return self,
-                Action::TogglePause if self.build_in_past() => return self.build_toggle_past(),
+                Action::TogglePause if self.build_in_past() => return self.toggle_past(),
                 a => a,
             }
         } else {
@@ -385,6 +388,12 @@ impl Reducible for AppState {
             a => a,
         };
         let action = match action {
+            Action::Time(ta) if lesson_open => return self.lesson_time(ta),
+            Action::TogglePause if lesson_open && self.lesson_in_past() => {
+                return self.toggle_past();
+            }
+            // Looking at a lesson's past: nothing is published into it.
+            Action::Publish if lesson_open && self.lesson_in_past() => return self,
             Action::Time(_) => return timeline_view::reduce(self, action),
             Action::Tick { .. } | Action::TogglePause | Action::SetClock { .. }
                 if !lesson_open && timeline_view::in_past(&self) =>
@@ -415,18 +424,29 @@ impl Reducible for AppState {
                 });
             }
             Action::Lesson(la) => {
-                let (out, redraw) = match self.lesson.try_borrow_mut() {
+                let (out, redraw, stepped) = match self.lesson.try_borrow_mut() {
                     Ok(mut l) => match l.as_mut() {
-                        Some(open) => lesson_view::reduce(open, la),
-                        None => (Vec::new(), false),
+                        Some(open) => {
+                            let (out, redraw) = lesson_view::reduce(open, la);
+                            (out, redraw, open.time.step_reached())
+                        }
+                        None => (Vec::new(), false, false),
                     },
-                    Err(_) => (Vec::new(), false),
+                    Err(_) => (Vec::new(), false, false),
                 };
                 self.send_all(out);
+                if stepped {
+                    // A step at the live end has got its event: pause there.
+                    let speed = self.model.speed;
+                    return self.reduce(Action::SetClock {
+                        paused: true,
+                        speed,
+                    });
+                }
                 return if redraw { self.redrawn(self.ui) } else { self };
             }
-            Action::Tick { .. } if self.lesson_open() => {
-                return self.lesson_tick().unwrap_or(self);
+            Action::Tick { now_ms } if self.lesson_open() => {
+                return self.lesson_tick(now_ms).unwrap_or(self);
             }
             a => a,
         };
@@ -788,7 +808,7 @@ pub fn app() -> Html {
             None => (m.status.kind(), status_text(&m.status, lang)),
         },
     };
-    let clock = timeline_view::controls(&state, lang, lesson.is_some());
+    let clock = timeline_view::controls(&state, lang);
     // While the timeline shows the past, the picture and counts are its replay.
     let past = timeline_view::shown(&state);
     let in_past = past.is_some();
@@ -910,12 +930,12 @@ pub fn app() -> Html {
                 </section>
             } else if let Some(open) = lesson {
                 <section class="stage" aria-label="Message flow">
-                    { lesson_view::stage(&open.player, lang) }
+                    { lesson_view::stage(open.shown(), lang) }
                 </section>
                 <section class="controls" aria-label="Controls">
                     { clock }
                 </section>
-                { lesson_view::metrics(&open.player, lang) }
+                { lesson_view::metrics(open.shown(), lang) }
                 { lesson_view::panel(open, lang, lesson_dispatch, on_close_lesson, on_restart_lesson) }
             } else {
             <section class="stage" aria-label="Message flow">

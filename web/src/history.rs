@@ -22,6 +22,8 @@
 
 use sim_core::protocol::Request;
 
+use crate::timeline::TimeAction;
+
 /// Inputs recorded at most (the page ticks once per drawn frame: over two
 /// hours at 60 fps); past it the timeline stops recording and says why.
 pub const MAX_INPUTS: usize = 500_000;
@@ -47,6 +49,27 @@ pub trait Replay: Clone {
     /// Drops what belongs to the live page only (an open form or menu)
     /// before a past state is shown.
     fn for_viewing(&mut self) {}
+}
+
+/// Where a timeline is, for its controls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct At {
+    pub past: bool,
+    pub pos: u32,
+    pub total: u32,
+    pub available: Result<(), Unavailable>,
+    pub playing: bool,
+}
+
+/// What [`History::act`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acted {
+    /// A moment (past or live) is shown.
+    Shown,
+    /// A step at the live end: the page runs until the next event.
+    RunForStep,
+    /// A step at the live end with nothing on its way: it would wait for ever.
+    NothingMoving,
 }
 
 /// Why the timeline cannot be used (the page shows it).
@@ -112,6 +135,17 @@ impl<S: Replay> History<S> {
             Err(Unavailable::Full)
         } else {
             Ok(())
+        }
+    }
+
+    /// Where the timeline is.
+    pub fn at(&self) -> At {
+        At {
+            past: self.in_past(),
+            pos: self.position(),
+            total: self.total(),
+            available: self.available(),
+            playing: self.playing(),
         }
     }
 
@@ -221,6 +255,57 @@ impl<S: Replay> History<S> {
             playing: None,
         });
         n
+    }
+
+    /// Carries out what the time controls ask (`busy`: something is on its
+    /// way, so a step at the live end will see an event come).
+    pub fn act(&mut self, ta: &TimeAction, busy: bool) -> Result<Acted, Unavailable> {
+        self.available()?;
+        let (pos, total) = (self.position(), self.total());
+        match ta {
+            TimeAction::Step if self.in_past() => {
+                self.hold();
+                self.seek(pos + 1);
+            }
+            TimeAction::Step if !busy => return Ok(Acted::NothingMoving),
+            TimeAction::Step => {
+                // Run until one more event comes, then pause there.
+                self.step_to = Some(total.saturating_add(1));
+                return Ok(Acted::RunForStep);
+            }
+            TimeAction::StepBack => {
+                self.hold();
+                self.seek(pos.saturating_sub(1));
+            }
+            TimeAction::Seek(n) => {
+                self.hold();
+                self.seek(*n);
+            }
+            TimeAction::Live => {
+                self.seek(total);
+            }
+            TimeAction::Reset | TimeAction::Adopt { .. } => {}
+        }
+        Ok(Acted::Shown)
+    }
+
+    /// After an input was recorded: whether a step at the live end has got
+    /// its event (the page pauses there).
+    pub fn step_reached(&mut self) -> bool {
+        let reached = self.step_to.is_some_and(|to| self.total() >= to);
+        if reached {
+            self.step_to = None;
+        }
+        reached
+    }
+
+    /// Play or hold the past shown.
+    pub fn toggle_play(&mut self, now_wall: f64) {
+        if self.playing() {
+            self.hold();
+        } else {
+            self.play(now_wall);
+        }
     }
 
     /// Plays the past from where it is shown (`now_wall`: the page's clock).

@@ -41,6 +41,63 @@ pub enum LessonAction {
     Back,
 }
 
+/// One input the live lesson player took (see [`crate::history`]): what
+/// the shell feeds [`Player`], with the clock each was fed at.
+#[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)]
+pub enum LessonInput {
+    /// [`Player::tick`] at this clock.
+    Tick(u64),
+    /// A batch of frames, each fed to [`Player::frame`] with `now`.
+    Frames {
+        frames: Vec<ServerFrame>,
+        now: Option<u64>,
+    },
+    Answer {
+        step: usize,
+        choice: usize,
+    },
+    Next,
+    Back,
+}
+
+impl crate::history::Replay for Player {
+    type Input = LessonInput;
+
+    fn feed(&mut self, input: &LessonInput) -> (Vec<Request>, bool) {
+        match input {
+            LessonInput::Tick(now) => (self.tick(*now), false),
+            LessonInput::Frames { frames, now } => {
+                let out = frames
+                    .iter()
+                    .flat_map(|f| self.frame(f.clone(), *now))
+                    .collect();
+                (out, true)
+            }
+            LessonInput::Answer { step, choice } => {
+                self.answer(*step, *choice);
+                (Vec::new(), true)
+            }
+            LessonInput::Next => {
+                self.next();
+                (Vec::new(), true)
+            }
+            LessonInput::Back => {
+                self.back();
+                (Vec::new(), true)
+            }
+        }
+    }
+
+    fn is_event(input: &LessonInput) -> bool {
+        matches!(input, LessonInput::Frames { frames, .. } if !frames.is_empty())
+    }
+
+    fn clock(&self) -> f64 {
+        self.now as f64
+    }
+}
+
 /// The built-in lessons (`sim_core::scenario::BUILTIN`), read without
 /// `serde_path_to_error` (which would double the deserializer code in the
 /// bundle; the files are checked by sim-core's tests).
@@ -735,6 +792,7 @@ pub struct ConsumerView {
 }
 
 /// The lesson being played.
+#[derive(Clone)]
 pub struct Player {
     pub sc: Scenario,
     run: ScenarioRun,
@@ -1395,6 +1453,101 @@ mod tests {
             }
         }
         panic!("did not finish");
+    }
+
+    /// What the picture, the metrics and the panel show of a player.
+    fn view(p: &Player) -> String {
+        format!(
+            "{:?}",
+            (
+                &p.tokens,
+                &p.log,
+                &p.report,
+                &p.samples,
+                &p.ready,
+                &p.consumers,
+                (p.published, p.delivered, p.acked, p.now),
+                (&p.viewed, &p.answers, p.elapsed_ms(), p.active_step()),
+            )
+        )
+    }
+
+    /// A lesson's timeline gives back what the page showed after every
+    /// event, sought in any order, and playing the past ends live.
+    #[test]
+    fn a_lessons_recorded_past_replays_exactly_at_every_event() {
+        use crate::history::{History, Replay};
+        let sc = lesson("timing-2-consumers");
+        let mut broker = Broker::new(sc.seed);
+        broker.set_tracing(true);
+        let mut p = Player::new(sc, false);
+        let mut time = History::new(&p, true);
+        let mut snaps = vec![view(&p)];
+        let mut feed = |p: &mut Player, time: &mut History<Player>, input: LessonInput| {
+            let (out, _) = p.feed(&input);
+            if time.record(input, p) {
+                snaps.push(view(p));
+            }
+            out
+        };
+        let mut now = 0u64;
+        while !p.is_done() {
+            assert!(now < 600_000, "the lesson did not finish");
+            if let Some(g) = p.gate() {
+                if p.waiting_for_answer() {
+                    feed(
+                        &mut p,
+                        &mut time,
+                        LessonInput::Answer { step: g, choice: 0 },
+                    );
+                }
+            }
+            let mut reqs = feed(&mut p, &mut time, LessonInput::Tick(now));
+            loop {
+                for r in reqs.drain(..) {
+                    broker.handle_request(r);
+                }
+                let mut frames = Vec::new();
+                while let Some(f) = broker.poll_event() {
+                    frames.push(f);
+                }
+                if frames.is_empty() {
+                    break;
+                }
+                reqs = feed(&mut p, &mut time, LessonInput::Frames { frames, now: None });
+            }
+            let next = now + 20;
+            now = p.hold_ms().map_or(next, |h| next.min(h.max(now))).max(now);
+            broker.handle_timeout(now);
+        }
+        let total = time.total();
+        assert_eq!(total as usize + 1, snaps.len());
+        assert!(total >= 10, "a lesson makes many events: {total}");
+        let mut order: Vec<u32> = (0..total).collect();
+        let mut x: u64 = 11;
+        for i in (1..order.len()).rev() {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            order.swap(i, (x >> 33) as usize % (i + 1));
+        }
+        for n in order {
+            assert_eq!(time.seek(n), n);
+            let shown = time.shown().expect("the past is shown");
+            assert!(
+                view(shown) == snaps[n as usize],
+                "event {n} of {total} differs"
+            );
+        }
+        time.seek(total / 2);
+        time.play(0.0);
+        let mut wall = 0.0;
+        while time.in_past() {
+            wall += 16.0;
+            time.play_tick(wall, 10.0);
+            assert!(wall < 600_000.0, "the past never ended");
+        }
+        assert_eq!(time.position(), total);
     }
 
     #[test]

@@ -9,11 +9,12 @@ use sim_core::scenario::Scenario;
 use yew::prelude::*;
 
 use crate::app::AppState;
+use crate::history::{History, Replay};
 use crate::i18n::{t, Lang};
 use crate::label::{place_label, text_box};
 use crate::lesson::{
-    parse_catalog, rates, CatalogEntry, EdgeKind, LessonAction, NodeKind, Player, Sample, GROUPS,
-    TOKEN_MS,
+    parse_catalog, rates, CatalogEntry, EdgeKind, LessonAction, LessonInput, NodeKind, Player,
+    Sample, GROUPS, TOKEN_MS,
 };
 use crate::link::{BrokerLink, LinkMsg, SimLink, WsLink};
 use crate::model::{Action, LinkEvent, Mode};
@@ -21,11 +22,29 @@ use crate::model::{Action, LinkEvent, Mode};
 /// The open lesson, shared by the reducer and the view.
 pub struct OpenLesson {
     pub player: Player,
+    /// Its recording: step, scrub back (simulation only).
+    pub time: History<Player>,
     pub generation: u32,
     /// `performance.now()` when it opened (real mode's clock origin).
     pub started_wall: f64,
     /// Real mode: the link's state, `None` while connecting.
     pub link: Option<Result<(), String>>,
+}
+
+impl OpenLesson {
+    /// Feeds the live player one input and records it: what to send, whether
+    /// to redraw.
+    pub fn input(&mut self, input: LessonInput) -> (Vec<sim_core::protocol::Request>, bool) {
+        let (out, redraw) = self.player.feed(&input);
+        let event = self.time.record(input, &self.player);
+        (out, redraw || event)
+    }
+
+    /// What the picture and the panel show: the past being looked at, or
+    /// the live lesson.
+    pub fn shown(&self) -> &Player {
+        self.time.shown().unwrap_or(&self.player)
+    }
 }
 
 pub type LessonSlot = Rc<RefCell<Option<OpenLesson>>>;
@@ -127,8 +146,12 @@ pub fn open_lesson(state: &UseReducerHandle<AppState>, sc: Scenario, mode: Mode)
     // A lesson takes the place of the Build page.
     crate::workbench_view::close_build(state);
     if let Ok(mut lesson) = state.lesson.try_borrow_mut() {
+        let player = Player::new(sc, real);
+        // Real mode records nothing: RabbitMQ cannot be stepped or rewound.
+        let time = History::new(&player, !real);
         *lesson = Some(OpenLesson {
-            player: Player::new(sc, real),
+            player,
+            time,
             generation,
             started_wall: wall_ms(),
             link: if real { None } else { Some(Ok(())) },
@@ -160,24 +183,22 @@ pub fn open_lesson(state: &UseReducerHandle<AppState>, sc: Scenario, mode: Mode)
     state.dispatch(Action::Lesson(LessonAction::Refresh));
 }
 
-/// Applies a lesson action; returns the requests to send and whether to redraw.
+/// Applies a lesson action; returns the requests to send and whether to
+/// redraw. While the past is shown, Back and Next page through the past's
+/// steps; an answer is the present's, so the lesson goes live first.
 pub fn reduce(
     lesson: &mut OpenLesson,
     action: LessonAction,
 ) -> (Vec<sim_core::protocol::Request>, bool) {
     let real = lesson.player.real;
-    match action {
-        LessonAction::Refresh => (Vec::new(), true),
+    let input = match action {
+        LessonAction::Refresh => return (Vec::new(), true),
         LessonAction::Frames { generation, frames } => {
             if generation != lesson.generation {
                 return (Vec::new(), false);
             }
             let now = real.then(|| (wall_ms() - lesson.started_wall).max(0.0) as u64);
-            let out = frames
-                .into_iter()
-                .flat_map(|frame| lesson.player.frame(frame, now))
-                .collect();
-            (out, true)
+            LessonInput::Frames { frames, now }
         }
         LessonAction::Link { generation, event } => {
             if generation != lesson.generation {
@@ -187,21 +208,24 @@ pub fn reduce(
                 LinkEvent::Open => Ok(()),
                 LinkEvent::Failed(why) | LinkEvent::BrokerDown(why) => Err(why),
             });
-            (Vec::new(), true)
+            return (Vec::new(), true);
         }
-        LessonAction::Answer { step, choice } => {
-            lesson.player.answer(step, choice);
-            (Vec::new(), true)
+        LessonAction::Answer { step, choice } => LessonInput::Answer { step, choice },
+        LessonAction::Next => LessonInput::Next,
+        LessonAction::Back => LessonInput::Back,
+    };
+    match (&input, lesson.time.shown_mut()) {
+        (LessonInput::Next | LessonInput::Back, Some(past)) => {
+            past.feed(&input);
+            return (Vec::new(), true);
         }
-        LessonAction::Next => {
-            lesson.player.next();
-            (Vec::new(), true)
+        (LessonInput::Answer { .. }, Some(_)) => {
+            let total = lesson.time.total();
+            lesson.time.seek(total);
         }
-        LessonAction::Back => {
-            lesson.player.back();
-            (Vec::new(), true)
-        }
+        _ => {}
     }
+    lesson.input(input)
 }
 
 /// A cheap fingerprint of what the view shows, to skip redraws on idle ticks.
@@ -441,7 +465,7 @@ pub fn panel(
     on_close: Callback<MouseEvent>,
     on_restart: Callback<MouseEvent>,
 ) -> Html {
-    let p = &lesson.player;
+    let p = lesson.shown();
     let code = lang.code();
     let n = p.sc.steps.len();
     let viewed = p.viewed;

@@ -84,7 +84,7 @@ pub const STRINGS: &[[&str; 4]] = &[
     ],
     ["tl-timeline", "Timeline", "Шкала времени", "Шкала часу"],
     ["tl-event", "event", "событие", "подія"],
-    ["tl-live", "Back to live ⏭", "К живому ⏭", "До живого ⏭"],
+    ["tl-live", "Back to live ⇥", "К живому ⇥", "До живого ⇥"],
     ["tl-reset", "⟲ Reset", "⟲ Сначала", "⟲ Спочатку"],
     [
         "tl-reset-hint",

@@ -281,8 +281,8 @@ fn speed_button(state: &UseReducerHandle<AppState>, speed: f64, label: &'static 
     }
 }
 
-/// Why the Build page's timeline cannot be used.
-pub fn build_reason(why: Unavailable) -> String {
+/// Why the Build page's or a lesson's timeline cannot be used.
+pub fn history_reason(why: Unavailable) -> String {
     match why {
         Unavailable::Real => timeline::REAL_REASON.to_string(),
         Unavailable::Full => format!(
@@ -291,21 +291,26 @@ pub fn build_reason(why: Unavailable) -> String {
     }
 }
 
-/// Play/pause and speeds (lessons), plus step, the scrub bar, live and reset
-/// (the playground and the Build page).
-pub fn controls(state: &UseReducerHandle<AppState>, lang: Lang, lesson: bool) -> Html {
+/// Play/pause, step, speed, the scrub bar, live and reset: of the scene, the
+/// Build page or the open lesson.
+pub fn controls(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
     let m = &state.model;
     let slot = state.link_slot();
-    // The Build page's timeline, or the scene's.
+    // The Build page's timeline, a lesson's, or the scene's.
     let build = state.build.try_borrow().ok();
     let build = build.as_ref().and_then(|b| b.as_ref());
-    let (past, pos, total, available, playing) = match build {
-        Some(open) => (
-            open.time.in_past(),
-            open.time.position(),
-            open.time.total(),
-            open.time.available().map_err(build_reason),
-            open.time.playing(),
+    let lesson = state.lesson.try_borrow().ok();
+    let lesson = lesson.as_ref().and_then(|l| l.as_ref());
+    let recorded = build
+        .map(|open| (open.time.at(), open.shown().now))
+        .or_else(|| lesson.map(|open| (open.time.at(), open.shown().now as f64)));
+    let (past, pos, total, available, playing) = match recorded {
+        Some((at, _)) => (
+            at.past,
+            at.pos,
+            at.total,
+            at.available.map_err(history_reason),
+            at.playing,
         ),
         None => match slot.time.try_borrow() {
             Ok(tm) => (
@@ -337,14 +342,6 @@ pub fn controls(state: &UseReducerHandle<AppState>, lang: Lang, lesson: bool) ->
             { for SPEEDS.iter().map(|(s, l)| speed_button(state, *s, l)) }
         </span>
     };
-    if lesson {
-        return html! {
-            <div class="clock" role="group" aria-label="Animation clock">
-                { play }
-                { speeds }
-            </div>
-        };
-    }
     let why = available.as_ref().err().cloned();
     let off = why.is_some();
     let on_scrub = {
@@ -365,7 +362,12 @@ pub fn controls(state: &UseReducerHandle<AppState>, lang: Lang, lesson: bool) ->
         let state = state.clone();
         Callback::from(move |_: MouseEvent| {
             state.dispatch(Action::Notice(None));
-            // The Build page starts over with the same topology.
+            // The Build page starts over with the same topology, a lesson
+            // from its start.
+            if state.lesson_open() {
+                crate::lesson_view::restart_lesson(&state);
+                return;
+            }
             match crate::workbench_view::close_build(&state) {
                 Some(wb) => {
                     crate::workbench_view::open_build(&state, wb.sc, state.model.mode, wb.moved)
@@ -374,8 +376,8 @@ pub fn controls(state: &UseReducerHandle<AppState>, lang: Lang, lesson: bool) ->
             }
         })
     };
-    let shown_ms = match build {
-        Some(open) => open.shown().now.max(0.0) as u64,
+    let shown_ms = match recorded {
+        Some((_, now)) => now.max(0.0) as u64,
         None => shown(state)
             .and_then(|s| s.last_frame_ms())
             .or_else(|| m.last_frame_ms())

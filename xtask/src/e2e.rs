@@ -935,6 +935,32 @@ async fn lesson_sim_timing(client: &Client, page: &str, out_dir: &Path) -> anyho
         bail!("with one consumer 4 of the 5 orders should wait in the queue: {caption}");
     }
     screenshot(client, out_dir, "lesson-sim-done").await?;
+    // The lesson's timeline: a few events back the run is not over yet, and
+    // back to live the report is there again.
+    for _ in 0..3 {
+        click(client, "step-back").await?;
+    }
+    if attr_of(client, "time-controls", "data-state")
+        .await?
+        .as_deref()
+        != Some("past")
+    {
+        bail!("stepping back in the lesson did not show its past");
+    }
+    if exists(client, "lesson-report").await? {
+        bail!("three events before the end, the lesson already shows its report");
+    }
+    screenshot(client, out_dir, "lesson-sim-past").await?;
+    click(client, "time-live").await?;
+    wait_until("the report again, live", Duration::from_secs(5), || async {
+        Ok(exists(client, "lesson-report").await?.then_some(()))
+    })
+    .await?;
+    // The live lesson held while its past was shown; Play goes on.
+    if attr_of(client, "pause", "aria-pressed").await?.as_deref() != Some("true") {
+        bail!("back to live, the lesson is not paused");
+    }
+    click(client, "pause").await?;
     // Run again: from the start, the question asked again, nothing reported.
     click(client, "lesson-restart").await?;
     wait_until(

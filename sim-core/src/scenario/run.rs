@@ -108,13 +108,13 @@ enum Purpose {
     ChannelReopen,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Pending {
     method: Method,
     purpose: Purpose,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Conn {
     queue: VecDeque<Pending>,
     in_flight: Option<u64>,
@@ -122,7 +122,7 @@ struct Conn {
     gen: u32,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct InFlight {
     conn: ConnectionId,
     gen: u32,
@@ -142,13 +142,13 @@ enum Status {
     Stopped,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Item {
     at_ms: u64,
     script: Option<usize>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct ProducerState {
     conn: ConnectionId,
     status: Status,
@@ -173,7 +173,7 @@ struct Delivery {
     message_id: MessageId,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct ConsumerState {
     conn: ConnectionId,
     status: Status,
@@ -215,7 +215,7 @@ enum Sched {
 /// `handle_frame` takes the frame's `at_ms` as the current time, so frames and
 /// `handle_timeout` must use the same clock (the simulated broker's virtual
 /// clock, or a real-mode driver's wall clock stamped on arrival).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ScenarioRun {
     sc: Scenario,
     now: u64,
