@@ -210,33 +210,36 @@ impl AppState {
     /// The time controls on the Build page (see [`crate::history`]).
     fn build_time(self: Rc<Self>, ta: TimeAction) -> Rc<Self> {
         let slot = self.build.clone();
-        let Ok(mut b) = slot.try_borrow_mut() else {
-            return self;
-        };
-        let Some(open) = b.as_mut() else {
-            return self;
-        };
-        let busy = crate::build_time::busy(&open.wb);
-        let acted = open.time.act(&ta, busy);
-        let past = open.time.in_past();
-        drop(b);
-        self.time_acted(acted, past)
+        self.time_in(&slot, |open| {
+            let busy = crate::build_time::busy(&open.wb);
+            (open.time.act(&ta, busy), open.time.in_past())
+        })
     }
 
     /// The time controls in a lesson (see [`crate::history`]).
     fn lesson_time(self: Rc<Self>, ta: TimeAction) -> Rc<Self> {
         let slot = self.lesson.clone();
-        let Ok(mut l) = slot.try_borrow_mut() else {
-            return self;
+        self.time_in(&slot, |open| {
+            let busy = !open.player.is_done() && !open.player.waiting_for_answer();
+            (open.time.act(&ta, busy), open.time.in_past())
+        })
+    }
+
+    /// Runs `act` on what `slot` holds (the open Build page or lesson), then
+    /// [`AppState::time_acted`].
+    fn time_in<T>(
+        self: Rc<Self>,
+        slot: &RefCell<Option<T>>,
+        act: impl FnOnce(&mut T) -> (Result<Acted, Unavailable>, bool),
+    ) -> Rc<Self> {
+        let acted = match slot.try_borrow_mut() {
+            Ok(mut open) => open.as_mut().map(act),
+            Err(_) => None,
         };
-        let Some(open) = l.as_mut() else {
-            return self;
-        };
-        let busy = !open.player.is_done() && !open.player.waiting_for_answer();
-        let acted = open.time.act(&ta, busy);
-        let past = open.time.in_past();
-        drop(l);
-        self.time_acted(acted, past)
+        match acted {
+            Some((acted, past)) => self.time_acted(acted, past),
+            None => self,
+        }
     }
 
     /// What the page does after the Build page's or a lesson's timeline

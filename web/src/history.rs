@@ -353,6 +353,56 @@ impl<S: Replay> History<S> {
     }
 }
 
+/// What the Build page's and lessons' tests check of a recording.
+#[cfg(test)]
+pub(crate) mod check {
+    use super::*;
+
+    /// Seeks every event of `time` in a scrambled order (back, forward, far,
+    /// near, from checkpoints) and compares what is shown, through `view`,
+    /// with `snaps[n]`, what the live page showed after event `n`; then
+    /// plays the past from half way at `speed` until the page is live.
+    pub fn replays_exactly<S: Replay, V: PartialEq + std::fmt::Debug>(
+        time: &mut History<S>,
+        snaps: &[V],
+        view: impl Fn(&S) -> V,
+        speed: f64,
+    ) {
+        let total = time.total();
+        assert_eq!(total as usize + 1, snaps.len(), "one snapshot per event");
+        let mut order: Vec<u32> = (0..total).collect();
+        let mut x: u64 = 2038;
+        for i in (1..order.len()).rev() {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            order.swap(i, (x >> 33) as usize % (i + 1));
+        }
+        for n in order.into_iter().chain([3.min(total), 1.min(total)]) {
+            if n == total {
+                continue;
+            }
+            assert_eq!(time.seek(n), n);
+            assert_eq!(time.position(), n);
+            let shown = time.shown().expect("the past is shown");
+            assert!(
+                view(shown) == snaps[n as usize],
+                "event {n} of {total} differs"
+            );
+        }
+        time.seek(total / 2);
+        time.play(0.0);
+        let mut wall = 0.0;
+        while time.in_past() {
+            wall += 16.0;
+            time.play_tick(wall, speed);
+            assert!(wall < 3_600_000.0, "the past never ended");
+        }
+        assert_eq!(time.position(), total);
+        assert!(time.shown().is_none());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1409,31 +1409,41 @@ mod tests {
     /// Plays the player against the simulated broker on a virtual clock in
     /// 20 ms ticks (as the page does), answering each question with choice 0.
     fn play(sc: Scenario) -> Player {
+        drive(sc, |p, input| crate::history::Replay::feed(p, &input).0)
+    }
+
+    /// [`play`], with every input to the player going through `feed`.
+    fn drive(
+        sc: Scenario,
+        mut feed: impl FnMut(&mut Player, LessonInput) -> Vec<Request>,
+    ) -> Player {
         let mut broker = Broker::new(sc.seed);
         broker.set_tracing(true);
         let mut p = Player::new(sc, false);
         let mut now = 0u64;
+        let poll = |broker: &mut Broker| {
+            let mut frames = Vec::new();
+            while let Some(f) = broker.poll_event() {
+                frames.push(f);
+            }
+            frames
+        };
         for _ in 0..200_000 {
             if let Some(g) = p.gate() {
                 if p.waiting_for_answer() {
-                    p.answer(g, 0);
+                    feed(&mut p, LessonInput::Answer { step: g, choice: 0 });
                 }
             }
-            let mut reqs = p.tick(now);
+            let mut reqs = feed(&mut p, LessonInput::Tick(now));
             loop {
                 for r in reqs.drain(..) {
                     broker.handle_request(r);
                 }
-                let mut frames = Vec::new();
-                while let Some(f) = broker.poll_event() {
-                    frames.push(f);
-                }
+                let frames = poll(&mut broker);
                 if frames.is_empty() {
                     break;
                 }
-                for f in frames {
-                    reqs.extend(p.frame(f, None));
-                }
+                reqs = feed(&mut p, LessonInput::Frames { frames, now: None });
             }
             if p.is_done() {
                 return p;
@@ -1442,12 +1452,9 @@ mod tests {
             let next = p.hold_ms().map_or(next, |h| next.min(h.max(now)));
             now = next.max(now);
             broker.handle_timeout(now);
-            let mut frames = Vec::new();
-            while let Some(f) = broker.poll_event() {
-                frames.push(f);
-            }
-            for f in frames {
-                for r in p.frame(f, None) {
+            let frames = poll(&mut broker);
+            if !frames.is_empty() {
+                for r in feed(&mut p, LessonInput::Frames { frames, now: None }) {
                     broker.handle_request(r);
                 }
             }
@@ -1476,78 +1483,24 @@ mod tests {
     /// event, sought in any order, and playing the past ends live.
     #[test]
     fn a_lessons_recorded_past_replays_exactly_at_every_event() {
-        use crate::history::{History, Replay};
+        use crate::history::{check, History, Replay};
         let sc = lesson("timing-2-consumers");
-        let mut broker = Broker::new(sc.seed);
-        broker.set_tracing(true);
-        let mut p = Player::new(sc, false);
-        let mut time = History::new(&p, true);
-        let mut snaps = vec![view(&p)];
-        let mut feed = |p: &mut Player, time: &mut History<Player>, input: LessonInput| {
+        let opened = Player::new(sc.clone(), false);
+        let mut time = History::new(&opened, true);
+        let mut snaps = vec![view(&opened)];
+        drive(sc, |p, input| {
             let (out, _) = p.feed(&input);
             if time.record(input, p) {
                 snaps.push(view(p));
             }
             out
-        };
-        let mut now = 0u64;
-        while !p.is_done() {
-            assert!(now < 600_000, "the lesson did not finish");
-            if let Some(g) = p.gate() {
-                if p.waiting_for_answer() {
-                    feed(
-                        &mut p,
-                        &mut time,
-                        LessonInput::Answer { step: g, choice: 0 },
-                    );
-                }
-            }
-            let mut reqs = feed(&mut p, &mut time, LessonInput::Tick(now));
-            loop {
-                for r in reqs.drain(..) {
-                    broker.handle_request(r);
-                }
-                let mut frames = Vec::new();
-                while let Some(f) = broker.poll_event() {
-                    frames.push(f);
-                }
-                if frames.is_empty() {
-                    break;
-                }
-                reqs = feed(&mut p, &mut time, LessonInput::Frames { frames, now: None });
-            }
-            let next = now + 20;
-            now = p.hold_ms().map_or(next, |h| next.min(h.max(now))).max(now);
-            broker.handle_timeout(now);
-        }
-        let total = time.total();
-        assert_eq!(total as usize + 1, snaps.len());
-        assert!(total >= 10, "a lesson makes many events: {total}");
-        let mut order: Vec<u32> = (0..total).collect();
-        let mut x: u64 = 11;
-        for i in (1..order.len()).rev() {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            order.swap(i, (x >> 33) as usize % (i + 1));
-        }
-        for n in order {
-            assert_eq!(time.seek(n), n);
-            let shown = time.shown().expect("the past is shown");
-            assert!(
-                view(shown) == snaps[n as usize],
-                "event {n} of {total} differs"
-            );
-        }
-        time.seek(total / 2);
-        time.play(0.0);
-        let mut wall = 0.0;
-        while time.in_past() {
-            wall += 16.0;
-            time.play_tick(wall, 10.0);
-            assert!(wall < 600_000.0, "the past never ended");
-        }
-        assert_eq!(time.position(), total);
+        });
+        assert!(
+            time.total() >= 10,
+            "a lesson makes many events: {}",
+            time.total()
+        );
+        check::replays_exactly(&mut time, &snaps, view, 10.0);
     }
 
     #[test]

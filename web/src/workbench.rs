@@ -2007,6 +2007,23 @@ mod tests {
                 .collect()
         }
 
+        /// A consumer `worker` on `orders.new` taking `work_ms` per message,
+        /// and the producer `shop` set to publish `rate` per second (not
+        /// started).
+        fn worker_and_rate(&mut self, work_ms: &str, rate: &str) {
+            self.form(
+                Kind::Consumer,
+                &[
+                    ("name", "worker"),
+                    ("queue", "orders.new"),
+                    ("work_ms", work_ms),
+                ],
+            );
+            self.act(WbAction::EditForm(Kind::Producer, "shop".into()));
+            self.act(WbAction::Field("rate".into(), rate.into()));
+            self.act(WbAction::Save);
+        }
+
         /// Topic `orders` → `orders.new` (`order.*`), a producer publishing `order.new`.
         fn shop(real: bool) -> Rig {
             let mut r = Rig::new(real);
@@ -2117,59 +2134,24 @@ mod tests {
         let mut r = Rig::shop(false);
         let opened = r.wb.clone();
         r.time = Some((BuildTime::new(&opened, true), Vec::new()));
-        r.form(
-            Kind::Consumer,
-            &[
-                ("name", "worker"),
-                ("queue", "orders.new"),
-                ("work_ms", "250"),
-            ],
-        );
-        r.act(WbAction::EditForm(Kind::Producer, "shop".into()));
-        r.act(WbAction::Field("rate".into(), "8".into()));
-        r.act(WbAction::Save);
+        r.worker_and_rate("250", "8");
         r.act(WbAction::Run("shop".into(), true));
         r.wait(2500.0);
         r.act(WbAction::Run("shop".into(), false));
         r.wait(1500.0);
         let (mut time, snaps) = r.time.take().expect("recording");
-        let total = time.total();
-        assert_eq!(total as usize, snaps.len());
-        assert!(total >= 20, "a busy page makes many events: {total}");
-        // Seek in a scrambled order: back, forward, far, near.
-        let mut order: Vec<u32> = (0..total).collect();
-        let mut x: u64 = 2038;
-        for i in (1..order.len()).rev() {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            order.swap(i, (x >> 33) as usize % (i + 1));
-        }
-        for n in order.into_iter().chain([3, 4, 5, 1]) {
-            assert_eq!(time.seek(n), n);
-            assert_eq!(time.position(), n);
-            let shown = time.shown().expect("the past is shown");
-            let mut want = if n == 0 {
-                opened.clone()
-            } else {
-                snaps[n as usize - 1].clone()
-            };
-            want.form = None;
-            want.menu = None;
-            assert!(*shown == want, "event {n} of {total} differs");
-        }
-        // Playing the past catches up with the present, then it is live.
-        time.seek(total / 2);
-        time.play(0.0);
-        let mut wall = 0.0;
-        while time.in_past() {
-            wall += 16.0;
-            time.play_tick(wall, 4.0);
-            assert!(wall < 60_000.0, "the past never ended");
-        }
-        assert_eq!(time.position(), total);
-        assert_eq!(time.seek(total), total);
-        assert!(time.shown().is_none());
+        assert!(
+            time.total() >= 20,
+            "a busy page makes many events: {}",
+            time.total()
+        );
+        let viewed = |wb: &Workbench| {
+            let mut wb = wb.clone();
+            crate::history::Replay::for_viewing(&mut wb);
+            wb
+        };
+        let snaps: Vec<Workbench> = std::iter::once(&opened).chain(&snaps).map(viewed).collect();
+        crate::history::check::replays_exactly(&mut time, &snaps, viewed, 4.0);
     }
 
     #[test]
@@ -2582,17 +2564,7 @@ mod tests {
     #[test]
     fn the_metrics_strip_follows_a_producer_and_a_slow_consumer() {
         let mut r = Rig::shop(false);
-        r.form(
-            Kind::Consumer,
-            &[
-                ("name", "worker"),
-                ("queue", "orders.new"),
-                ("work_ms", "400"),
-            ],
-        );
-        r.act(WbAction::EditForm(Kind::Producer, "shop".into()));
-        r.act(WbAction::Field("rate".into(), "10".into()));
-        r.act(WbAction::Save);
+        r.worker_and_rate("400", "10");
         assert!(r.wb.samples.is_empty(), "nothing sampled before a publish");
         r.act(WbAction::Run("shop".into(), true));
         r.wait(3000.0);

@@ -264,18 +264,7 @@ async fn build_time_travel(client: &Client, out_dir: &Path) -> anyhow::Result<()
     if state().await?.as_deref() != Some("live") {
         bail!("the Build page's timeline is not live before stepping");
     }
-    let mut back = 0;
-    loop {
-        click(client, "step-back").await?;
-        back += 1;
-        let counts = text_of(client, "build-counts-orders").await?;
-        if counts.contains("ready 1") {
-            break;
-        }
-        if back >= 60 {
-            bail!("60 steps back never showed the message ready in orders again: {counts:?}");
-        }
-    }
+    let back = step_until(client, "step-back", 60, "build-counts-orders", "ready 1").await?;
     if state().await?.as_deref() != Some("past") {
         bail!("stepping back did not show the past");
     }
@@ -283,20 +272,8 @@ async fn build_time_travel(client: &Client, out_dir: &Path) -> anyhow::Result<()
     if worker.contains("done 1") {
         bail!("in the past before the ack, the consumer already shows {worker:?}");
     }
-    let pos = text_of(client, "timeline-pos").await?;
     screenshot(client, out_dir, "build-past").await?;
-    let mut forward = 0;
-    loop {
-        click(client, "step").await?;
-        forward += 1;
-        let worker = text_of(client, "node-consumer:worker").await?;
-        if worker.contains("done 1") {
-            break;
-        }
-        if forward > back {
-            bail!("{forward} steps forward from {pos:?} never showed the ack again: {worker:?}");
-        }
-    }
+    step_until(client, "step", back, "node-consumer:worker", "done 1").await?;
     if state().await?.as_deref() == Some("past") {
         click(client, "time-live").await?;
     }
@@ -307,6 +284,25 @@ async fn build_time_travel(client: &Client, out_dir: &Path) -> anyhow::Result<()
     )
     .await?;
     no_panic(client).await
+}
+
+/// Clicks `button` until the text of `testid` contains `want`, at most
+/// `max` times; returns the clicks it took.
+async fn step_until(
+    client: &Client,
+    button: &str,
+    max: u32,
+    testid: &str,
+    want: &str,
+) -> anyhow::Result<u32> {
+    for clicks in 1..=max {
+        click(client, button).await?;
+        if text_of(client, testid).await?.contains(want) {
+            return Ok(clicks);
+        }
+    }
+    let now = text_of(client, testid).await?;
+    bail!("{max} clicks on {button} never made {testid} say {want:?}: it says {now:?}")
 }
 
 /// Invalid input shows its message next to the field and sends nothing.
