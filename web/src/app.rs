@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
-use crate::build_time::Input;
+use crate::build_time::{InPast, Input};
 use crate::frame_clock::FrameClock;
 use crate::history::{Acted, Replay, Unavailable};
 use crate::i18n::{t, Ui, UiAction, LANGS};
@@ -169,20 +169,40 @@ impl AppState {
         if live || !self.build_in_past() {
             return self.build_input(Input::Act(a));
         }
-        if let Ok(mut b) = self.build.try_borrow_mut() {
-            if let Some(open) = b.as_mut() {
-                if matches!(a, WbAction::Select(_) | WbAction::Refresh) {
+        let what = crate::build_time::in_past(&a);
+        let slot = self.build.clone();
+        let resume = match slot.try_borrow_mut() {
+            Ok(mut b) => match (b.as_mut(), what) {
+                (Some(open), InPast::Look(sel)) => {
                     if let Some(past) = open.time.shown_mut() {
-                        past.apply(a);
+                        past.select_view(sel);
                     }
                     drop(b);
                     return self.redrawn(self.ui);
                 }
-                let total = open.time.total();
-                open.time.seek(total);
-            }
+                (Some(open), InPast::GoLive) => {
+                    let total = open.time.total();
+                    open.time.seek(total);
+                    open.time.take_resume()
+                }
+                _ => return self,
+            },
+            Err(_) => return self,
+        };
+        self.build_input(Input::Act(a)).resumed(resume)
+    }
+
+    /// The live run plays again if `resume` (it was playing before the past
+    /// was shown).
+    fn resumed(self: Rc<Self>, resume: bool) -> Rc<Self> {
+        if !resume {
+            return self;
         }
-        self.build_input(Input::Act(a))
+        let speed = self.model.speed;
+        self.reduce(Action::SetClock {
+            paused: false,
+            speed,
+        })
     }
 
     /// A tick of the page's clock on the Build page: the live page's clock,
@@ -191,14 +211,17 @@ impl AppState {
         let (paused, speed) = (self.model.paused, self.model.speed);
         let played = match self.build.try_borrow_mut() {
             Ok(mut b) => match b.as_mut() {
-                Some(open) if open.time.in_past() => Some(open.time.play_tick(now_ms, speed)),
+                Some(open) if open.time.in_past() => {
+                    let changed = open.time.play_tick(now_ms, speed);
+                    Some((changed, open.time.take_resume()))
+                }
                 _ => None,
             },
-            Err(_) => Some(false),
+            Err(_) => Some((false, false)),
         };
         match played {
-            Some(true) => self.redrawn(self.ui),
-            Some(false) => self,
+            Some((true, resume)) => self.redrawn(self.ui).resumed(resume),
+            Some((false, _)) => self,
             None => self.build_input(Input::Tick {
                 wall_ms: now_ms,
                 paused,
@@ -209,19 +232,21 @@ impl AppState {
 
     /// The time controls on the Build page (see [`crate::history`]).
     fn build_time(self: Rc<Self>, ta: TimeAction) -> Rc<Self> {
-        let slot = self.build.clone();
+        let (slot, playing) = (self.build.clone(), !self.model.paused);
         self.time_in(&slot, |open| {
             let busy = crate::build_time::busy(&open.wb);
-            (open.time.act(&ta, busy), open.time.in_past())
+            let acted = open.time.act(&ta, busy, playing);
+            (acted, open.time.in_past(), open.time.take_resume())
         })
     }
 
     /// The time controls in a lesson (see [`crate::history`]).
     fn lesson_time(self: Rc<Self>, ta: TimeAction) -> Rc<Self> {
-        let slot = self.lesson.clone();
+        let (slot, playing) = (self.lesson.clone(), !self.model.paused);
         self.time_in(&slot, |open| {
             let busy = !open.player.is_done() && !open.player.waiting_for_answer();
-            (open.time.act(&ta, busy), open.time.in_past())
+            let acted = open.time.act(&ta, busy, playing);
+            (acted, open.time.in_past(), open.time.take_resume())
         })
     }
 
@@ -230,14 +255,14 @@ impl AppState {
     fn time_in<T>(
         self: Rc<Self>,
         slot: &RefCell<Option<T>>,
-        act: impl FnOnce(&mut T) -> (Result<Acted, Unavailable>, bool),
+        act: impl FnOnce(&mut T) -> (Result<Acted, Unavailable>, bool, bool),
     ) -> Rc<Self> {
         let acted = match slot.try_borrow_mut() {
             Ok(mut open) => open.as_mut().map(act),
             Err(_) => None,
         };
         match acted {
-            Some((acted, past)) => self.time_acted(acted, past),
+            Some((acted, past, resume)) => self.time_acted(acted, past).resumed(resume),
             None => self,
         }
     }
@@ -262,6 +287,21 @@ impl AppState {
                 speed,
             }),
             Ok(Acted::Shown) => self.redrawn(self.ui),
+        }
+    }
+
+    /// The user paused or played: a pending step of the Build page or of
+    /// a lesson is called off.
+    fn cancel_steps(&self) {
+        if let Ok(mut b) = self.build.try_borrow_mut() {
+            if let Some(open) = b.as_mut() {
+                open.time.cancel_step();
+            }
+        }
+        if let Ok(mut l) = self.lesson.try_borrow_mut() {
+            if let Some(open) = l.as_mut() {
+                open.time.cancel_step();
+            }
         }
     }
 
@@ -316,8 +356,10 @@ impl AppState {
         if open.time.in_past() {
             // The live lesson holds; the past plays if asked.
             let changed = open.time.play_tick(now_ms, self.model.speed);
+            let resume = open.time.take_resume();
+            drop(guard);
             return Some(if changed {
-                self.redrawn(self.ui)
+                self.redrawn(self.ui).resumed(resume)
             } else {
                 self.clone()
             });
@@ -356,9 +398,8 @@ impl Reducible for AppState {
             match action {
                 Action::Build(a) => return self.build_action(a),
                 Action::Tick { now_ms } => return self.build_tick(now_ms),
-                // Looking at the past: nothing is published into it.
-                Action::Publish if self.build_in_past() => return self,
-                // P publishes from the selected producer (or the first one).
+                // P publishes from the selected producer (or the first one),
+                // as its button does (from the past, the page goes live first).
                 Action::Publish => {
                     let producer = self
                         .build
@@ -366,7 +407,7 @@ impl Reducible for AppState {
                         .ok()
                         .and_then(|b| b.as_ref().and_then(|open| open.wb.producer_for_key()));
                     return match producer {
-                        Some(p) => self.build_input(Input::Act(WbAction::Publish(p))),
+                        Some(p) => self.build_action(WbAction::Publish(p)),
                         None => self,
                     };
                 }
@@ -376,6 +417,10 @@ impl Reducible for AppState {
                 Action::Lesson(LessonAction::Back) => return self.build_time(TimeAction::StepBack),
                 Action::Lesson(_) => return self,
                 Action::TogglePause if self.build_in_past() => return self.toggle_past(),
+                Action::TogglePause => {
+                    self.cancel_steps();
+                    Action::TogglePause
+                }
                 a => a,
             }
         } else {
@@ -395,11 +440,18 @@ impl Reducible for AppState {
             Action::TogglePause if lesson_open && self.lesson_in_past() => {
                 return self.toggle_past();
             }
+            Action::TogglePause if lesson_open => {
+                self.cancel_steps();
+                Action::SetClock {
+                    paused: !self.model.paused,
+                    speed: self.model.speed,
+                }
+            }
             // Looking at a lesson's past: nothing is published into it.
             Action::Publish if lesson_open && self.lesson_in_past() => return self,
             Action::Time(_) => return timeline_view::reduce(self, action),
             Action::Tick { .. } | Action::TogglePause | Action::SetClock { .. }
-                if !lesson_open && timeline_view::in_past(&self) =>
+                if !lesson_open && !self.build_open() && timeline_view::in_past(&self) =>
             {
                 return timeline_view::reduce(self, action);
             }
@@ -427,17 +479,22 @@ impl Reducible for AppState {
                 });
             }
             Action::Lesson(la) => {
-                let (out, redraw, stepped) = match self.lesson.try_borrow_mut() {
+                let (out, redraw, stepped, resume) = match self.lesson.try_borrow_mut() {
                     Ok(mut l) => match l.as_mut() {
                         Some(open) => {
                             let (out, redraw) = lesson_view::reduce(open, la);
-                            (out, redraw, open.time.step_reached())
+                            let stepped = open.time.step_reached();
+                            (out, redraw, stepped, open.time.take_resume())
                         }
-                        None => (Vec::new(), false, false),
+                        None => (Vec::new(), false, false, false),
                     },
-                    Err(_) => (Vec::new(), false, false),
+                    Err(_) => (Vec::new(), false, false, false),
                 };
                 self.send_all(out);
+                if resume {
+                    // An answer took the lesson back to live: it plays on.
+                    return self.redrawn(self.ui).resumed(true);
+                }
                 if stepped {
                     // A step at the live end has got its event: pause there.
                     let speed = self.model.speed;

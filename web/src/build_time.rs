@@ -5,7 +5,7 @@
 use sim_core::protocol::Request;
 
 use crate::history::{History, Replay};
-use crate::workbench::{WbAction, Workbench};
+use crate::workbench::{Sel, WbAction, Workbench};
 
 /// The Build page's recording.
 pub type BuildTime = History<Workbench>;
@@ -48,10 +48,49 @@ impl Replay for Workbench {
         self.form = None;
         self.menu = None;
     }
+
+    fn keep_view(&mut self, from: &Self) {
+        self.selected = from.selected.clone();
+    }
+
+    fn merges(prev: &Input, next: &Input) -> bool {
+        // A paused tick right after a paused tick only moves the wall clock
+        // the next tick measures from (`last_wall`): the later one says it all.
+        matches!(
+            (prev, next),
+            (
+                Input::Tick { paused: true, .. },
+                Input::Tick { paused: true, .. }
+            )
+        )
+    }
+}
+
+/// What a user's action does while the past is shown.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InPast {
+    /// It only looks: select this in the past (the broker is not asked).
+    Look(Option<Sel>),
+    /// Nothing (moving the pointer moves nothing in the past).
+    Ignore,
+    /// It changes the present: the page goes live first.
+    GoLive,
+}
+
+/// What `a` does while the past is shown.
+pub fn in_past(a: &WbAction) -> InPast {
+    match a {
+        WbAction::Select(sel) => InPast::Look(sel.clone()),
+        // A press on a node selects it, as a click does live.
+        WbAction::DragStart { node, .. } => InPast::Look(Some(Sel::Node(node.clone()))),
+        WbAction::DragMove { .. } | WbAction::DragEnd | WbAction::Refresh => InPast::Ignore,
+        _ => InPast::GoLive,
+    }
 }
 
 /// Whether anything is on its way (a step at the live end would wait for
-/// ever otherwise).
+/// ever otherwise): messages moving or being worked on, producers running,
+/// replies awaited.
 pub fn busy(wb: &Workbench) -> bool {
-    !wb.flights.is_empty() || !wb.work.is_empty() || !wb.running.is_empty()
+    !wb.flights.is_empty() || !wb.work.is_empty() || !wb.running.is_empty() || wb.awaiting()
 }

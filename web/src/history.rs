@@ -49,6 +49,15 @@ pub trait Replay: Clone {
     /// Drops what belongs to the live page only (an open form or menu)
     /// before a past state is shown.
     fn for_viewing(&mut self) {}
+    /// Carries what the user chose to look at in one past state (the
+    /// selection, the lesson step shown) over to another.
+    fn keep_view(&mut self, _from: &Self) {}
+    /// Whether `next`, coming right after `prev`, may take its place in the
+    /// log: replaying `next` alone leaves the state exactly as replaying
+    /// both (a paused clock ticking on). Keeps an idle page's log short.
+    fn merges(_prev: &Self::Input, _next: &Self::Input) -> bool {
+        false
+    }
 }
 
 /// Where a timeline is, for its controls.
@@ -91,6 +100,9 @@ struct Past<S> {
     /// Playing the past: (the page's wall ms at the last play tick, the
     /// animation ms the replay has reached).
     playing: Option<(f64, f64)>,
+    /// The user changed what is looked at (a selection): the copy is no
+    /// longer an exact replay, so going on replays afresh.
+    touched: bool,
 }
 
 /// The recording of one open Build page or lesson, and what of it is shown.
@@ -108,7 +120,15 @@ pub struct History<S: Replay> {
     full: bool,
     past: Option<Past<S>>,
     /// Step at the live end: pause once this many events have arrived.
-    pub step_to: Option<u32>,
+    step_to: Option<u32>,
+    /// The live run was playing when the past was first shown: it plays
+    /// again when the page is live again.
+    resume: bool,
+    /// The page went from the past back to live since [`History::take_resume`].
+    live_again: bool,
+    /// The user chose what to look at in the past (a selection, a step):
+    /// every past state shown keeps it until the page is live again.
+    user_view: bool,
 }
 
 impl<S: Replay> History<S> {
@@ -124,6 +144,9 @@ impl<S: Replay> History<S> {
             full: false,
             past: None,
             step_to: None,
+            resume: false,
+            live_again: false,
+            user_view: false,
         }
     }
 
@@ -173,10 +196,14 @@ impl<S: Replay> History<S> {
         self.past.as_ref().map(|p| &p.wb)
     }
 
-    /// The past state shown, to select something in it (not recorded:
-    /// looking at the past does not change it).
+    /// The past state shown, to change what is looked at in it (not
+    /// recorded; the next step or play replays afresh and keeps only the
+    /// view, see [`Replay::keep_view`]).
     pub fn shown_mut(&mut self) -> Option<&mut S> {
-        self.past.as_mut().map(|p| &mut p.wb)
+        let past = self.past.as_mut()?;
+        past.touched = true;
+        self.user_view = true;
+        Some(&mut past.wb)
     }
 
     /// Records `input`, which the live state has just taken and is now
@@ -188,7 +215,8 @@ impl<S: Replay> History<S> {
         if self.inputs.len() >= MAX_INPUTS {
             // The recording ends here; what is shown of the past goes too.
             self.full = true;
-            self.past = None;
+            self.step_to = None;
+            self.go_live();
             self.inputs = Vec::new();
             self.events = Vec::new();
             self.clock = Vec::new();
@@ -196,6 +224,15 @@ impl<S: Replay> History<S> {
             return false;
         }
         let event = S::is_event(&input);
+        let n = self.inputs.len();
+        let checkpoint_at_last = self.checkpoints.last().is_some_and(|(at, _)| *at == n);
+        if let (Some(prev), Some(clock)) = (self.inputs.last_mut(), self.clock.last_mut()) {
+            if !checkpoint_at_last && S::merges(prev, &input) {
+                *prev = input;
+                *clock = live.clock();
+                return false;
+            }
+        }
         self.inputs.push(input);
         self.clock.push(live.clock());
         let n = self.inputs.len();
@@ -231,13 +268,14 @@ impl<S: Replay> History<S> {
             return total;
         };
         if n >= total || self.full {
-            self.past = None;
+            self.go_live();
             return total;
         }
         let target = self.inputs_at(n);
-        let reuse = self.past.take().filter(|p| p.applied <= target);
-        let (mut applied, mut wb) = match reuse {
-            Some(p) => (p.applied, p.wb),
+        let old = self.past.take();
+        let (mut applied, mut wb) = match old.as_ref().filter(|p| p.applied <= target && !p.touched)
+        {
+            Some(p) => (p.applied, p.wb.clone()),
             None => match self.checkpoints.iter().rev().find(|(at, _)| *at <= target) {
                 Some((at, wb)) => (*at, wb.clone()),
                 None => (0, start.clone()),
@@ -248,20 +286,68 @@ impl<S: Replay> History<S> {
             applied += 1;
         }
         wb.for_viewing();
+        if let Some(old) = old.as_ref().filter(|_| self.user_view) {
+            wb.keep_view(&old.wb);
+        }
         self.past = Some(Past {
             pos: n,
             applied,
             wb,
             playing: None,
+            touched: false,
         });
         n
     }
 
+    /// Back to live (remembering it for [`History::take_resume`]).
+    fn go_live(&mut self) {
+        if self.past.take().is_some() {
+            self.live_again = true;
+        }
+        self.user_view = false;
+    }
+
+    /// Whether the live run should play again: it was playing when the past
+    /// was first shown, and the page has just gone live. Asked once.
+    pub fn take_resume(&mut self) -> bool {
+        let resume = self.live_again && self.resume;
+        if self.live_again {
+            self.live_again = false;
+            self.resume = false;
+        }
+        resume
+    }
+
+    /// A pending step at the live end is called off (the user paused).
+    pub fn cancel_step(&mut self) {
+        self.step_to = None;
+    }
+
     /// Carries out what the time controls ask (`busy`: something is on its
     /// way, so a step at the live end will see an event come).
-    pub fn act(&mut self, ta: &TimeAction, busy: bool) -> Result<Acted, Unavailable> {
+    ///
+    /// `live_playing`: the live run is playing now; if this shows the past
+    /// for the first time, the run pauses and plays again once the page is
+    /// live again (see [`History::take_resume`]).
+    pub fn act(
+        &mut self,
+        ta: &TimeAction,
+        busy: bool,
+        live_playing: bool,
+    ) -> Result<Acted, Unavailable> {
         self.available()?;
+        let was_past = self.in_past();
+        let acted = self.act_on(ta, busy)?;
+        if !was_past && self.in_past() {
+            self.resume = live_playing;
+        }
+        Ok(acted)
+    }
+
+    fn act_on(&mut self, ta: &TimeAction, busy: bool) -> Result<Acted, Unavailable> {
         let (pos, total) = (self.position(), self.total());
+        // Any other use of the controls calls a pending step off.
+        self.step_to = None;
         match ta {
             TimeAction::Step if self.in_past() => {
                 self.hold();
@@ -310,6 +396,11 @@ impl<S: Replay> History<S> {
 
     /// Plays the past from where it is shown (`now_wall`: the page's clock).
     pub fn play(&mut self, now_wall: f64) {
+        if self.past.as_ref().is_some_and(|p| p.touched) {
+            // Go on from an exact replay, keeping what is looked at.
+            let pos = self.position();
+            self.seek(pos);
+        }
         if let Some(p) = self.past.as_mut() {
             p.playing = Some((now_wall, p.wb.clock()));
         }
@@ -325,7 +416,7 @@ impl<S: Replay> History<S> {
     /// While the past plays: feeds it the inputs the recorded animation
     /// clock has reached, `speed` times the wall time since the last call.
     /// Returns whether the picture changed; at the end of the recording the
-    /// page is live again (see [`BuildTime::in_past`]).
+    /// page is live again (see [`History::in_past`]).
     pub fn play_tick(&mut self, now_wall: f64, speed: f64) -> bool {
         let Some(p) = self.past.as_mut() else {
             return false;
@@ -345,7 +436,7 @@ impl<S: Replay> History<S> {
             p.applied += 1;
         }
         if p.applied >= self.inputs.len() {
-            self.past = None;
+            self.go_live();
             return true;
         }
         p.wb.for_viewing();
@@ -423,6 +514,8 @@ mod tests {
         Tick(f64),
         Event,
         OpenForm,
+        /// A tick that changes nothing but the clock (merges).
+        Idle(f64),
     }
 
     impl Replay for Counter {
@@ -435,8 +528,12 @@ mod tests {
                 }
                 In::Event => self.events += 1,
                 In::OpenForm => self.open_form = true,
+                In::Idle(now) => self.now = *now,
             }
             (Vec::new(), true)
+        }
+        fn merges(prev: &In, next: &In) -> bool {
+            matches!((prev, next), (In::Idle(_), In::Idle(_)))
         }
         fn is_event(input: &In) -> bool {
             matches!(input, In::Event)
@@ -505,6 +602,70 @@ mod tests {
         assert_eq!(time.position(), 1);
         time.play_tick(1002.5, 1.0);
         assert!(!time.in_past(), "played to the end, the page is live");
+    }
+
+    #[test]
+    fn an_idle_clock_keeps_one_input_and_replays_the_same() {
+        let mut live = Counter::default();
+        let mut time = History::new(&live, true);
+        let mut inputs = vec![In::Event];
+        inputs.extend((0..1000).map(|i| In::Idle(i as f64)));
+        inputs.push(In::Event);
+        assert_eq!(run(&mut time, &mut live, &inputs), 2);
+        assert_eq!(time.inputs.len(), 3, "a thousand idle ticks are one");
+        time.seek(1);
+        assert_eq!(time.shown().expect("past").now, 0.0);
+        time.play(0.0);
+        time.play_tick(1.0, 1000.0);
+        assert!(!time.in_past());
+    }
+
+    #[test]
+    fn the_live_run_plays_again_only_if_it_was_playing() {
+        let mut live = Counter::default();
+        let mut time = History::new(&live, true);
+        run(&mut time, &mut live, &[In::Event, In::Event, In::Event]);
+        for playing in [true, false] {
+            assert_eq!(
+                time.act(&TimeAction::Seek(1), false, playing),
+                Ok(Acted::Shown)
+            );
+            assert!(!time.take_resume(), "still in the past");
+            // Moving about the past does not change what was playing.
+            time.act(&TimeAction::StepBack, false, !playing)
+                .expect("act");
+            time.act(&TimeAction::Live, false, false).expect("act");
+            assert_eq!(time.take_resume(), playing);
+            assert!(!time.take_resume(), "asked once");
+        }
+    }
+
+    #[test]
+    fn a_pending_step_ends_with_its_event_or_when_called_off() {
+        let mut live = Counter::default();
+        let mut time = History::new(&live, true);
+        assert_eq!(
+            time.act(&TimeAction::Step, false, false),
+            Ok(Acted::NothingMoving)
+        );
+        assert_eq!(
+            time.act(&TimeAction::Step, true, false),
+            Ok(Acted::RunForStep)
+        );
+        run(&mut time, &mut live, &[In::Tick(1.0)]);
+        assert!(!time.step_reached(), "a tick is no event");
+        run(&mut time, &mut live, &[In::Event]);
+        assert!(time.step_reached());
+        assert!(!time.step_reached(), "reached once");
+        time.act(&TimeAction::Step, true, false).expect("act");
+        time.cancel_step();
+        run(&mut time, &mut live, &[In::Event]);
+        assert!(!time.step_reached(), "called off");
+        time.act(&TimeAction::Step, true, false).expect("act");
+        time.act(&TimeAction::StepBack, true, false).expect("act");
+        time.act(&TimeAction::Live, true, false).expect("act");
+        run(&mut time, &mut live, &[In::Event]);
+        assert!(!time.step_reached(), "another control calls a step off");
     }
 
     #[test]

@@ -96,6 +96,24 @@ impl crate::history::Replay for Player {
     fn clock(&self) -> f64 {
         self.now as f64
     }
+
+    fn keep_view(&mut self, from: &Self) {
+        // A step the user went back to stays shown; following the run, the
+        // replay's own step is the one.
+        if !from.follow {
+            // Never a step this moment has not reached.
+            self.viewed = match (from.viewed, self.active_step()) {
+                (Some(v), Some(active)) => Some(v.min(active)),
+                (v, _) => v,
+            };
+            self.follow = false;
+        }
+    }
+
+    fn merges(prev: &LessonInput, next: &LessonInput) -> bool {
+        // A tick at the clock of the tick before it finds nothing new.
+        matches!((prev, next), (LessonInput::Tick(a), LessonInput::Tick(b)) if a == b)
+    }
 }
 
 /// The built-in lessons (`sim_core::scenario::BUILTIN`), read without

@@ -395,10 +395,10 @@ pub fn controls(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
                     title={t(lang, "tl-reset-hint")}>{ t(lang, "tl-reset") }</button>
             { play }
             <button class="small" data-testid="step-back" onclick={time(TimeAction::StepBack)}
-                    disabled={off || pos == 0} aria-keyshortcuts="ArrowLeft"
+                    disabled={off || pos == 0} aria-keyshortcuts={ (lesson.is_none()).then_some("ArrowLeft") }
                     aria-label={t(lang, "tl-step-back")} title={why.clone().unwrap_or_else(|| t(lang, "tl-step-back").to_string())}>{ "◀︎" }</button>
             <button class="small" data-testid="step" onclick={time(TimeAction::Step)}
-                    disabled={off} aria-keyshortcuts="ArrowRight"
+                    disabled={off} aria-keyshortcuts={ (lesson.is_none()).then_some("ArrowRight") }
                     aria-label={t(lang, "tl-step")} title={why.clone().unwrap_or_else(|| t(lang, "tl-step").to_string())}>{ t(lang, "tl-step") }</button>
             { speeds }
             <label class="scrub">

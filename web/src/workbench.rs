@@ -1586,6 +1586,18 @@ impl Workbench {
 
     /// The rate of producer `name`, messages per second as the form shows it
     /// (`None`: it publishes only on click).
+    /// Replies the page still waits for.
+    pub fn awaiting(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Selects `sel` for the inspector only (a past state shown: unlike
+    /// [`WbAction::Select`], the broker is not asked for a queue's count).
+    pub fn select_view(&mut self, sel: Option<Sel>) {
+        self.refusal = None;
+        self.selected = sel;
+    }
+
     pub fn rate_of(&self, name: &str) -> Option<String> {
         self.sc
             .producers
@@ -2152,6 +2164,20 @@ mod tests {
         };
         let snaps: Vec<Workbench> = std::iter::once(&opened).chain(&snaps).map(viewed).collect();
         crate::history::check::replays_exactly(&mut time, &snaps, viewed, 4.0);
+        // Selecting a queue in the past asks the broker nothing, and the
+        // events after it replay as they were, the selection kept.
+        let sel = Some(Sel::Node("queue:orders.new".into()));
+        time.seek(8);
+        time.shown_mut().expect("past").select_view(sel.clone());
+        for n in [12, 9, 15] {
+            time.seek(n);
+            let mut want = snaps[n as usize].clone();
+            want.selected = sel.clone();
+            assert!(
+                *time.shown().expect("past") == want,
+                "event {n} after a selection"
+            );
+        }
     }
 
     #[test]
