@@ -108,6 +108,13 @@ enum Command {
         /// <target dir>/bench/wasm-only.json. With --quick: 200,000 messages.
         #[arg(long, conflicts_with = "ui_only")]
         wasm_only: bool,
+        /// Only the bridge's relay beside direct lapin: 3 alternating passes
+        /// of the full run's workload (the load average printed before each),
+        /// their means, the ratio and the added latency. Builds the relay
+        /// bench binary and the release bridge; needs RabbitMQ but not
+        /// Chromium; writes <target dir>/bench/bridge-only.json.
+        #[arg(long, conflicts_with_all = ["ui_only", "wasm_only"])]
+        bridge_only: bool,
     },
     /// Build the page and run the bridge serving it (default http://127.0.0.1:8080).
     Serve {
@@ -176,6 +183,9 @@ fn main() -> ExitCode {
         Command::Bench {
             quick, wasm_only, ..
         } if wasm_only => bench::wasm_only(quick),
+        Command::Bench {
+            quick, bridge_only, ..
+        } if bridge_only => bench::bridge_only(quick),
         Command::Bench { quick, .. } => bench::main(quick),
         Command::Serve { bind } => serve::main(&bind),
         Command::E2e { no_build, only } => e2e::main(no_build, &only),

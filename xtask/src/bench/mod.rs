@@ -1,7 +1,7 @@
 //! `cargo xtask bench [--quick]`: every benchmark, one table, each figure side
 //! by side with its baseline measured in the same run (`--ui-only`: the
 //! page's frame probe alone; `--wasm-only`: the wasm workload beside the
-//! native one).
+//! native one; `--bridge-only`: the bridge's relay beside direct lapin).
 //!
 //! Builds in release (the sim-core and bridge bench binaries, the bridge, the
 //! page), then runs, each in a fresh process:
@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 
 /// Bridge throughput passes (each beside a direct lapin pass).
 const BRIDGE_PASSES: usize = 2;
+/// The same, in `--bridge-only` (which has the time for more).
+const BRIDGE_ONLY_PASSES: usize = 3;
 
 /// Sizes of one run.
 #[derive(Debug, Clone, Copy)]
@@ -84,12 +86,7 @@ pub fn main(quick: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let root = crate::project_root();
     let plan = Plan::new(quick);
-    if !crate::e2e::rabbitmq_answers() {
-        bail!(
-            "RabbitMQ is not answering on 127.0.0.1:5672 (the baselines need it): start it with \
-             `rabbitmq-server -detached && rabbitmqctl await_startup`"
-        );
-    }
+    rabbitmq_needed()?;
     let out_dir = browser_bench_dir(&root)?;
     let load_before = load_average();
     println!("bench: machine: {}", machine().replace('\n', "; "));
@@ -238,69 +235,8 @@ pub fn main(quick: bool) -> anyhow::Result<ExitCode> {
 
     // The bridge, and the page (the bridge serves it).
     let mut bridge = Bridge::start(&root, &bridge_bin, &out_dir)?;
-    // The shared machine's load drifts over minutes: the bridge is compared
-    // with direct lapin runs made right beside it, alternating (lapin,
-    // bridge, lapin, bridge), same messages, body, window and prefetch.
-    let (mut direct_rates, mut bridge_rates, mut bridge_p50s) =
-        (Vec::new(), Vec::new(), Vec::new());
-    for pass in 1..=BRIDGE_PASSES {
-        println!("bench: lapin beside the bridge (pass {pass} of {BRIDGE_PASSES})");
-        let beside = run_json(
-            &bins.relay,
-            &["lapin", &plan.rabbit_messages.to_string(), "0"],
-        )?;
-        direct_rates.push(get(&beside, "msgs_per_s")?);
-        println!("bench: through the bridge's /ws (pass {pass} of {BRIDGE_PASSES})");
-        let samples = if pass == 1 { plan.latency_samples } else { 0 };
-        let through = run_json(
-            &bins.relay,
-            &[
-                "bridge",
-                &bridge.addr,
-                &plan.rabbit_messages.to_string(),
-                &samples.to_string(),
-            ],
-        )?;
-        bridge_rates.push(get(&through, "msgs_per_s")?);
-        if pass == 1 {
-            bridge_p50s.push(get(&through, "latency_p50_ms")?);
-        }
-    }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let bridge_rate = mean(&bridge_rates);
-    let direct_rate = mean(&direct_rates);
-    let bridge_p50 = mean(&bridge_p50s);
-    metrics.push(
-        Metric::new(
-            "bridge_msgs_per_s",
-            bridge_rate,
-            "msgs/s",
-            Target::RatioAtLeast(0.8),
-            "≥ 0.8 × direct lapin",
-        )
-        .baseline("lapin_beside_bridge_msgs_per_s", direct_rate)
-        .note(format!(
-            "the baseline's workload ({} messages, confirms on with 100 outstanding, consumer on a second channel with prefetch 100 and manual acks) as JSON over the bridge's /ws; mean of {BRIDGE_PASSES} passes alternating with direct lapin (bridge {}, lapin {} msgs/s)",
-            plan.rabbit_messages,
-            bridge_rates.iter().map(|r| report::human(*r)).collect::<Vec<_>>().join(", "),
-            direct_rates.iter().map(|r| report::human(*r)).collect::<Vec<_>>().join(", "),
-        )),
-    );
-    metrics.push(
-        Metric::new(
-            "bridge_added_latency_p50_ms",
-            bridge_p50 - lapin_p50,
-            "ms",
-            Target::AtMost(1.0),
-            "≤ 1 ms",
-        )
-        .note(format!(
-            "publish → deliver, one message at a time, {} samples: p50 {} ms through the bridge, {} ms direct lapin",
-            plan.latency_samples,
-            report::human(bridge_p50),
-            report::human(lapin_p50)
-        )),
-    );
+    let passes = bridge_passes(&bins.relay, &bridge.addr, &plan, BRIDGE_PASSES, 0)?;
+    metrics.extend(passes.metrics(&plan, lapin_p50));
 
     println!("bench: the page in headless Chromium");
     let page = format!("http://{}/", bridge.addr);
@@ -409,12 +345,29 @@ pub fn ui_only(quick: bool) -> anyhow::Result<ExitCode> {
     )
 }
 
-/// The bench's output directory (made), once Chromium and its driver are
-/// known to be there: every run measures the page.
-fn browser_bench_dir(root: &Path) -> anyhow::Result<PathBuf> {
+/// Fails with the command that starts RabbitMQ when it does not answer.
+fn rabbitmq_needed() -> anyhow::Result<()> {
+    if !crate::e2e::rabbitmq_answers() {
+        bail!(
+            "RabbitMQ is not answering on 127.0.0.1:5672 (the baselines need it): start it with \
+             `rabbitmq-server -detached && rabbitmqctl await_startup`"
+        );
+    }
+    Ok(())
+}
+
+/// The bench's output directory (made).
+fn bench_dir(root: &Path) -> anyhow::Result<PathBuf> {
     let out_dir = crate::web::target_dir(root)?.join("bench");
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    Ok(out_dir)
+}
+
+/// The bench's output directory (made), once Chromium and its driver are
+/// known to be there: the runs that measure the page.
+fn browser_bench_dir(root: &Path) -> anyhow::Result<PathBuf> {
+    let out_dir = bench_dir(root)?;
     for (bin, package) in [
         (crate::e2e::CHROMIUM, "chromium"),
         (crate::e2e::CHROMEDRIVER, "chromium-driver"),
@@ -426,7 +379,7 @@ fn browser_bench_dir(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(out_dir)
 }
 
-/// The end of a partial run (`--ui-only`, `--wasm-only`): prints the table,
+/// The end of a partial run (`--ui-only`, `--wasm-only`, `--bridge-only`): prints the table,
 /// the machine and the load, and writes the metrics as JSON to `json`.
 fn print_and_save(
     metrics: &[Metric],
@@ -524,6 +477,141 @@ pub fn wasm_only(quick: bool) -> anyhow::Result<ExitCode> {
         &load_before,
         started,
         &out_dir.join("wasm-only.json"),
+    )
+}
+
+/// What the alternating lapin / bridge passes measured.
+struct BridgePasses {
+    direct_rates: Vec<f64>,
+    bridge_rates: Vec<f64>,
+    /// Publish → deliver through the bridge (the first pass's samples).
+    bridge_p50: f64,
+    /// Direct lapin's, when the first lapin pass took samples.
+    lapin_p50: Option<f64>,
+}
+
+/// `passes` rounds of direct lapin then the bridge's `/ws` at `addr`, same
+/// messages, body, window and prefetch: the shared machine's load drifts
+/// over minutes, so the bridge is compared with direct runs made right beside
+/// it. The first round also takes the latency samples (the bridge's always,
+/// lapin's `lapin_samples`), after its timed part.
+fn bridge_passes(
+    relay: &Path,
+    addr: &str,
+    plan: &Plan,
+    passes: usize,
+    lapin_samples: u64,
+) -> anyhow::Result<BridgePasses> {
+    let messages = plan.rabbit_messages.to_string();
+    let mut out = BridgePasses {
+        direct_rates: Vec::new(),
+        bridge_rates: Vec::new(),
+        bridge_p50: f64::NAN,
+        lapin_p50: None,
+    };
+    for pass in 1..=passes {
+        let first = pass == 1;
+        println!(
+            "bench: lapin beside the bridge (pass {pass} of {passes}; load {})",
+            load_average()
+        );
+        let samples = if first { lapin_samples } else { 0 };
+        let beside = run_json(relay, &["lapin", &messages, &samples.to_string()])?;
+        out.direct_rates.push(get(&beside, "msgs_per_s")?);
+        if first && samples > 0 {
+            out.lapin_p50 = Some(get(&beside, "latency_p50_ms")?);
+        }
+        println!(
+            "bench: through the bridge's /ws (pass {pass} of {passes}; load {})",
+            load_average()
+        );
+        let samples = if first { plan.latency_samples } else { 0 };
+        let through = run_json(relay, &["bridge", addr, &messages, &samples.to_string()])?;
+        out.bridge_rates.push(get(&through, "msgs_per_s")?);
+        if first {
+            out.bridge_p50 = get(&through, "latency_p50_ms")?;
+        }
+    }
+    Ok(out)
+}
+
+impl BridgePasses {
+    /// The `bridge_msgs_per_s` and `bridge_added_latency_p50_ms` rows.
+    fn metrics(&self, plan: &Plan, lapin_p50: f64) -> Vec<Metric> {
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let passes = self.bridge_rates.len();
+        vec![
+            Metric::new(
+                "bridge_msgs_per_s",
+                mean(&self.bridge_rates),
+                "msgs/s",
+                Target::RatioAtLeast(0.8),
+                "≥ 0.8 × direct lapin",
+            )
+            .baseline("lapin_beside_bridge_msgs_per_s", mean(&self.direct_rates))
+            .note(format!(
+                "the baseline's workload ({} messages, confirms on with 100 outstanding, consumer on a second channel with prefetch 100 and manual acks) as JSON over the bridge's /ws; mean of {passes} passes alternating with direct lapin (bridge {}, lapin {} msgs/s)",
+                plan.rabbit_messages,
+                list(&self.bridge_rates),
+                list(&self.direct_rates),
+            )),
+            Metric::new(
+                "bridge_added_latency_p50_ms",
+                self.bridge_p50 - lapin_p50,
+                "ms",
+                Target::AtMost(1.0),
+                "≤ 1 ms",
+            )
+            .note(format!(
+                "publish → deliver, one message at a time, {} samples: p50 {} ms through the bridge, {} ms direct lapin",
+                plan.latency_samples,
+                report::human(self.bridge_p50),
+                report::human(lapin_p50)
+            )),
+        ]
+    }
+}
+
+/// `cargo xtask bench --bridge-only [--quick]`: the `bridge_msgs_per_s` and
+/// `bridge_added_latency_p50_ms` rows alone, for working on the relay.
+/// Builds the relay bench binary and the release bridge, then alternates
+/// [`BRIDGE_ONLY_PASSES`] passes of direct lapin and the bridge's `/ws` (the
+/// full run's workload and sizes; the load average is printed before each).
+/// Needs RabbitMQ, not Chromium; writes `<target dir>/bench/bridge-only.json`.
+pub fn bridge_only(quick: bool) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let root = crate::project_root();
+    let plan = Plan::new(quick);
+    rabbitmq_needed()?;
+    let out_dir = bench_dir(&root)?;
+    println!("bench: cargo bench --no-run (bridge relay)");
+    let relay = cargo_bench_no_run(&root, &["-p", "bridge", "--bench", "relay"])?
+        .into_iter()
+        .find(|(target, _)| target == "relay")
+        .map(|(_, exe)| exe)
+        .context("cargo built no `relay` bench binary")?;
+    println!("bench: cargo build -p bridge --release");
+    run_cargo(&root, &["build", "-q", "-p", "bridge", "--release"])?;
+    let bridge_bin = crate::web::target_dir(&root)?.join("release/bridge");
+    let load_before = load_average();
+    let mut bridge = Bridge::start(&root, &bridge_bin, &out_dir)?;
+    let passes = bridge_passes(
+        &relay,
+        &bridge.addr,
+        &plan,
+        BRIDGE_ONLY_PASSES,
+        plan.latency_samples,
+    );
+    bridge.stop();
+    let passes = passes?;
+    let metrics = passes.metrics(&plan, passes.lapin_p50.unwrap_or(f64::NAN));
+    let mode = format!("--bridge-only{}", if quick { " --quick" } else { "" });
+    print_and_save(
+        &metrics,
+        &mode,
+        &load_before,
+        started,
+        &out_dir.join("bridge-only.json"),
     )
 }
 
