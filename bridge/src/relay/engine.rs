@@ -1431,20 +1431,24 @@ impl Engine {
                     return None;
                 }
                 let ch = chan.ch.clone();
-                let sent = match &req.method {
+                let send = match &req.method {
                     Method::Nack { requeue, .. } => {
                         let opts = BasicNackOptions {
                             multiple,
                             requeue: *requeue,
                         };
-                        ch.basic_nack(broker_tag, opts).await
+                        async move { ch.basic_nack(broker_tag, opts).await }.boxed()
                     }
                     Method::Reject { requeue, .. } => {
                         let opts = BasicRejectOptions { requeue: *requeue };
-                        ch.basic_reject(broker_tag, opts).await
+                        async move { ch.basic_reject(broker_tag, opts).await }.boxed()
                     }
-                    _ => ch.basic_ack(broker_tag, BasicAckOptions { multiple }).await,
+                    _ => {
+                        async move { ch.basic_ack(broker_tag, BasicAckOptions { multiple }).await }
+                            .boxed()
+                    }
                 };
+                let sent = start_send(send).await;
                 Some(self.after_ack(sent, id, c, n, incarnation, tag, multiple))
             }
             _ => None,
@@ -1455,7 +1459,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     fn after_ack(
         &mut self,
-        sent: Result<(), lapin::Error>,
+        sent: Sending<()>,
         id: u64,
         c: ConnectionId,
         n: ChannelId,
@@ -1463,7 +1467,7 @@ impl Engine {
         tag: u64,
         multiple: bool,
     ) -> Result<BoxFuture<'static, Settled>, Failure> {
-        sent.map_err(|e| self.failure(&e))?;
+        let sent = sent.map_err(|e| self.failure(&e))?;
         let chan = self.chan(c, n)?;
         chan.tags().settle(tag, multiple);
         let round_trip = chan.join_batch();
@@ -1475,7 +1479,7 @@ impl Engine {
                 incarnation,
                 how: Settlement::RoundTrip {
                     outcome: Outcome::Ok,
-                    result: round_trip.await,
+                    result: after_send(sent, round_trip).await,
                 },
             }
         }
@@ -1501,21 +1505,22 @@ impl Engine {
         let chan = self.chan(c, n)?;
         let ch = chan.ch.clone();
         let incarnation = chan.incarnation;
-        let confirm = ch
-            .basic_publish(
-                x,
-                key,
-                BasicPublishOptions::default(),
-                body.as_bytes(),
-                props,
-            )
-            .await
-            .map_err(|e| self.failure(&e))?;
+        let body = body.as_bytes().to_vec();
+        let send = async move {
+            ch.basic_publish(x, key, BasicPublishOptions::default(), &body, props)
+                .await
+        }
+        .boxed();
+        let sent = start_send(send).await.map_err(|e| self.failure(&e))?;
         let chan = self.chan(c, n)?;
         if chan.confirm {
             chan.seq += 1;
             let seq = chan.seq;
             Ok(async move {
+                let result = match sent.finish().await {
+                    Ok(confirm) => confirm.await,
+                    Err(e) => Err(e),
+                };
                 Settled {
                     id,
                     c,
@@ -1524,13 +1529,12 @@ impl Engine {
                     how: Settlement::Confirmed {
                         seq,
                         message_id,
-                        result: Box::new(confirm.await),
+                        result: Box::new(result),
                     },
                 }
             }
             .boxed())
         } else {
-            drop(confirm);
             let round_trip = chan.join_batch();
             Ok(async move {
                 Settled {
@@ -1543,7 +1547,7 @@ impl Engine {
                             seq: None,
                             message_id,
                         },
-                        result: round_trip.await,
+                        result: after_send(sent, round_trip).await,
                     },
                 }
             }
@@ -2474,6 +2478,47 @@ async fn probe(ch: &Channel) -> Result<(), lapin::Error> {
         AmqpTable::default(),
     )
     .await
+}
+
+/// A pipelined request's frames, queued on its channel: sent already, or
+/// still being written by the connection's I/O thread.
+enum Sent<T> {
+    Done(T),
+    Writing(BoxFuture<'static, Result<T, lapin::Error>>),
+}
+
+/// [`start_send`]'s answer: an error if lapin refused the frames at once.
+type Sending<T> = Result<Sent<T>, lapin::Error>;
+
+/// Polls a lapin send once, in the engine's task: that queues its frames on
+/// the connection, in request order. The engine does not wait for the
+/// connection's I/O thread to have written them (a thread hop per request);
+/// the request's settlement does, before what settles it.
+async fn start_send<T>(mut send: BoxFuture<'static, Result<T, lapin::Error>>) -> Sending<T> {
+    match futures_util::poll!(&mut send) {
+        std::task::Poll::Ready(Ok(done)) => Ok(Sent::Done(done)),
+        std::task::Poll::Ready(Err(e)) => Err(e),
+        std::task::Poll::Pending => Ok(Sent::Writing(send)),
+    }
+}
+
+impl<T> Sent<T> {
+    /// Waits for the frames to be written (or for lapin's error).
+    async fn finish(self) -> Result<T, lapin::Error> {
+        match self {
+            Sent::Done(done) => Ok(done),
+            Sent::Writing(send) => send.await,
+        }
+    }
+}
+
+/// A sent request's share of its channel's round trip (a failure to write
+/// it counts as the round trip's failure).
+async fn after_send<T>(sent: Sent<T>, round_trip: ProbeResult) -> Result<(), Option<lapin::Error>> {
+    let written = sent.finish().await;
+    let round_trip = round_trip.await;
+    written.map_err(Some)?;
+    round_trip
 }
 
 /// The `multiple` flag of an ack or nack.
