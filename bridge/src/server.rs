@@ -260,6 +260,18 @@ pub fn parse_request(
             ),
         ));
     }
+    // The common case in one pass. What it refuses is read again as a
+    // `Value` (as every frame was before), which says what is wrong, so
+    // what is accepted and how a refusal reads are as they were.
+    match serde_json::from_str(text) {
+        Ok(req) => Ok(req),
+        Err(_) => parse_value(text),
+    }
+}
+
+/// [`parse_request`] by way of a `serde_json::Value`: the request, or which
+/// part of the frame is wrong.
+fn parse_value(text: &str) -> Result<sim_core::protocol::Request, (Option<u64>, String)> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| (None, format!("malformed JSON: {e}")))?;
     let id = value.get("id").and_then(|v| v.as_u64());
@@ -448,5 +460,49 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-pass parse accepts and refuses exactly what the `Value` one does.
+    #[test]
+    fn parse_request_agrees_with_the_value_parse() {
+        let frames = [
+            r#"{"id": 7, "op": "publish", "exchange": "", "routing_key": "q", "body": "0123456789abcdef"}"#,
+            r#"{"id": 8, "op": "ack", "channel": 2, "delivery_tag": 3}"#,
+            r#"{"id": 8, "op": "ack", "channel": 2, "delivery_tag": 3, "multiple": true}"#,
+            r#"{"op": "queue_declare", "queue": "orders", "arguments": {"x-max-length": 3, "x-queue-type": "classic"}}"#,
+            r#"{"id": 9, "op": "publish", "routing_key": "q", "body": "b", "properties": {"headers": {"b": 1, "a": [true, null, 2.5]}, "priority": 3}}"#,
+            r#"{"id": 1, "connection": 2, "channel": 3, "op": "channel_open"}"#,
+            r#"{"id": 1, "op": "ack", "delivery_tag": 1, "delivery_tag": 2}"#,
+            r#"{"id": 1, "op": "publish", "op": "ack", "delivery_tag": 1}"#,
+            r#"{"id": 2, "op": "no_such_op"}"#,
+            r#"{"id": 3}"#,
+            r#"{"id": 4, "op": 5}"#,
+            r#"{"id": 5, "op": "ack", "delivery_tag": "x"}"#,
+            r#"{"id": 6, "op": "ack", "delivery_tag": 1, "unknown_field": 1}"#,
+            r#"{"id": -1, "op": "confirm_select"}"#,
+            r#"{"id": 1.5, "op": "confirm_select"}"#,
+            r#"[1, 2]"#,
+            r#""op""#,
+            r#"{"id": 1, "op": "confirm_select"} trailing"#,
+            r#"{"id": 1, "op": "confirm_select""#,
+            "",
+        ];
+        for text in frames {
+            assert_eq!(
+                parse_request(text, 1 << 16),
+                parse_value(text),
+                "frame {text}"
+            );
+        }
+        assert!(parse_request(frames[0], 1 << 16).is_ok());
+        assert!(parse_request(frames[8], 1 << 16).is_err());
+        let (id, message) = parse_request(frames[0], 10).expect_err("over the limit");
+        assert_eq!(id, None);
+        assert!(message.contains("exceeds the limit"), "{message}");
     }
 }
