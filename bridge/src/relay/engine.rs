@@ -5,7 +5,10 @@
 //! is pipelined: a publish or an ack that the broker cannot refuse (see
 //! [`Engine::pipelined`]) is sent at once and its reply waits in `pending`
 //! for what settles it — the publisher confirm, or a round trip on its
-//! channel that several such requests share. Replies still come out in
+//! channel that several such requests share. "Sent" means queued on the
+//! lapin channel: the engine does not wait for the connection's I/O thread
+//! to write the frames (the settlement does), so frames that arrive together
+//! leave together. Replies still come out in
 //! request order, and any other request first waits for everything pending
 //! to settle, so errors stay attributed to the request that caused them.
 
