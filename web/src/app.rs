@@ -401,11 +401,10 @@ impl Reducible for AppState {
                 // P publishes from the selected producer (or the first one),
                 // as its button does (from the past, the page goes live first).
                 Action::Publish => {
-                    let producer = self
-                        .build
-                        .try_borrow()
-                        .ok()
-                        .and_then(|b| b.as_ref().and_then(|open| open.wb.producer_for_key()));
+                    let producer =
+                        self.build.try_borrow().ok().and_then(|b| {
+                            b.as_ref().and_then(|open| open.shown().producer_for_key())
+                        });
                     return match producer {
                         Some(p) => self.build_action(WbAction::Publish(p)),
                         None => self,

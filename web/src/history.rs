@@ -216,7 +216,12 @@ impl<S: Replay> History<S> {
             // The recording ends here; what is shown of the past goes too.
             self.full = true;
             self.step_to = None;
-            self.go_live();
+            // The page stays as it is (paused, if the past was shown): no
+            // resume is left to fire at some later, unrelated moment.
+            self.past = None;
+            self.resume = false;
+            self.live_again = false;
+            self.user_view = false;
             self.inputs = Vec::new();
             self.events = Vec::new();
             self.clock = Vec::new();
@@ -337,9 +342,11 @@ impl<S: Replay> History<S> {
     ) -> Result<Acted, Unavailable> {
         self.available()?;
         let was_past = self.in_past();
+        // A clock running only for a pending step is not a run to resume.
+        let stepping = self.step_to.is_some();
         let acted = self.act_on(ta, busy)?;
         if !was_past && self.in_past() {
-            self.resume = live_playing;
+            self.resume = live_playing && !stepping;
         }
         Ok(acted)
     }
@@ -638,6 +645,38 @@ mod tests {
             assert_eq!(time.take_resume(), playing);
             assert!(!time.take_resume(), "asked once");
         }
+    }
+
+    #[test]
+    fn a_clock_running_only_for_a_step_is_not_resumed() {
+        let mut live = Counter::default();
+        let mut time = History::new(&live, true);
+        run(&mut time, &mut live, &[In::Event, In::Event]);
+        assert_eq!(
+            time.act(&TimeAction::Step, true, false),
+            Ok(Acted::RunForStep)
+        );
+        // The clock now runs for the step; ← before its event comes.
+        time.act(&TimeAction::StepBack, true, true).expect("act");
+        assert!(time.in_past());
+        time.act(&TimeAction::Live, true, false).expect("act");
+        assert!(!time.take_resume(), "the user had paused: stay paused");
+    }
+
+    #[test]
+    fn a_full_recording_leaves_nothing_to_resume_later() {
+        let mut live = Counter::default();
+        let mut time = History::new(&live, true);
+        run(&mut time, &mut live, &[In::Event, In::Event]);
+        time.act(&TimeAction::Seek(1), false, true).expect("act");
+        let idle: Vec<In> = (0..MAX_INPUTS).map(|_| In::Event).collect();
+        run(&mut time, &mut live, &idle);
+        assert_eq!(time.available(), Err(Unavailable::Full));
+        assert!(!time.in_past());
+        assert!(
+            !time.take_resume(),
+            "no resume fires after the recording filled up"
+        );
     }
 
     #[test]

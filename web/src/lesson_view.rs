@@ -214,16 +214,21 @@ pub fn reduce(
         LessonAction::Next => LessonInput::Next,
         LessonAction::Back => LessonInput::Back,
     };
-    match (&input, lesson.time.shown_mut()) {
-        (LessonInput::Next | LessonInput::Back, Some(past)) => {
-            past.feed(&input);
-            return (Vec::new(), true);
+    if lesson.time.in_past() {
+        match &input {
+            LessonInput::Next | LessonInput::Back => {
+                if let Some(past) = lesson.time.shown_mut() {
+                    past.feed(&input);
+                }
+                return (Vec::new(), true);
+            }
+            LessonInput::Answer { .. } => {
+                let total = lesson.time.total();
+                lesson.time.seek(total);
+            }
+            // The link's frames go to the live lesson.
+            LessonInput::Frames { .. } | LessonInput::Tick(_) => {}
         }
-        (LessonInput::Answer { .. }, Some(_)) => {
-            let total = lesson.time.total();
-            lesson.time.seek(total);
-        }
-        _ => {}
     }
     lesson.input(input)
 }

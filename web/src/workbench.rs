@@ -1584,8 +1584,6 @@ impl Workbench {
         any
     }
 
-    /// The rate of producer `name`, messages per second as the form shows it
-    /// (`None`: it publishes only on click).
     /// Replies the page still waits for.
     pub fn awaiting(&self) -> bool {
         !self.pending.is_empty()
@@ -1598,6 +1596,8 @@ impl Workbench {
         self.selected = sel;
     }
 
+    /// The rate of producer `name`, messages per second as the form shows it
+    /// (`None`: it publishes only on click).
     pub fn rate_of(&self, name: &str) -> Option<String> {
         self.sc
             .producers
