@@ -244,15 +244,7 @@ pub fn main(quick: bool) -> anyhow::Result<ExitCode> {
     bridge.stop();
     let ui = ui?;
     metrics.push(match ui.wasm_msgs_per_s {
-        Ok(runs) => Metric::new(
-            "sim_wasm_msgs_per_s",
-            median(&runs),
-            "msgs/s",
-            Target::RatioAtLeast(0.5),
-            "≥ 0.5 × native",
-        )
-        .baseline("sim_native_msgs_per_s", sim_native)
-        .note(format!(
+        Ok(runs) => sim_wasm_metric(median(&runs), sim_native).note(format!(
             "the same workload in the page's wasm (wasm-release profile: opt-level z) in headless Chromium: median of {} runs of {} messages on one page load ({} msgs/s)",
             runs.len(),
             plan.wasm_messages,
@@ -267,14 +259,7 @@ pub fn main(quick: bool) -> anyhow::Result<ExitCode> {
     });
     metrics.extend(ui.metrics);
     metrics.push(
-        Metric::new(
-            "wasm_gz_bytes",
-            bundle.total_gz() as f64,
-            "bytes",
-            Target::AtMost(250_000.0),
-            "≤ 250 KB",
-        )
-        .note(format!(
+        wasm_gz_metric(&bundle).note(format!(
             "gzip -9 of what the page loads at start: web_bg.wasm {} + web.js {} + style.css {} + index.html {} + lessons/index.json {} (wasm raw {}; a lesson's own file, fetched when it is opened, is at most {} more)",
             bundle.wasm_gz,
             bundle.js_gz,
@@ -446,26 +431,11 @@ pub fn wasm_only(quick: bool) -> anyhow::Result<ExitCode> {
             "median of {ROUNDS} runs ({}), {messages} messages each",
             list(&natives)
         )),
-        Metric::new(
-            "sim_wasm_msgs_per_s",
-            median(&wasms),
-            "msgs/s",
-            Target::RatioAtLeast(0.5),
-            "≥ 0.5 × native",
-        )
-        .baseline("sim_native_msgs_per_s", median(&natives))
-        .note(format!(
+        sim_wasm_metric(median(&wasms), median(&natives)).note(format!(
             "median of {ROUNDS} runs ({}), each right after a native one, {messages} messages each",
             list(&wasms)
         )),
-        Metric::new(
-            "wasm_gz_bytes",
-            bundle.total_gz() as f64,
-            "bytes",
-            Target::AtMost(250_000.0),
-            "≤ 250 KB",
-        )
-        .note(format!(
+        wasm_gz_metric(&bundle).note(format!(
             "web_bg.wasm {} gz, {} raw",
             bundle.wasm_gz, bundle.wasm
         )),
@@ -616,6 +586,30 @@ pub fn bridge_only(quick: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// The middle value (the upper one of an even count); NaN when empty.
+/// `sim_wasm_msgs_per_s` against the native figure of the same run (the
+/// full run and `--wasm-only` report it alike; each adds its own note).
+fn sim_wasm_metric(wasm: f64, native: f64) -> Metric {
+    Metric::new(
+        "sim_wasm_msgs_per_s",
+        wasm,
+        "msgs/s",
+        Target::RatioAtLeast(0.5),
+        "≥ 0.5 × native",
+    )
+    .baseline("sim_native_msgs_per_s", native)
+}
+
+/// `wasm_gz_bytes`: what the page loads at start, gzipped.
+fn wasm_gz_metric(bundle: &crate::web::BundleSize) -> Metric {
+    Metric::new(
+        "wasm_gz_bytes",
+        bundle.total_gz() as f64,
+        "bytes",
+        Target::AtMost(250_000.0),
+        "≤ 250 KB",
+    )
+}
+
 fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
