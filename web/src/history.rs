@@ -277,22 +277,29 @@ impl<S: Replay> History<S> {
             return total;
         }
         let target = self.inputs_at(n);
-        let old = self.past.take();
-        let (mut applied, mut wb) = match old.as_ref().filter(|p| p.applied <= target && !p.touched)
-        {
-            Some(p) => (p.applied, p.wb.clone()),
-            None => match self.checkpoints.iter().rev().find(|(at, _)| *at <= target) {
-                Some((at, wb)) => (*at, wb.clone()),
-                None => (0, start.clone()),
-            },
+        // Going on from the copy shown moves it (a copy of what it shows is
+        // kept only if the user chose a view); a fresh replay takes the view
+        // from the copy it replaces.
+        let (mut applied, mut wb, donor) = match self.past.take() {
+            Some(p) if p.applied <= target && !p.touched => {
+                let donor = self.user_view.then(|| p.wb.clone());
+                (p.applied, p.wb, donor)
+            }
+            old => {
+                let (at, wb) = match self.checkpoints.iter().rev().find(|(at, _)| *at <= target) {
+                    Some((at, wb)) => (*at, wb.clone()),
+                    None => (0, start.clone()),
+                };
+                (at, wb, old.filter(|_| self.user_view).map(|p| p.wb))
+            }
         };
         while applied < target {
             wb.feed(&self.inputs[applied]);
             applied += 1;
         }
         wb.for_viewing();
-        if let Some(old) = old.as_ref().filter(|_| self.user_view) {
-            wb.keep_view(&old.wb);
+        if let Some(old) = donor {
+            wb.keep_view(&old);
         }
         self.past = Some(Past {
             pos: n,
