@@ -49,13 +49,13 @@ impl Page {
             if frames.is_empty() {
                 return;
             }
-            let (more, _) = self.wb.feed(&Input::Act(WbAction::Frames {
+            let (more, _) = self.wb.feed(&Input::act(WbAction::Frames {
                 generation: 0,
                 frames: frames.clone(),
             }));
             let t = Instant::now();
             self.time.record(
-                Input::Act(WbAction::Frames {
+                Input::act(WbAction::Frames {
                     generation: 0,
                     frames,
                 }),
@@ -67,11 +67,11 @@ impl Page {
     }
 
     fn form(&mut self, kind: Kind, fields: &[(&str, &str)]) {
-        self.input(Input::Act(WbAction::NewForm(kind)));
+        self.input(Input::act(WbAction::NewForm(kind)));
         for (k, v) in fields {
-            self.input(Input::Act(WbAction::Field(k.to_string(), v.to_string())));
+            self.input(Input::act(WbAction::Field(k.to_string(), v.to_string())));
         }
-        self.input(Input::Act(WbAction::Save));
+        self.input(Input::act(WbAction::Save));
     }
 }
 
@@ -89,7 +89,7 @@ fn main() {
         record_s: 0.0,
     };
     let started = Instant::now();
-    page.input(Input::Act(WbAction::Link {
+    page.input(Input::act(WbAction::Link {
         generation: 0,
         event: LinkEvent::Open,
     }));
@@ -121,7 +121,7 @@ fn main() {
             ("work_ms", "40"),
         ],
     );
-    page.input(Input::Act(WbAction::Run("shop".into(), true)));
+    page.input(Input::act(WbAction::Run("shop".into(), true)));
     let ticks = (minutes * 60.0 * 60.0) as u64;
     for i in 1..=ticks {
         let wall = i as f64 * 1000.0 / 60.0;

@@ -153,6 +153,20 @@ impl AppState {
             .unwrap_or(false)
     }
 
+    /// Whether the open Build page or lesson shows its past while holding
+    /// a run that was playing (see [`leave_past`]).
+    fn past_holds_run(&self) -> bool {
+        let build = self
+            .build
+            .try_borrow()
+            .map(|b| b.as_ref().is_some_and(|open| open.time.holds_run()));
+        let lesson = self
+            .lesson
+            .try_borrow()
+            .map(|l| l.as_ref().is_some_and(|open| open.time.holds_run()));
+        build.unwrap_or(false) || lesson.unwrap_or(false)
+    }
+
     /// Whether the Build page shows its past.
     fn build_in_past(&self) -> bool {
         self.build
@@ -167,7 +181,7 @@ impl AppState {
     fn build_action(self: Rc<Self>, a: WbAction) -> Rc<Self> {
         let live = matches!(a, WbAction::Frames { .. } | WbAction::Link { .. });
         if live || !self.build_in_past() {
-            return self.build_input(Input::Act(a));
+            return self.build_input(Input::act(a));
         }
         let what = crate::build_time::in_past(&a);
         let slot = self.build.clone();
@@ -189,7 +203,7 @@ impl AppState {
             },
             Err(_) => return self,
         };
-        self.build_input(Input::Act(a)).resumed(resume)
+        self.build_input(Input::act(a)).resumed(resume)
     }
 
     /// The live run plays again if `resume` (it was playing before the past
@@ -545,6 +559,22 @@ impl Reducible for AppState {
     }
 }
 
+/// Runs `leave`, which closes or replaces the open Build page or lesson
+/// (Reset, another scene, the mode toggle...). If that page was showing its
+/// past while holding a run that was playing, the run plays on afterwards:
+/// the pause was the past's, not the user's. The clock is set last, so it
+/// reaches whatever link `leave` made.
+pub(crate) fn leave_past(state: &UseReducerHandle<AppState>, leave: impl FnOnce()) {
+    let held = state.past_holds_run();
+    leave();
+    if held {
+        state.dispatch(Action::SetClock {
+            paused: false,
+            speed: state.model.speed,
+        });
+    }
+}
+
 /// Makes the link for `mode` and points the reducer at it.
 pub(crate) fn switch_mode(state: &UseReducerHandle<AppState>, mode: Mode, scene: &'static Scene) {
     let slot = state.link.clone();
@@ -580,6 +610,19 @@ pub(crate) fn switch_mode(state: &UseReducerHandle<AppState>, mode: Mode, scene:
         Ok(mut l) => *l = Some(link),
         Err(_) => web_sys::console::error_1(&"link slot busy: mode switch ignored".into()),
     };
+}
+
+/// Back from a lesson to the playground scene `sc`.
+fn close_lesson(state: &UseReducerHandle<AppState>, sc: &'static Scene) {
+    if let Ok(mut l) = state.lesson.try_borrow_mut() {
+        *l = None;
+    }
+    if let Ok(slot) = state.link.link.try_borrow() {
+        if let Some(link) = slot.as_ref() {
+            link.set_cap(None);
+        }
+    }
+    switch_mode(state, state.model.mode, sc);
 }
 
 /// The playground scene (or the open Build page) again, in `mode`.
@@ -706,14 +749,16 @@ pub fn app() -> Html {
                 .try_borrow()
                 .ok()
                 .and_then(|l| l.as_ref().map(|l| l.player.sc.clone()));
-            let build = workbench_view::close_build(&state);
-            switch_mode(&state, next, state.model.scene);
-            if let Some(sc) = open {
-                lesson_view::open_lesson(&state, sc, next);
-            }
-            if let Some(wb) = build {
-                workbench_view::open_build(&state, wb.sc, next, wb.moved);
-            }
+            leave_past(&state, || {
+                let build = workbench_view::close_build(&state);
+                switch_mode(&state, next, state.model.scene);
+                if let Some(sc) = open {
+                    lesson_view::open_lesson(&state, sc, next);
+                }
+                if let Some(wb) = build {
+                    workbench_view::open_build(&state, wb.sc, next, wb.moved);
+                }
+            })
         })
     };
     let on_open_lesson = {
@@ -726,15 +771,7 @@ pub fn app() -> Html {
     let on_close_lesson = {
         let state = state.clone();
         Callback::from(move |_: MouseEvent| {
-            if let Ok(mut l) = state.lesson.try_borrow_mut() {
-                *l = None;
-            }
-            if let Ok(slot) = state.link.link.try_borrow() {
-                if let Some(link) = slot.as_ref() {
-                    link.set_cap(None);
-                }
-            }
-            switch_mode(&state, state.model.mode, state.model.scene);
+            leave_past(&state, || close_lesson(&state, state.model.scene))
         })
     };
     let on_restart_lesson = {
@@ -776,12 +813,14 @@ pub fn app() -> Html {
         Callback::from(move |_: MouseEvent| {
             if !state.build_open() {
                 state.dispatch(Action::Ui(UiAction::Picker(Some(false))));
-                workbench_view::open_build(
-                    &state,
-                    crate::editor::empty(),
-                    state.model.mode,
-                    Default::default(),
-                );
+                leave_past(&state, || {
+                    workbench_view::open_build(
+                        &state,
+                        crate::editor::empty(),
+                        state.model.mode,
+                        Default::default(),
+                    )
+                });
             }
         })
     };
@@ -798,22 +837,15 @@ pub fn app() -> Html {
         let lang = state.ui.lang;
         let active = state.model.scene.id == sc.id && !state.lesson_open() && !state.build_open();
         let onclick = Callback::from(move |_: MouseEvent| {
-            if workbench_view::close_build(&state).is_some() {
-                switch_mode(&state, state.model.mode, sc);
-            } else if state.lesson_open() {
-                // Back from a lesson to the playground scene.
-                if let Ok(mut l) = state.lesson.try_borrow_mut() {
-                    *l = None;
+            leave_past(&state, || {
+                if workbench_view::close_build(&state).is_some() {
+                    switch_mode(&state, state.model.mode, sc);
+                } else if state.lesson_open() {
+                    close_lesson(&state, sc);
+                } else if state.model.scene.id != sc.id {
+                    switch_mode(&state, state.model.mode, sc);
                 }
-                if let Ok(slot) = state.link.link.try_borrow() {
-                    if let Some(link) = slot.as_ref() {
-                        link.set_cap(None);
-                    }
-                }
-                switch_mode(&state, state.model.mode, sc);
-            } else if state.model.scene.id != sc.id {
-                switch_mode(&state, state.model.mode, sc);
-            }
+            })
         });
         html! {
             <button class={classes!("scene-choice", active.then_some("active"))}

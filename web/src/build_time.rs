@@ -10,10 +10,11 @@ use crate::workbench::{Sel, WbAction, Workbench};
 /// The Build page's recording.
 pub type BuildTime = History<Workbench>;
 
-/// One input the live workbench took.
+/// One input the live workbench took (the action boxed: a recording holds
+/// mostly ticks, which stay small).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
-    Act(WbAction),
+    Act(Box<WbAction>),
     Tick {
         wall_ms: f64,
         paused: bool,
@@ -21,12 +22,21 @@ pub enum Input {
     },
 }
 
+// A long session records hundreds of thousands of inputs.
+const _: () = assert!(std::mem::size_of::<Input>() <= 32);
+
+impl Input {
+    pub fn act(a: WbAction) -> Input {
+        Input::Act(Box::new(a))
+    }
+}
+
 impl Replay for Workbench {
     type Input = Input;
 
     fn feed(&mut self, input: &Input) -> (Vec<Request>, bool) {
         match input {
-            Input::Act(a) => self.apply(a.clone()),
+            Input::Act(a) => self.apply(WbAction::clone(a)),
             Input::Tick {
                 wall_ms,
                 paused,
@@ -36,7 +46,7 @@ impl Replay for Workbench {
     }
 
     fn is_event(input: &Input) -> bool {
-        matches!(input, Input::Act(WbAction::Frames { frames, .. }) if !frames.is_empty())
+        matches!(input, Input::Act(a) if matches!(&**a, WbAction::Frames { frames, .. } if !frames.is_empty()))
     }
 
     fn clock(&self) -> f64 {

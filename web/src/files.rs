@@ -37,12 +37,14 @@ pub fn current_scenario(state: &AppState) -> Scenario {
 /// Opens a scenario: one made on the Build page (or imported while it is
 /// open) in the Build page, any other as a lesson.
 fn open_scenario(state: &UseReducerHandle<AppState>, sc: Scenario) {
-    if state.build_open() || sc.tags.iter().any(|t| t == crate::editor::EDITOR_TAG) {
-        crate::workbench_view::open_build(state, sc, state.model.mode, Default::default());
-    } else {
-        crate::workbench_view::close_build(state);
-        open_lesson(state, sc, state.model.mode);
-    }
+    crate::app::leave_past(state, || {
+        if state.build_open() || sc.tags.iter().any(|t| t == crate::editor::EDITOR_TAG) {
+            crate::workbench_view::open_build(state, sc, state.model.mode, Default::default());
+        } else {
+            crate::workbench_view::close_build(state);
+            open_lesson(state, sc, state.model.mode);
+        }
+    })
 }
 
 /// Opens the scene of a shared link in the address bar, if there is one; a

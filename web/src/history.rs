@@ -103,6 +103,9 @@ struct Past<S> {
     /// The user changed what is looked at (a selection): the copy is no
     /// longer an exact replay, so going on replays afresh.
     touched: bool,
+    /// Playing, a copy showing what the user chose to look at: kept over
+    /// what the recording selects as it plays.
+    view: Option<Box<S>>,
 }
 
 /// The recording of one open Build page or lesson, and what of it is shown.
@@ -186,6 +189,12 @@ impl<S: Replay> History<S> {
         self.past.is_some()
     }
 
+    /// Whether the past is shown while the live run, playing before, is
+    /// held for it: when the page is left from here, the run plays on.
+    pub fn holds_run(&self) -> bool {
+        self.past.is_some() && self.resume
+    }
+
     /// Whether the past is playing.
     pub fn playing(&self) -> bool {
         self.past.as_ref().is_some_and(|p| p.playing.is_some())
@@ -202,6 +211,8 @@ impl<S: Replay> History<S> {
     pub fn shown_mut(&mut self) -> Option<&mut S> {
         let past = self.past.as_mut()?;
         past.touched = true;
+        // Playing on, the view is taken afresh from what the user now chose.
+        past.view = None;
         self.user_view = true;
         Some(&mut past.wb)
     }
@@ -269,14 +280,22 @@ impl<S: Replay> History<S> {
     /// again). Returns the position shown.
     pub fn seek(&mut self, n: u32) -> u32 {
         let total = self.total();
-        let Some(start) = self.start.as_ref() else {
+        if self.start.is_none() {
             return total;
-        };
+        }
         if n >= total || self.full {
             self.go_live();
             return total;
         }
-        let target = self.inputs_at(n);
+        self.show(n, self.inputs_at(n));
+        n
+    }
+
+    /// Shows the page after `target` inputs, event `pos` (see [`History::seek`]).
+    fn show(&mut self, pos: u32, target: usize) {
+        let Some(start) = self.start.as_ref() else {
+            return;
+        };
         // Going on from the copy shown moves it (a copy of what it shows is
         // kept only if the user chose a view); a fresh replay takes the view
         // from the copy it replaces.
@@ -302,13 +321,13 @@ impl<S: Replay> History<S> {
             wb.keep_view(&old);
         }
         self.past = Some(Past {
-            pos: n,
+            pos,
             applied,
             wb,
             playing: None,
             touched: false,
+            view: None,
         });
-        n
     }
 
     /// Back to live (remembering it for [`History::take_resume`]).
@@ -410,10 +429,15 @@ impl<S: Replay> History<S> {
 
     /// Plays the past from where it is shown (`now_wall`: the page's clock).
     pub fn play(&mut self, now_wall: f64) {
-        if self.past.as_ref().is_some_and(|p| p.touched) {
-            // Go on from an exact replay, keeping what is looked at.
-            let pos = self.position();
-            self.seek(pos);
+        if let Some((pos, applied)) = self
+            .past
+            .as_ref()
+            .filter(|p| p.touched)
+            .map(|p| (p.pos, p.applied))
+        {
+            // Go on from an exact replay of the very moment shown, keeping
+            // what is looked at.
+            self.show(pos, applied);
         }
         if let Some(p) = self.past.as_mut() {
             p.playing = Some((now_wall, p.wb.clock()));
@@ -440,6 +464,9 @@ impl<S: Replay> History<S> {
         };
         let until = reached + (now_wall - last).clamp(0.0, 100.0) * speed;
         p.playing = Some((now_wall, until));
+        if self.user_view && p.view.is_none() {
+            p.view = Some(Box::new(p.wb.clone()));
+        }
         let mut changed = false;
         while p.applied < self.inputs.len() && self.clock[p.applied] <= until {
             let input = &self.inputs[p.applied];
@@ -454,6 +481,9 @@ impl<S: Replay> History<S> {
             return true;
         }
         p.wb.for_viewing();
+        if let Some(view) = p.view.as_deref() {
+            p.wb.keep_view(view);
+        }
         changed
     }
 }
@@ -648,7 +678,10 @@ mod tests {
             // Moving about the past does not change what was playing.
             time.act(&TimeAction::StepBack, false, !playing)
                 .expect("act");
+            // Leaving the page from here lets the run play on only if it was playing.
+            assert_eq!(time.holds_run(), playing);
             time.act(&TimeAction::Live, false, false).expect("act");
+            assert!(!time.holds_run(), "live: nothing is held");
             assert_eq!(time.take_resume(), playing);
             assert!(!time.take_resume(), "asked once");
         }

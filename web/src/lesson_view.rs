@@ -106,7 +106,7 @@ pub fn open_by_id(state: &UseReducerHandle<AppState>, id: String) {
             .await
             .and_then(|text| crate::lesson::parse_scenario(&text));
         match got {
-            Ok(sc) => open_lesson(&state, sc, state.model.mode),
+            Ok(sc) => crate::app::leave_past(&state, || open_lesson(&state, sc, state.model.mode)),
             Err(e) => state.dispatch(Action::Notice(Some(format!("lesson '{id}': {e}")))),
         }
     });

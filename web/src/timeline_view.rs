@@ -364,16 +364,18 @@ pub fn controls(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
             state.dispatch(Action::Notice(None));
             // The Build page starts over with the same topology, a lesson
             // from its start.
-            if state.lesson_open() {
-                crate::lesson_view::restart_lesson(&state);
-                return;
-            }
-            match crate::workbench_view::close_build(&state) {
-                Some(wb) => {
-                    crate::workbench_view::open_build(&state, wb.sc, state.model.mode, wb.moved)
+            crate::app::leave_past(&state, || {
+                if state.lesson_open() {
+                    crate::lesson_view::restart_lesson(&state);
+                    return;
                 }
-                None => switch_mode(&state, state.model.mode, state.model.scene),
-            }
+                match crate::workbench_view::close_build(&state) {
+                    Some(wb) => {
+                        crate::workbench_view::open_build(&state, wb.sc, state.model.mode, wb.moved)
+                    }
+                    None => switch_mode(&state, state.model.mode, state.model.scene),
+                }
+            })
         })
     };
     let shown_ms = match recorded {

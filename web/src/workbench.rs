@@ -1980,7 +1980,7 @@ mod tests {
                 if frames.is_empty() {
                     return;
                 }
-                reqs.extend(self.feed(crate::build_time::Input::Act(WbAction::Frames {
+                reqs.extend(self.feed(crate::build_time::Input::act(WbAction::Frames {
                     generation: 0,
                     frames,
                 })));
@@ -1989,7 +1989,7 @@ mod tests {
         }
 
         fn act(&mut self, a: WbAction) {
-            let reqs = self.feed(crate::build_time::Input::Act(a));
+            let reqs = self.feed(crate::build_time::Input::act(a));
             self.run(reqs);
         }
 
@@ -2018,7 +2018,7 @@ mod tests {
                     frames.push(f);
                 }
                 if !frames.is_empty() {
-                    let out = self.feed(crate::build_time::Input::Act(WbAction::Frames {
+                    let out = self.feed(crate::build_time::Input::act(WbAction::Frames {
                         generation: 0,
                         frames,
                     }));
@@ -2203,6 +2203,51 @@ mod tests {
                 "event {n} after a selection"
             );
         }
+    }
+
+    /// Playing the past keeps what the user chose to look at in it: a
+    /// selection the live page made later does not take its place, and
+    /// play goes on from the very moment shown.
+    #[test]
+    fn playing_the_past_keeps_the_users_selection() {
+        use crate::build_time::BuildTime;
+        use crate::history::Replay;
+        let mut r = Rig::shop(false);
+        let opened = r.wb.clone();
+        r.time = Some((BuildTime::new(&opened, true), Vec::new()));
+        r.worker_and_rate("250", "8");
+        r.act(WbAction::Run("shop".into(), true));
+        r.wait(1000.0);
+        let live_choice = Some(Sel::Node("exchange:shop".into()));
+        r.act(WbAction::Select(live_choice.clone()));
+        r.wait(1000.0);
+        r.act(WbAction::Run("shop".into(), false));
+        let (mut time, _) = r.time.take().expect("recording");
+        assert_eq!(r.wb.selected, live_choice);
+        time.seek(2);
+        // Let the past play a little, hold it between two events, select.
+        time.play(0.0);
+        time.play_tick(30.0, 1.0);
+        time.hold();
+        let (pos, clock) = (time.position(), time.shown().expect("past").clock());
+        let mine = Some(Sel::Node("queue:orders.new".into()));
+        time.shown_mut().expect("past").select_view(mine.clone());
+        time.play(1000.0);
+        assert_eq!(time.position(), pos);
+        assert_eq!(
+            time.shown().expect("past").clock(),
+            clock,
+            "not back to the event"
+        );
+        let mut wall = 1000.0;
+        while time.in_past() {
+            wall += 50.0;
+            time.play_tick(wall, 1.0);
+            if let Some(wb) = time.shown() {
+                assert_eq!(wb.selected, mine, "at event {}", time.position());
+            }
+        }
+        assert!(wall > 2000.0, "played through the live selection");
     }
 
     #[test]

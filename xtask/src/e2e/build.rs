@@ -258,7 +258,7 @@ pub(super) async fn build_publish_inspect(
 
 /// The Build page's timeline: step back until the message waits in its
 /// queue again (the consumer has done nothing yet), then step forward until
-/// it is acked once more, and back to live.
+/// it is acked once more, and back to live; Reset from the past plays on.
 async fn build_time_travel(client: &Client, out_dir: &Path) -> anyhow::Result<()> {
     let state = || async { attr_of(client, "time-controls", "data-state").await };
     if state().await?.as_deref() != Some("live") {
@@ -281,6 +281,26 @@ async fn build_time_travel(client: &Client, out_dir: &Path) -> anyhow::Result<()
         "the timeline to be live",
         Duration::from_secs(5),
         || async { Ok((state().await?.as_deref() == Some("live")).then_some(())) },
+    )
+    .await?;
+    // Reset from the past: the run, held only while the past was shown,
+    // plays on from the start.
+    let paused = || async { attr_of(client, "pause", "aria-pressed").await };
+    if paused().await?.as_deref() != Some("false") {
+        bail!("back to live, the Build page's run did not play on");
+    }
+    click(client, "step-back").await?;
+    if state().await?.as_deref() != Some("past") {
+        bail!("stepping back did not show the past");
+    }
+    click(client, "time-reset").await?;
+    wait_until(
+        "the reset page to be live and playing",
+        Duration::from_secs(5),
+        || async {
+            let live = state().await?.as_deref() == Some("live");
+            Ok((live && paused().await?.as_deref() == Some("false")).then_some(()))
+        },
     )
     .await?;
     no_panic(client).await
