@@ -856,6 +856,21 @@ pub enum Trace {
     },
 }
 
+impl Trace {
+    /// The message the trace is about.
+    pub fn message_id(&self) -> MessageId {
+        match self {
+            Trace::Routed { message_id, .. }
+            | Trace::ToAlternateExchange { message_id, .. }
+            | Trace::Enqueued { message_id, .. }
+            | Trace::Requeued { message_id, .. }
+            | Trace::Acked { message_id, .. }
+            | Trace::DeadLettered { message_id, .. }
+            | Trace::Dropped { message_id, .. } => *message_id,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DestinationKind {

@@ -11,7 +11,8 @@ use yew::prelude::*;
 use crate::build_time::{InPast, Input};
 use crate::frame_clock::FrameClock;
 use crate::history::{Acted, Replay, Unavailable};
-use crate::i18n::{t, Ui, UiAction, LANGS};
+use crate::i18n::{t, Lang, Ui, UiAction, LANGS};
+use crate::inspector::fill;
 use crate::label::{place_label, text_box, Rect};
 use crate::lesson::{LessonAction, LessonInput};
 use crate::lesson_view::{self, LessonSlot};
@@ -287,7 +288,10 @@ impl AppState {
         let speed = self.model.speed;
         let notice = |text: String| Action::Notice(Some(text));
         match acted {
-            Err(why) => self.reduce(notice(timeline_view::history_reason(why))),
+            Err(why) => {
+                let text = timeline_view::history_reason(why, self.ui.lang);
+                self.reduce(notice(text))
+            }
             Ok(Acted::NothingMoving) => {
                 let text = t(self.ui.lang, "tl-step-nothing").to_string();
                 self.reduce(notice(text))
@@ -930,8 +934,8 @@ pub fn app() -> Html {
                     { status_label }
                 </span>
                 if real && (failed && lesson.is_none() && build.is_none() || build.is_some_and(|b| !b.wb.link_up && b.wb.notice.is_some())) {
-                    <button class="small" data-testid="retry-real" onclick={on_retry} aria-label="Retry real mode">{ "Retry" }</button>
-                    <button class="small" data-testid="use-sim" onclick={on_use_sim} aria-label="Back to the simulation">{ "Use simulation" }</button>
+                    <button class="small" data-testid="retry-real" onclick={on_retry} aria-label={t(lang, "retry-real")}>{ t(lang, "retry") }</button>
+                    <button class="small" data-testid="use-sim" onclick={on_use_sim} aria-label={t(lang, "use-sim-long")}>{ t(lang, "use-sim") }</button>
                 }
             </div>
             <div class="view-settings">
@@ -986,8 +990,8 @@ pub fn app() -> Html {
         if let (Some(err), None, None) = (&live_error, lesson, build) {
             <div class="error-banner" role="alert" data-testid="error-banner">
                 <span>{ err }</span>
-                <button class="small" onclick={on_reset.clone()} aria-label="Declare the scene again">{ "Reset scene" }</button>
-                <button class="small" onclick={on_dismiss} aria-label="Dismiss this message">{ "Dismiss" }</button>
+                <button class="small" onclick={on_reset.clone()} aria-label={t(lang, "reset-scene-long")}>{ t(lang, "reset-scene") }</button>
+                <button class="small" onclick={on_dismiss} aria-label={t(lang, "dismiss-long")}>{ t(lang, "dismiss") }</button>
             </div>
         }
         <main>
@@ -1016,31 +1020,31 @@ pub fn app() -> Html {
                     let state = state.clone();
                     Callback::from(move |a: WbAction| state.dispatch(Action::Build(a)))
                 }) }
-                <section class="controls" aria-label="Controls">
+                <section class="controls" aria-label={t(lang, "controls")}>
                     { clock.clone() }
                 </section>
             } else if let Some(open) = lesson {
-                <section class="stage" aria-label="Message flow">
+                <section class="stage" aria-label={t(lang, "message-flow")}>
                     { lesson_view::stage(open.shown(), lang) }
                 </section>
-                <section class="controls" aria-label="Controls">
+                <section class="controls" aria-label={t(lang, "controls")}>
                     { clock }
                 </section>
                 { lesson_view::metrics(open.shown(), lang) }
                 { lesson_view::panel(open, lang, lesson_dispatch, on_close_lesson, on_restart_lesson) }
             } else {
-            <section class="stage" aria-label="Message flow">
-                { topology(m) }
+            <section class="stage" aria-label={t(lang, "message-flow")}>
+                { topology(m, lang) }
             </section>
             <p class="why" data-testid="why" aria-live="polite">
                 <span class="why-label">{ t(lang, "why") }</span>
-                { m.why.clone().unwrap_or_else(|| t(lang, "why-hint").to_string()) }
+                { m.why.as_ref().map_or_else(|| t(lang, "why-hint").to_string(), |w| w.text(lang)) }
             </p>
-            <section class="controls" aria-label="Controls">
+            <section class="controls" aria-label={t(lang, "controls")}>
                 <button class="publish" data-testid="publish" onclick={on_publish}
                         disabled={!m.ready || in_past}
-                        aria-keyshortcuts="P" title="Publish (key P)"
-                    aria-label={format!("Publish one message to exchange {}", m.scene.exchange)}>
+                        aria-keyshortcuts="P" title={t(lang, "publish-key")}
+                    aria-label={fill(t(lang, "publish-to"), &[m.scene.exchange])}>
                     { t(lang, "publish") }
                 </button>
                 { clock }
@@ -1103,7 +1107,7 @@ pub fn app() -> Html {
 }
 
 /// The header's link status in the page language.
-fn status_text(status: &LinkStatus, lang: crate::i18n::Lang) -> String {
+fn status_text(status: &LinkStatus, lang: Lang) -> String {
     match status {
         LinkStatus::Simulation => t(lang, "st-sim").to_string(),
         LinkStatus::Connecting => t(lang, "st-connecting").to_string(),
@@ -1119,7 +1123,9 @@ fn edge_label(x: f64, y: f64, caption: &str, key: Option<&str>, testid: String) 
     let x = format!("{x:.1}");
     html! {
         <g class="edge-label" data-testid={testid}>
-            <text x={x.clone()} y={format!("{:.1}", y - 40.0)} class="edge-caption">{ caption }</text>
+            // A caption longer than "routing key" (Russian, Ukrainian) is set smaller.
+            <text x={x.clone()} y={format!("{:.1}", y - 40.0)}
+                  class={classes!("edge-caption", (caption.chars().count() > 11).then_some("long"))}>{ caption }</text>
             if let Some(key) = key {
                 <text x={x} y={format!("{:.1}", y - 12.0)} class="key">{ key }</text>
             }
@@ -1148,6 +1154,7 @@ const MAX_LABEL_BOXES: usize = 160;
 fn scene_text_boxes(
     sc: &Scene,
     fanout: bool,
+    lang: Lang,
     binding_label: impl Fn(f64) -> (f64, f64),
 ) -> Vec<Rect> {
     let [px, ex, qx, cx] = NODE_X;
@@ -1160,14 +1167,23 @@ fn scene_text_boxes(
         text_box(ex, cy + 84.0, 21.0, "exchange"),
     ];
     let publish_x = (px + 85.0 + ex - 62.0) / 2.0;
-    out.push(text_box(publish_x, cy - 40.0, 20.0, "routing key"));
+    let publish = t(
+        lang,
+        if fanout {
+            "sc-publish"
+        } else {
+            "sc-routing-key"
+        },
+    );
+    out.push(text_box(publish_x, cy - 40.0, 20.0, publish));
     if !fanout {
         out.push(text_box(publish_x, cy - 12.0, 27.0, sc.routing_key));
     }
     for (i, q) in sc.queues.iter().enumerate() {
         let y = sc.lane_y(i);
         let (lx, ly) = binding_label(y);
-        out.push(text_box(lx, ly - 40.0, 20.0, "binding key"));
+        let binding = t(lang, if fanout { "sc-bound" } else { "sc-binding-key" });
+        out.push(text_box(lx, ly - 40.0, 20.0, binding));
         if !fanout {
             out.push(text_box(lx, ly - 12.0, 27.0, q.binding_key));
         }
@@ -1176,24 +1192,38 @@ fn scene_text_boxes(
             qx,
             y + QUEUE_H / 2.0 + 30.0,
             21.0,
-            "ready 00 · unacked 00",
+            &queue_caption(lang, 10, 10),
         ));
         out.push(text_box(qx - QUEUE_W / 2.0 + 24.0, y + 8.0, 20.0, "+0000"));
         out.push(text_box(
             (qx + QUEUE_W / 2.0 + cx - 85.0) / 2.0,
             y - 40.0,
             20.0,
-            "deliver",
+            t(lang, "sc-deliver"),
         ));
         out.push(text_box(cx, y - 6.0, 27.0, "Consumer"));
         out.push(text_box(cx, y + 24.0, 20.0, q.consumer_tag));
-        out.push(text_box(cx, y + 80.0, 21.0, "received 000"));
+        out.push(text_box(cx, y + 80.0, 21.0, &received_caption(lang, 100)));
     }
     out
 }
 
+/// A queue's caption: "ready 3 · unacked 1".
+fn queue_caption(lang: Lang, ready: usize, unacked: usize) -> String {
+    format!(
+        "{} {ready} · {} {unacked}",
+        t(lang, "ready"),
+        t(lang, "unacked")
+    )
+}
+
+/// A consumer's caption: "received 4".
+fn received_caption(lang: Lang, received: u64) -> String {
+    format!("{} {received}", t(lang, "received"))
+}
+
 /// The scene as SVG, with the messages on their way.
-fn topology(m: &Model) -> Html {
+fn topology(m: &Model, lang: Lang) -> Html {
     let sc = m.scene;
     let view_box = format!("0 0 {WIDTH} {:.0}", sc.height());
     let cy = sc.center_y();
@@ -1222,7 +1252,7 @@ fn topology(m: &Model) -> Html {
 
     // Messages at one spot are drawn as one pile (`×n`).
     let drawing = m.drawing();
-    let mut avoid = scene_text_boxes(sc, fanout, binding_label);
+    let mut avoid = scene_text_boxes(sc, fanout, lang, binding_label);
     let tokens: Vec<Html> = drawing
         .piles
         .iter()
@@ -1260,12 +1290,12 @@ fn topology(m: &Model) -> Html {
             <g class="lane" key={q.name}>
                 { line("edge binding", bx1, by1, bx2, y) }
                 if fanout {
-                    { edge_label(label_x, label_y, "bound", None, format!("binding-{}", q.name)) }
+                    { edge_label(label_x, label_y, t(lang, "sc-bound"), None, format!("binding-{}", q.name)) }
                 } else {
-                    { edge_label(label_x, label_y, "binding key", Some(q.binding_key), format!("binding-{}", q.name)) }
+                    { edge_label(label_x, label_y, t(lang, "sc-binding-key"), Some(q.binding_key), format!("binding-{}", q.name)) }
                 }
                 { line("edge", qx + QUEUE_W / 2.0, y, cx - 87.0, y) }
-                { edge_label(deliver_label_x, y, "deliver", None, format!("deliver-{}", q.name)) }
+                { edge_label(deliver_label_x, y, t(lang, "sc-deliver"), None, format!("deliver-{}", q.name)) }
                 <g class="node queue" transform={format!("translate({qx},{y})")}>
                     <rect x={(-QUEUE_W / 2.0).to_string()} y={(-QUEUE_H / 2.0).to_string()}
                           width={QUEUE_W.to_string()} height={QUEUE_H.to_string()} rx="10" />
@@ -1277,7 +1307,7 @@ fn topology(m: &Model) -> Html {
                     <text y={(-QUEUE_H / 2.0 - 14.0).to_string()} class="node-title">{ q.name }</text>
                     <text y={(QUEUE_H / 2.0 + 30.0).to_string()} class="node-caption"
                           data-testid={format!("counts-{}", q.name)}>
-                        { format!("ready {ready} · unacked {unacked}") }
+                        { queue_caption(lang, ready, unacked) }
                     </text>
                     if overflow > 0 {
                         <text x={(-QUEUE_W / 2.0 + 24.0).to_string()} y="8" class="overflow">{ format!("+{overflow}") }</text>
@@ -1287,21 +1317,21 @@ fn topology(m: &Model) -> Html {
                     <rect x="-85" y="-48" width="170" height="96" rx="16" />
                     <text y="-6" class="node-title">{ "Consumer" }</text>
                     <text y="24" class="node-sub">{ q.consumer_tag }</text>
-                    <text y="80" class="node-caption">{ format!("received {received}") }</text>
+                    <text y="80" class="node-caption">{ received_caption(lang, received) }</text>
                 </g>
             </g>
         }
     });
 
-    let aria = format!(
-        "Producer publishes to {} exchange {}, which routes to {}",
-        sc.kind.as_str(),
-        sc.exchange,
-        sc.queues
-            .iter()
-            .map(|q| format!("queue {} consumed by {}", q.name, q.consumer_tag))
-            .collect::<Vec<_>>()
-            .join(" and ")
+    let routes = sc
+        .queues
+        .iter()
+        .map(|q| fill(t(lang, "sc-aria-queue"), &[q.name, q.consumer_tag]))
+        .collect::<Vec<_>>()
+        .join(crate::inspector::pick(lang, [" and ", " и ", " і "]));
+    let aria = fill(
+        t(lang, "sc-aria"),
+        &[sc.kind.as_str(), sc.exchange, &routes],
     );
 
     html! {
@@ -1314,9 +1344,9 @@ fn topology(m: &Model) -> Html {
             </defs>
             { line("edge", px + 85.0, cy, ex - 64.0, cy) }
             if fanout {
-                { edge_label(publish_label_x, cy, "publish", None, "routing-key".to_string()) }
+                { edge_label(publish_label_x, cy, t(lang, "sc-publish"), None, "routing-key".to_string()) }
             } else {
-                { edge_label(publish_label_x, cy, "routing key", Some(sc.routing_key), "routing-key".to_string()) }
+                { edge_label(publish_label_x, cy, t(lang, "sc-routing-key"), Some(sc.routing_key), "routing-key".to_string()) }
             }
             <g class="node producer" transform={format!("translate({px},{cy})")}>
                 <rect x="-85" y="-48" width="170" height="96" rx="16" />

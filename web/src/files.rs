@@ -9,6 +9,7 @@ use yew::prelude::*;
 
 use crate::app::AppState;
 use crate::i18n::{t, Lang};
+use crate::inspector::fill;
 use crate::lesson_view::open_lesson;
 use crate::model::Action;
 use crate::share;
@@ -149,11 +150,9 @@ pub fn files_bar(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
             // The same file can be chosen again.
             input.set_value("");
             if file.size() > MAX_FILE {
-                state.dispatch(Action::Notice(Some(format!(
-                    "{}: the file is too large ({:.0} KB; at most 2 MB)",
-                    file.name(),
-                    file.size() / 1024.0
-                ))));
+                let kb = format!("{:.0}", file.size() / 1024.0);
+                let text = fill(t(lang, "file-too-large"), &[&file.name(), &kb]);
+                state.dispatch(Action::Notice(Some(text)));
                 return;
             }
             let state = state.clone();
@@ -163,10 +162,8 @@ pub fn files_bar(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
                     .ok()
                     .and_then(|v| v.as_string());
                 let Some(text) = text else {
-                    state.dispatch(Action::Notice(Some(format!(
-                        "{}: the file cannot be read as text",
-                        file.name()
-                    ))));
+                    let text = fill(t(lang, "file-not-text"), &[&file.name()]);
+                    state.dispatch(Action::Notice(Some(text)));
                     return;
                 };
                 match share::import(&text) {

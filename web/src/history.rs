@@ -81,13 +81,16 @@ pub enum Acted {
     NothingMoving,
 }
 
-/// Why the timeline cannot be used (the page shows it).
+/// Why a timeline cannot be used (the page says it in its language).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unavailable {
     /// Real mode: a live broker cannot be stepped or rewound.
     Real,
-    /// The recording reached [`MAX_INPUTS`].
-    Full,
+    /// The recording reached its cap (this many entries).
+    Full(usize),
+    /// The playground's broker did not handle this request in order, so
+    /// its run cannot be replayed.
+    Unordered(u64),
 }
 
 /// The past being shown.
@@ -158,7 +161,7 @@ impl<S: Replay> History<S> {
         if self.start.is_none() {
             Err(Unavailable::Real)
         } else if self.full {
-            Err(Unavailable::Full)
+            Err(Unavailable::Full(MAX_INPUTS))
         } else {
             Ok(())
         }
@@ -711,7 +714,7 @@ mod tests {
         time.act(&TimeAction::Seek(1), false, true).expect("act");
         let idle: Vec<In> = (0..MAX_INPUTS).map(|_| In::Event).collect();
         run(&mut time, &mut live, &idle);
-        assert_eq!(time.available(), Err(Unavailable::Full));
+        assert_eq!(time.available(), Err(Unavailable::Full(MAX_INPUTS)));
         assert!(!time.in_past());
         assert!(
             !time.take_resume(),

@@ -273,6 +273,117 @@ const STRINGS: &[[&str; 4]] = &[
         "брокер недоступен",
         "брокер недоступний",
     ],
+    // Short: the label sits between the producer and the exchange.
+    [
+        "sc-routing-key",
+        "routing key",
+        "ключ маршрута",
+        "ключ маршруту",
+    ],
+    [
+        "sc-binding-key",
+        "binding key",
+        "ключ привязки",
+        "ключ прив'язки",
+    ],
+    ["sc-bound", "bound", "привязана", "прив'язана"],
+    ["sc-deliver", "deliver", "доставка", "доставка"],
+    ["sc-publish", "publish", "публикация", "публікація"],
+    [
+        "sc-aria",
+        "Producer publishes to {0} exchange {1}, which routes to {2}",
+        "Producer публикует в {0} exchange {1}, который направляет в {2}",
+        "Producer публікує в {0} exchange {1}, який спрямовує до {2}",
+    ],
+    [
+        "sc-aria-queue",
+        "queue {0} consumed by {1}",
+        "очередь {0}, её читает {1}",
+        "черга {0}, її читає {1}",
+    ],
+    ["retry", "Retry", "Повторить", "Повторити"],
+    [
+        "retry-real",
+        "Retry real mode",
+        "Повторить подключение к RabbitMQ",
+        "Повторити підключення до RabbitMQ",
+    ],
+    [
+        "use-sim",
+        "Use simulation",
+        "Перейти на симуляцию",
+        "Перейти на симуляцію",
+    ],
+    [
+        "use-sim-long",
+        "Back to the simulation",
+        "Вернуться к симуляции",
+        "Повернутися до симуляції",
+    ],
+    [
+        "reset-scene",
+        "Reset scene",
+        "Сбросить сцену",
+        "Скинути сцену",
+    ],
+    [
+        "reset-scene-long",
+        "Declare the scene again",
+        "Объявить сцену заново",
+        "Оголосити сцену знову",
+    ],
+    ["dismiss", "Dismiss", "Скрыть", "Сховати"],
+    [
+        "dismiss-long",
+        "Dismiss this message",
+        "Скрыть это сообщение",
+        "Сховати це повідомлення",
+    ],
+    ["controls", "Controls", "Управление", "Керування"],
+    [
+        "message-flow",
+        "Message flow",
+        "Поток сообщений",
+        "Потік повідомлень",
+    ],
+    ["a-play", "Play", "Пуск", "Пуск"],
+    ["a-pause", "Pause", "Пауза", "Пауза"],
+    [
+        "publish-key",
+        "Publish (key P)",
+        "Опубликовать (клавиша P)",
+        "Опублікувати (клавіша P)",
+    ],
+    [
+        "publish-to",
+        "Publish one message to exchange {0}",
+        "Опубликовать одно сообщение в exchange {0}",
+        "Опублікувати одне повідомлення в exchange {0}",
+    ],
+    [
+        "file-too-large",
+        "{0}: the file is too large ({1} KB; at most 2 MB)",
+        "{0}: файл слишком большой ({1} КБ; не больше 2 МБ)",
+        "{0}: файл завеликий ({1} КБ; не більше 2 МБ)",
+    ],
+    [
+        "file-not-text",
+        "{0}: the file cannot be read as text",
+        "{0}: файл не читается как текст",
+        "{0}: файл не читається як текст",
+    ],
+    [
+        "no-lesson",
+        "there is no lesson '{0}'",
+        "урока '{0}' нет",
+        "уроку '{0}' немає",
+    ],
+    [
+        "lesson-broken",
+        "lesson '{0}': {1}",
+        "урок '{0}': {1}",
+        "урок '{0}': {1}",
+    ],
     [
         "direct",
         "Direct: one queue",
@@ -381,6 +492,36 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "missing UI strings: {missing:?}");
+    }
+
+    /// What a user reads goes through the tables: no view writes an
+    /// English label, title or button text of its own (names excepted).
+    #[test]
+    fn views_write_no_english_of_their_own() {
+        let sources = [
+            ("app.rs", include_str!("app.rs")),
+            ("lesson_view.rs", include_str!("lesson_view.rs")),
+            ("files.rs", include_str!("files.rs")),
+            ("timeline_view.rs", include_str!("timeline_view.rs")),
+            ("compare_view.rs", include_str!("compare_view.rs")),
+            ("workbench_view.rs", include_str!("workbench_view.rs")),
+        ];
+        // Names, not words: the product, the modes' names, AMQP roles.
+        let names = ["AMQP Playground", "Sim", "Real", "Consumer", "Producer"];
+        let mut english = Vec::new();
+        for (file, src) in sources {
+            for opening in ["aria-label=\"", "title=\"", "placeholder=\"", "{ \""] {
+                for part in src.split(opening).skip(1) {
+                    let text = part.split('"').next().unwrap_or_default();
+                    let worded = text.starts_with(|c: char| c.is_ascii_uppercase())
+                        && text.chars().filter(char::is_ascii_lowercase).count() > 1;
+                    if worded && !names.contains(&text) {
+                        english.push(format!("{file}: {text:?}"));
+                    }
+                }
+            }
+        }
+        assert!(english.is_empty(), "English written in a view: {english:?}");
     }
 
     #[test]

@@ -96,6 +96,74 @@ pub fn fill(template: &str, args: &[&str]) -> String {
     out
 }
 
+/// The rules the simulation gives for a route, `[en, ru, uk]`: the English
+/// is sim-core's own wording, which [`rule_text`] recognises.
+const RULES: &[[&str; 3]] = &[
+    [
+        "direct: routing key '{0}' equals the binding key",
+        "direct: ключ маршрутизации '{0}' равен ключу привязки",
+        "direct: ключ маршрутизації '{0}' дорівнює ключу прив'язки",
+    ],
+    [
+        "topic: routing key '{0}' matches pattern '{1}'",
+        "topic: ключ маршрутизации '{0}' подходит под шаблон '{1}'",
+        "topic: ключ маршрутизації '{0}' відповідає шаблону '{1}'",
+    ],
+    [
+        "fanout: every binding gets a copy",
+        "fanout: каждая привязка получает копию",
+        "fanout: кожна прив'язка отримує копію",
+    ],
+    [
+        "x-match={0}: every header of the binding matches",
+        "x-match={0}: совпали все заголовки привязки",
+        "x-match={0}: збіглися всі заголовки прив'язки",
+    ],
+    [
+        "x-match={0}: header '{1}' matches",
+        "x-match={0}: совпал заголовок '{1}'",
+        "x-match={0}: збігся заголовок '{1}'",
+    ],
+    [
+        "default exchange: routing key equals the queue name",
+        "default exchange: ключ маршрутизации равен имени очереди",
+        "default exchange: ключ маршрутизації дорівнює імені черги",
+    ],
+];
+
+/// The simulation's rule for a route (English, from sim-core) in `lang`;
+/// one it does not know stays as it is.
+pub fn rule_text(rule: &str, lang: Lang) -> String {
+    for t in RULES {
+        if let Some(args) = unfill(t[0], rule) {
+            return fill(pick(lang, *t), &args);
+        }
+    }
+    rule.to_string()
+}
+
+/// The arguments that [`fill`] put into `template` to make `text`, if it did.
+fn unfill<'a>(template: &str, text: &'a str) -> Option<Vec<&'a str>> {
+    let mut args = Vec::new();
+    let (mut t, mut rest) = (template, text);
+    loop {
+        let Some(i) = t.find('{') else {
+            return (rest == t).then_some(args);
+        };
+        rest = rest.strip_prefix(&t[..i])?;
+        t = t.get(i + 3..)?;
+        // An argument runs to where the template's next words begin.
+        let next = &t[..t.find('{').unwrap_or(t.len())];
+        let end = if next.is_empty() {
+            rest.len()
+        } else {
+            rest.find(next)?
+        };
+        args.push(&rest[..end]);
+        rest = &rest[end..];
+    }
+}
+
 /// The template of `lang` among `[en, ru, uk]`.
 pub fn pick(lang: Lang, t: [&'static str; 3]) -> &'static str {
     match lang {
@@ -143,7 +211,7 @@ impl Step {
                 let why = if why.is_empty() {
                     String::new()
                 } else {
-                    format!(" ({why})")
+                    format!(" ({})", rule_text(why, lang))
                 };
                 if binding_key.is_empty() {
                     (
@@ -278,6 +346,61 @@ impl Step {
         };
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         fill(pick(lang, t), &args)
+    }
+}
+
+impl Step {
+    /// The step a trace reports, and of which message (`None`: an ack,
+    /// whose consumer the trace does not name).
+    pub fn of_trace(t: &Trace) -> Option<(MessageId, Step)> {
+        let step = match t {
+            Trace::Routed {
+                exchange,
+                destination_kind,
+                destination,
+                binding_key,
+                why,
+                ..
+            } => Step::Routed {
+                exchange: exchange.clone(),
+                destination: destination.clone(),
+                to_exchange: *destination_kind == DestinationKind::Exchange,
+                binding_key: binding_key.clone(),
+                why: why.clone(),
+            },
+            Trace::ToAlternateExchange {
+                exchange,
+                alternate,
+                ..
+            } => Step::Alternate {
+                exchange: exchange.clone(),
+                alternate: alternate.clone(),
+            },
+            Trace::Enqueued { queue, .. } => Step::Enqueued {
+                queue: queue.clone(),
+            },
+            Trace::Requeued { queue, .. } => Step::Requeued {
+                queue: queue.clone(),
+            },
+            Trace::Acked { .. } => return None,
+            Trace::DeadLettered {
+                queue,
+                reason,
+                dead_letter_exchange,
+                routing_key,
+                ..
+            } => Step::DeadLettered {
+                queue: queue.clone(),
+                reason: reason.as_str().to_string(),
+                exchange: dead_letter_exchange.clone(),
+                routing_key: routing_key.clone(),
+            },
+            Trace::Dropped { queue, why, .. } => Step::Dropped {
+                queue: queue.clone(),
+                why: why.clone(),
+            },
+        };
+        Some((t.message_id(), step))
     }
 }
 
@@ -473,84 +596,28 @@ impl Journal {
     pub fn trace(&mut self, t: &Trace, at: f64) {
         self.traced = true;
         match t {
-            Trace::Routed {
-                message_id,
-                exchange,
-                destination_kind,
-                destination,
-                binding_key,
-                why,
-            } => self.hop(
-                *message_id,
-                at,
-                Step::Routed {
-                    exchange: exchange.clone(),
-                    destination: destination.clone(),
-                    to_exchange: *destination_kind == DestinationKind::Exchange,
-                    binding_key: binding_key.clone(),
-                    why: why.clone(),
-                },
-                false,
-            ),
-            Trace::ToAlternateExchange {
-                message_id,
-                exchange,
-                alternate,
-            } => self.hop(
-                *message_id,
-                at,
-                Step::Alternate {
-                    exchange: exchange.clone(),
-                    alternate: alternate.clone(),
-                },
-                false,
-            ),
-            Trace::Enqueued { message_id, queue } => self.enqueued(*message_id, queue, at, false),
+            Trace::Enqueued { message_id, queue } => {
+                return self.enqueued(*message_id, queue, at, false);
+            }
             Trace::Requeued { message_id, queue } => {
                 self.leave(*message_id, queue);
                 self.contents(queue).ready.insert(0, *message_id);
                 let r = self.record(*message_id);
                 r.redelivered = true;
                 r.fate = Fate::Ready;
-                self.hop(
-                    *message_id,
-                    at,
-                    Step::Requeued {
-                        queue: queue.clone(),
-                    },
-                    false,
-                );
             }
             Trace::Acked { message_id, queue } => {
                 self.leave(*message_id, queue);
                 self.record(*message_id).fate = Fate::Acked;
             }
             Trace::DeadLettered {
-                message_id,
-                queue,
-                reason,
-                dead_letter_exchange,
-                routing_key,
+                message_id, queue, ..
             } => {
                 self.leave(*message_id, queue);
                 self.record(*message_id).fate = Fate::Moving;
-                self.hop(
-                    *message_id,
-                    at,
-                    Step::DeadLettered {
-                        queue: queue.clone(),
-                        reason: reason.as_str().to_string(),
-                        exchange: dead_letter_exchange.clone(),
-                        routing_key: routing_key.clone(),
-                    },
-                    false,
-                );
             }
             Trace::Dropped {
-                message_id,
-                queue,
-                why,
-                ..
+                message_id, queue, ..
             } => {
                 if let Some(q) = queue {
                     self.leave(*message_id, q);
@@ -559,20 +626,14 @@ impl Journal {
                 let elsewhere = self.queues.values().any(|c| {
                     c.ready.contains(message_id) || c.unacked.iter().any(|(m, _)| m == message_id)
                 });
-                let r = self.record(*message_id);
                 if !elsewhere {
-                    r.fate = Fate::Dropped;
+                    self.record(*message_id).fate = Fate::Dropped;
                 }
-                self.hop(
-                    *message_id,
-                    at,
-                    Step::Dropped {
-                        queue: queue.clone(),
-                        why: why.clone(),
-                    },
-                    false,
-                );
             }
+            Trace::Routed { .. } | Trace::ToAlternateExchange { .. } => {}
+        }
+        if let Some((id, step)) = Step::of_trace(t) {
+            self.hop(id, at, step, false);
         }
     }
 
@@ -901,6 +962,66 @@ mod tests {
 
     fn table(v: serde_json::Value) -> FieldTable {
         v.as_object().cloned().unwrap_or_default()
+    }
+
+    /// Every rule the simulation gives for a route, for every kind of
+    /// exchange, is worded in Russian and Ukrainian (were sim-core to change
+    /// its wording, this fails).
+    #[test]
+    fn every_rule_the_simulation_gives_is_translated() {
+        use sim_core::protocol::{Event, Request};
+        let mut broker = sim_core::Broker::new(1);
+        broker.set_tracing(true);
+        let requests = [
+            json!({"op": "connection_open"}),
+            json!({"op": "queue_declare", "queue": "q"}),
+            json!({"op": "exchange_declare", "exchange": "d", "type": "direct"}),
+            json!({"op": "exchange_declare", "exchange": "t", "type": "topic"}),
+            json!({"op": "exchange_declare", "exchange": "f", "type": "fanout"}),
+            json!({"op": "exchange_declare", "exchange": "h", "type": "headers"}),
+            json!({"op": "queue_bind", "queue": "q", "exchange": "d", "routing_key": "k"}),
+            json!({"op": "queue_bind", "queue": "q", "exchange": "t", "routing_key": "k.*"}),
+            json!({"op": "queue_bind", "queue": "q", "exchange": "f"}),
+            json!({"op": "queue_bind", "queue": "q", "exchange": "h", "arguments": {"a": "1"}}),
+            json!({"op": "queue_bind", "queue": "q", "exchange": "h", "arguments": {"x-match": "any", "a": "1", "b": "2"}}),
+            json!({"op": "publish", "exchange": "", "routing_key": "q"}),
+            json!({"op": "publish", "exchange": "d", "routing_key": "k"}),
+            json!({"op": "publish", "exchange": "t", "routing_key": "k.x"}),
+            json!({"op": "publish", "exchange": "f"}),
+            json!({"op": "publish", "exchange": "h", "properties": {"headers": {"a": "1"}}}),
+        ];
+        for (id, r) in requests.into_iter().enumerate() {
+            let mut r = r;
+            r["id"] = json!(id);
+            let req: Request = serde_json::from_value(r).expect("request");
+            broker.handle_request(req);
+        }
+        let mut rules = Vec::new();
+        while let Some(frame) = broker.poll_event() {
+            if let Event::Trace(Trace::Routed { why, .. }) = frame.event {
+                rules.push(why);
+            }
+        }
+        for t in RULES {
+            assert!(
+                rules.iter().any(|r| unfill(t[0], r).is_some()),
+                "no route gave {:?}: {rules:?}",
+                t[0]
+            );
+        }
+        for rule in &rules {
+            for lang in [Lang::Ru, Lang::Uk] {
+                let worded = rule_text(rule, lang);
+                assert_ne!(&worded, rule, "{rule:?} is not translated");
+                assert!(!worded.contains('{'), "{worded}");
+            }
+            assert_eq!(&rule_text(rule, Lang::En), rule);
+        }
+        assert_eq!(
+            rule_text("topic: routing key 'a.b' matches pattern 'a.*'", Lang::Ru),
+            "topic: ключ маршрутизации 'a.b' подходит под шаблон 'a.*'"
+        );
+        assert_eq!(rule_text("something new", Lang::Uk), "something new");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use yew::prelude::*;
 use crate::app::AppState;
 use crate::history::{History, Replay};
 use crate::i18n::{t, Lang};
+use crate::inspector::fill;
 use crate::label::{place_label, text_box};
 use crate::lesson::{
     parse_catalog, rates, CatalogEntry, EdgeKind, LessonAction, LessonInput, NodeKind, Player,
@@ -99,7 +100,8 @@ pub fn open_by_id(state: &UseReducerHandle<AppState>, id: String) {
         let known = CATALOG
             .with(|c| matches!(&*c.borrow(), Some(Ok(list)) if list.iter().any(|e| e.id == id)));
         if !known {
-            state.dispatch(Action::Notice(Some(format!("there is no lesson '{id}'"))));
+            let text = fill(t(state.ui.lang, "no-lesson"), &[&id]);
+            state.dispatch(Action::Notice(Some(text)));
             return;
         }
         let got = fetch_text(&format!("{LESSONS_URL}/{id}.json"))
@@ -107,7 +109,10 @@ pub fn open_by_id(state: &UseReducerHandle<AppState>, id: String) {
             .and_then(|text| crate::lesson::parse_scenario(&text));
         match got {
             Ok(sc) => crate::app::leave_past(&state, || open_lesson(&state, sc, state.model.mode)),
-            Err(e) => state.dispatch(Action::Notice(Some(format!("lesson '{id}': {e}")))),
+            Err(e) => {
+                let text = fill(t(state.ui.lang, "lesson-broken"), &[&id, &e]);
+                state.dispatch(Action::Notice(Some(text)));
+            }
         }
     });
 }

@@ -24,6 +24,7 @@ pub mod share;
 pub mod sim;
 pub mod timeline;
 pub mod vecmap;
+pub mod why;
 pub mod wire;
 pub mod workbench;
 

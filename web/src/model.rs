@@ -17,7 +17,9 @@ use sim_core::protocol::{
     Request, ServerFrame, Trace,
 };
 
+use crate::inspector::Step;
 use crate::scene::Scene;
+use crate::why::Why;
 
 /// How long a token takes to travel one edge of the picture, in wall ms.
 pub const SEGMENT_MS: f64 = 650.0;
@@ -292,8 +294,9 @@ pub struct Model {
     pub error: Option<String>,
     /// Tracing events were seen: routing is reported, not inferred.
     pub traced: bool,
-    /// The last routing decision, explained (what the exchange did and why).
-    pub why: Option<String>,
+    /// The last routing decision (what the exchange did and why), worded
+    /// when drawn.
+    pub why: Option<Why>,
     /// The routes of the message `why` is about: (message, exchange, queues, rule).
     why_routes: Option<(MessageId, String, Vec<String>, String)>,
     /// The animation is paused (simulation: its clock too).
@@ -887,27 +890,20 @@ impl Model {
                             }
                         }
                         self.why = match &self.why_routes {
-                            Some((m, e, dests, why)) if dests.len() > 1 => Some(format!(
-                                "message {m}: exchange `{e}` sent a copy to {}{}",
-                                dests
-                                    .iter()
-                                    .map(|d| format!("`{d}`"))
-                                    .collect::<Vec<_>>()
-                                    .join(" and "),
-                                if why.is_empty() {
-                                    String::new()
-                                } else {
-                                    format!(" ({why})")
-                                }
-                            )),
-                            _ => Some(text.clone()),
+                            Some((m, e, dests, why)) if dests.len() > 1 => Some(Why::Copies {
+                                message: *m,
+                                exchange: e.clone(),
+                                dests: dests.clone(),
+                                rule: why.clone(),
+                            }),
+                            _ => Step::of_trace(&trace).map(|(m, step)| Why::Step(m, step)),
                         };
                     }
                     Trace::ToAlternateExchange { .. }
                     | Trace::Dropped { .. }
                     | Trace::DeadLettered { .. } => {
                         self.why_routes = None;
-                        self.why = Some(text.clone());
+                        self.why = Step::of_trace(&trace).map(|(m, step)| Why::Step(m, step));
                     }
                     _ => {}
                 }
@@ -1097,17 +1093,13 @@ impl Model {
         let lanes = self
             .scene
             .routes_to(self.scene.exchange, self.scene.routing_key);
-        self.why = Some(format!(
-            "message {message_id}: RabbitMQ does not say how it routed; by the scene's bindings it went to {}",
-            match lanes.len() {
-                0 => "no queue".to_string(),
-                _ => lanes
-                    .iter()
-                    .map(|&l| format!("`{}`", self.scene.queues[l].name))
-                    .collect::<Vec<_>>()
-                    .join(" and "),
-            }
-        ));
+        self.why = Some(Why::Inferred {
+            message: message_id,
+            dests: lanes
+                .iter()
+                .map(|&l| self.scene.queues[l].name.to_string())
+                .collect(),
+        });
         if lanes.is_empty() {
             if let Some(t) = self.tokens.iter_mut().find(|t| t.req_id == Some(id)) {
                 t.stage = Stage::Dropped;
@@ -1478,57 +1470,16 @@ fn describe_outcome(o: &Outcome) -> String {
     }
 }
 
-/// The inspector's explanation of a trace, e.g.
-/// "matched binding `new` on exchange `orders` → queue `orders.new`".
+/// A trace as the event log words it (in English, as the rest of the
+/// protocol log), e.g. "message 1: matched binding `new` on exchange
+/// `orders` → `orders.new`".
 pub fn describe_trace(t: &Trace) -> String {
-    match t {
-        Trace::Routed {
-            message_id,
-            exchange,
-            destination,
-            binding_key,
-            why,
-            ..
-        } => {
-            let mut s = if binding_key.is_empty() {
-                format!("message {message_id}: exchange `{exchange}` → `{destination}`")
-            } else {
-                format!(
-                    "message {message_id}: matched binding `{binding_key}` on exchange `{exchange}` → `{destination}`"
-                )
-            };
-            if !why.is_empty() {
-                s.push_str(&format!(" ({why})"));
-            }
-            s
-        }
-        Trace::ToAlternateExchange {
-            message_id,
-            exchange,
-            alternate,
-        } => format!("message {message_id}: no match on `{exchange}`, to alternate `{alternate}`"),
-        Trace::Enqueued { message_id, queue } => {
-            format!("message {message_id}: ready in queue `{queue}`")
-        }
-        Trace::Requeued { message_id, queue } => {
-            format!("message {message_id}: requeued in `{queue}`")
-        }
-        Trace::Acked { message_id, queue } => {
+    match (Step::of_trace(t), t) {
+        (Some((m, step)), _) => Why::Step(m, step).text(crate::i18n::Lang::En),
+        (None, Trace::Acked { message_id, queue }) => {
             format!("message {message_id}: acked, removed from `{queue}`")
         }
-        Trace::DeadLettered {
-            message_id,
-            queue,
-            reason,
-            dead_letter_exchange,
-            ..
-        } => format!(
-            "message {message_id}: dead-lettered from `{queue}` ({}) to `{dead_letter_exchange}`",
-            reason.as_str()
-        ),
-        Trace::Dropped {
-            message_id, why, ..
-        } => format!("message {message_id}: dropped: {why}"),
+        (None, _) => format!("message {}", t.message_id()),
     }
 }
 
@@ -1661,7 +1612,7 @@ mod tests {
         ));
         assert_eq!(m.tokens.len(), 1);
         assert_eq!(m.tokens[0].stage, Stage::Delivered);
-        let why = m.why.clone().unwrap();
+        let why = m.why.as_ref().expect("why").text(crate::i18n::Lang::En);
         assert!(
             why.contains("matched binding `new` on exchange `orders`"),
             "{why}"
@@ -1721,7 +1672,12 @@ mod tests {
         ));
         assert_eq!(m.ready_count(), 1);
         assert!(m.tokens[0].inferred);
-        assert!(m.why.as_deref().unwrap().contains("`orders.new`"));
+        assert!(m
+            .why
+            .as_ref()
+            .expect("why")
+            .text(crate::i18n::Lang::En)
+            .contains("`orders.new`"));
         // The bridge may not know our message id: the queued token is matched anyway.
         m.apply(deliver(5, 999, "x"));
         assert_eq!(m.ready_count(), 0);
@@ -2140,7 +2096,7 @@ mod tests {
                 queue: queue.into(),
             })));
         }
-        let why = m.why.clone().unwrap();
+        let why = m.why.as_ref().expect("why").text(crate::i18n::Lang::En);
         assert!(why.contains("sent a copy to `email` and `sms`"), "{why}");
         m.apply(deliver_to("email-worker", 1, 4));
         m.apply(deliver_to("sms-worker", 2, 4));

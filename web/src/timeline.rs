@@ -22,6 +22,7 @@ use std::rc::Rc;
 
 use sim_core::protocol::{Method, Request, ServerFrame};
 
+use crate::history::Unavailable;
 use crate::model::{Action, Mode, Model};
 use crate::scene::{self, Scene};
 use crate::sim::SimBroker;
@@ -29,8 +30,6 @@ use crate::sim::SimBroker;
 /// Commands recorded at most (a lesson-sized session is far below); past it
 /// the timeline stops recording and says why.
 pub const MAX_COMMANDS: usize = 200_000;
-/// Why real mode has no timeline (the page shows it).
-pub const REAL_REASON: &str = "a live RabbitMQ runs on its own clock: it cannot be stepped or rewound (switch to Sim to travel in time)";
 /// The fragment prefix of a shared run.
 pub const RUN_PREFIX: &str = "r=";
 /// The run format version in a shared link.
@@ -93,6 +92,24 @@ pub const STRINGS: &[[&str; 4]] = &[
         "Почати прогін знову: новий брокер, та сама сцена",
     ],
     ["tl-speed", "Speed", "Скорость", "Швидкість"],
+    [
+        "tl-real",
+        "a live RabbitMQ runs on its own clock: it cannot be stepped or rewound (switch to Sim to travel in time)",
+        "живой RabbitMQ идёт по своим часам: его нельзя пройти по шагам или отмотать назад (переключитесь на Sim, чтобы путешествовать во времени)",
+        "живий RabbitMQ іде за власним годинником: його не можна пройти кроками чи перемотати назад (перемкніться на Sim, щоб подорожувати в часі)",
+    ],
+    [
+        "tl-full",
+        "the timeline holds {0} entries; later ones are not recorded (press Reset to start over)",
+        "шкала времени вмещает {0} записей; дальше запись не ведётся (нажмите «Сначала», чтобы начать заново)",
+        "шкала часу вміщує {0} записів; далі запис не ведеться (натисніть «Спочатку», щоб почати знову)",
+    ],
+    [
+        "tl-unordered",
+        "request #{0} was not handled by the simulation in order; this run cannot be replayed",
+        "симуляция обработала запрос #{0} не по порядку; этот прогон нельзя воспроизвести",
+        "симуляція обробила запит #{0} не по черзі; цей прогін не можна відтворити",
+    ],
 ];
 
 /// What the timeline controls ask for.
@@ -246,7 +263,7 @@ pub struct TimeMachine {
     /// Live step: pause once the model has received this many frames.
     pub step_to: Option<u32>,
     /// Why this run cannot be replayed, if it cannot.
-    pub broken: Option<String>,
+    pub broken: Option<Unavailable>,
     /// Virtual time the replay's clock reached (while `playing`).
     clock_ms: f64,
     last_wall: Option<f64>,
@@ -288,16 +305,11 @@ impl TimeMachine {
             return;
         }
         let Some(at_ms) = at_ms else {
-            self.broken = Some(format!(
-                "request #{} was not handled by the simulation in order; this run cannot be replayed",
-                req.id
-            ));
+            self.broken = Some(Unavailable::Unordered(req.id));
             return;
         };
         if self.run.commands.len() >= MAX_COMMANDS {
-            self.broken = Some(format!(
-                "the timeline holds {MAX_COMMANDS} requests; later ones are not recorded (press Reset to start a new run)"
-            ));
+            self.broken = Some(Unavailable::Full(MAX_COMMANDS));
             return;
         }
         self.run.end_ms = self.run.end_ms.max(at_ms);
@@ -309,12 +321,12 @@ impl TimeMachine {
     }
 
     /// Can the user travel in time now? `Err` says why not.
-    pub fn available(&self) -> Result<(), String> {
+    pub fn available(&self) -> Result<(), Unavailable> {
         if !self.enabled {
-            return Err(REAL_REASON.into());
+            return Err(Unavailable::Real);
         }
-        match &self.broken {
-            Some(why) => Err(why.clone()),
+        match self.broken {
+            Some(why) => Err(why),
             None => Ok(()),
         }
     }
@@ -816,13 +828,13 @@ mod tests {
     #[test]
     fn real_mode_and_broken_records_cannot_travel() {
         let mut tm = TimeMachine::new(1, &DIRECT, false);
-        assert!(tm.available().unwrap_err().contains("RabbitMQ"));
+        assert_eq!(tm.available(), Err(Unavailable::Real));
         assert_eq!(tm.seek(0, 10, 0), 10);
         assert!(tm.cursor.is_none());
         let mut tm = TimeMachine::new(1, &DIRECT, true);
         let req = Request::new(1, sim_core::protocol::Method::ChannelOpen);
         tm.record(None, 0, &req);
-        assert!(tm.available().unwrap_err().contains("#1"));
+        assert_eq!(tm.available(), Err(Unavailable::Unordered(1)));
         assert!(tm.run.commands.is_empty());
     }
 

@@ -9,8 +9,9 @@ use sim_core::protocol::Request;
 use yew::prelude::*;
 
 use crate::app::{switch_mode, AppState, LinkSlot};
-use crate::history::{Unavailable, MAX_INPUTS};
+use crate::history::Unavailable;
 use crate::i18n::{t, Lang};
+use crate::inspector::fill;
 use crate::link::{BrokerLink, LinkMsg, SimLink};
 use crate::model::{Action, Model, Stage};
 use crate::timeline::{self, Run, TimeAction};
@@ -167,7 +168,8 @@ pub fn reduce(state: Rc<AppState>, action: Action) -> Rc<AppState> {
             if let Err(why) = tm.available() {
                 if !matches!(ta, TimeAction::Reset) {
                     drop(tm);
-                    return with_notice(&state, why);
+                    let text = history_reason(why, state.ui.lang);
+                    return with_notice(&state, text);
                 }
             }
             let mut model = (*state.model).clone();
@@ -277,17 +279,16 @@ fn speed_button(state: &UseReducerHandle<AppState>, speed: f64, label: &'static 
         <button class={classes!("small", "speed", active.then_some("active"))}
                 aria-pressed={ if active { "true" } else { "false" } }
                 data-testid={format!("speed-{speed}")}
-                aria-label={format!("Speed {label}")} onclick={onclick}>{ label }</button>
+                aria-label={format!("{} {label}", t(state.ui.lang, "tl-speed"))} onclick={onclick}>{ label }</button>
     }
 }
 
-/// Why the Build page's or a lesson's timeline cannot be used.
-pub fn history_reason(why: Unavailable) -> String {
+/// Why a timeline cannot be used, in `lang`.
+pub fn history_reason(why: Unavailable, lang: Lang) -> String {
     match why {
-        Unavailable::Real => timeline::REAL_REASON.to_string(),
-        Unavailable::Full => format!(
-            "the timeline holds {MAX_INPUTS} inputs; later ones are not recorded (press Reset to start over)"
-        ),
+        Unavailable::Real => t(lang, "tl-real").to_string(),
+        Unavailable::Full(n) => fill(t(lang, "tl-full"), &[&n.to_string()]),
+        Unavailable::Unordered(id) => fill(t(lang, "tl-unordered"), &[&id.to_string()]),
     }
 }
 
@@ -305,13 +306,7 @@ pub fn controls(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
         .map(|open| (open.time.at(), open.shown().now))
         .or_else(|| lesson.map(|open| (open.time.at(), open.shown().now as f64)));
     let (past, pos, total, available, playing) = match recorded {
-        Some((at, _)) => (
-            at.past,
-            at.pos,
-            at.total,
-            at.available.map_err(history_reason),
-            at.playing,
-        ),
+        Some((at, _)) => (at.past, at.pos, at.total, at.available, at.playing),
         None => match slot.time.try_borrow() {
             Ok(tm) => (
                 tm.in_past(m.frames),
@@ -333,7 +328,7 @@ pub fn controls(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
         <button class="small" data-testid="pause" onclick={dispatch(Action::TogglePause)}
                 aria-keyshortcuts="Space"
                 aria-pressed={ if paused { "true" } else { "false" } }
-                aria-label={ if paused { "Play" } else { "Pause" } }>
+                aria-label={ t(lang, if paused { "a-play" } else { "a-pause" }) }>
             { if paused { t(lang, "play") } else { t(lang, "pause") } }
         </button>
     };
@@ -342,7 +337,7 @@ pub fn controls(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
             { for SPEEDS.iter().map(|(s, l)| speed_button(state, *s, l)) }
         </span>
     };
-    let why = available.as_ref().err().cloned();
+    let why = available.err().map(|why| history_reason(why, lang));
     let off = why.is_some();
     let on_scrub = {
         let state = state.clone();

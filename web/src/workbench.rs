@@ -993,7 +993,7 @@ impl Workbench {
                 message_id,
             ),
             Event::Trace(t) => {
-                self.bind_unknown(trace_message(&t));
+                self.bind_unknown(Some(t.message_id()));
                 self.journal.trace(&t, now);
                 self.animate_trace(&t);
             }
@@ -1369,7 +1369,7 @@ impl Workbench {
     }
 
     fn animate_trace(&mut self, t: &Trace) {
-        let Some(id) = trace_message(t) else { return };
+        let id = t.message_id();
         let label = self.label_of(id);
         let (from, to, kind) = match t {
             Trace::Routed {
@@ -1898,18 +1898,6 @@ pub fn binding_words(b: &sim_core::scenario::BindingDef) -> String {
 fn looks_like_json(body: &str) -> bool {
     let b = body.trim();
     (b.starts_with('{') && b.ends_with('}')) || (b.starts_with('[') && b.ends_with(']'))
-}
-
-fn trace_message(t: &Trace) -> Option<MessageId> {
-    Some(match t {
-        Trace::Routed { message_id, .. }
-        | Trace::ToAlternateExchange { message_id, .. }
-        | Trace::Enqueued { message_id, .. }
-        | Trace::Requeued { message_id, .. }
-        | Trace::Acked { message_id, .. }
-        | Trace::DeadLettered { message_id, .. }
-        | Trace::Dropped { message_id, .. } => *message_id,
-    })
 }
 
 #[cfg(test)]

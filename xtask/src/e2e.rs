@@ -688,6 +688,59 @@ async fn sim_publish(client: &Client, page: &str, out_dir: &Path) -> anyhow::Res
     if !why.contains("matched binding `new` on exchange `orders`") {
         bail!("the routing explanation is missing: {why:?}");
     }
+    // In Russian and Ukrainian the same explanation is worded anew, and
+    // the controls with it.
+    for (lang, publish, explained) in [
+        (
+            "ru",
+            "Опубликовать",
+            "совпала привязка `new` на exchange `orders`",
+        ),
+        (
+            "uk",
+            "Опублікувати",
+            "збіглася прив'язка `new` на exchange `orders`",
+        ),
+        (
+            "en",
+            "Publish",
+            "matched binding `new` on exchange `orders`",
+        ),
+    ] {
+        choose_lang(client, lang).await?;
+        wait_until(
+            &format!("the page in {lang}"),
+            Duration::from_secs(5),
+            || async { Ok((text_of(client, "publish").await?.trim() == publish).then_some(())) },
+        )
+        .await?;
+        let why = text_of(client, "why").await?;
+        if !why.contains(explained) {
+            bail!("in {lang}, the routing explanation reads {why:?}");
+        }
+        if attr_of(client, "app-root", "lang").await?.as_deref() != Some(lang) {
+            bail!("the page's lang attribute is not {lang}");
+        }
+        if lang == "ru" {
+            screenshot(client, out_dir, "sim-ru").await?;
+        }
+    }
+    Ok(())
+}
+
+/// Picks the page's language in its switcher.
+async fn choose_lang(client: &Client, lang: &str) -> anyhow::Result<()> {
+    let ok = client
+        .execute(
+            "const s = document.querySelector('[data-testid=\"lang\"]'); \
+             if (!s) return false; s.value = arguments[0]; \
+             s.dispatchEvent(new Event('change', {bubbles: true})); return s.value === arguments[0];",
+            vec![lang.into()],
+        )
+        .await?;
+    if ok.as_bool() != Some(true) {
+        bail!("the language switcher has no {lang:?}");
+    }
     Ok(())
 }
 
