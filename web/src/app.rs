@@ -698,6 +698,25 @@ fn publish_key_listener(dispatcher: UseReducerDispatcher<AppState>) -> KeyListen
     }
 }
 
+/// The language the page opens in (see [`Lang::first`]).
+fn browser_lang() -> Lang {
+    let Some(w) = web_sys::window() else {
+        return Lang::default();
+    };
+    let saved = w
+        .local_storage()
+        .ok()
+        .flatten()
+        .and_then(|s| s.get_item(crate::i18n::LANG_KEY).ok().flatten());
+    let preferred: Vec<String> = w
+        .navigator()
+        .languages()
+        .iter()
+        .filter_map(|v| v.as_string())
+        .collect();
+    Lang::first(saved.as_deref(), &preferred)
+}
+
 fn now_ms() -> f64 {
     web_sys::window()
         .and_then(|w| w.performance())
@@ -711,7 +730,10 @@ pub fn app() -> Html {
         model: Rc::new(Model::new(Mode::Sim, 0, &scene::DIRECT)),
         link: Rc::new(LinkSlot::default()),
         lesson: Rc::new(RefCell::new(None)),
-        ui: Ui::default(),
+        ui: Ui {
+            lang: browser_lang(),
+            ..Ui::default()
+        },
         notice: None,
         export: None,
         build: Rc::new(RefCell::new(None)),
@@ -799,6 +821,12 @@ pub fn app() -> Html {
                 .and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok())
             {
                 if let Some(l) = crate::i18n::Lang::from_code(&sel.value()) {
+                    // Kept for the next visit; a browser that keeps nothing still switches.
+                    if let Some(store) =
+                        web_sys::window().and_then(|w| w.local_storage().ok().flatten())
+                    {
+                        let _ = store.set_item(crate::i18n::LANG_KEY, l.code());
+                    }
                     state.dispatch(Action::Ui(UiAction::Lang(l)));
                 }
             }

@@ -11,6 +11,9 @@ pub enum Lang {
 
 pub const LANGS: [Lang; 3] = [Lang::En, Lang::Ru, Lang::Uk];
 
+/// Where the page keeps the user's language (`localStorage`).
+pub const LANG_KEY: &str = "amqp-playground.lang";
+
 impl Lang {
     /// `en`, `ru`, `uk`: the key of `sim_core::scenario::Text`.
     pub fn code(self) -> &'static str {
@@ -23,6 +26,21 @@ impl Lang {
 
     pub fn from_code(code: &str) -> Option<Lang> {
         LANGS.into_iter().find(|l| l.code() == code)
+    }
+
+    /// The language the page opens in: the one the user chose last
+    /// (`saved`), else the first of the browser's languages (`uk-UA`, `ru`…)
+    /// the page speaks, else English.
+    pub fn first(saved: Option<&str>, preferred: &[String]) -> Lang {
+        saved
+            .and_then(Lang::from_code)
+            .or_else(|| {
+                preferred.iter().find_map(|tag| {
+                    let primary = tag.split('-').next().unwrap_or_default();
+                    Lang::from_code(&primary.to_ascii_lowercase())
+                })
+            })
+            .unwrap_or_default()
     }
 
     /// The language's own name, for the switcher.
@@ -471,6 +489,19 @@ mod tests {
         assert_eq!(t(Lang::En, "no-such-key"), "?");
         assert_eq!(Lang::from_code("uk"), Some(Lang::Uk));
         assert_eq!(Lang::from_code("de"), None);
+    }
+
+    #[test]
+    fn the_page_opens_in_the_chosen_else_the_browsers_language() {
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(Lang::first(Some("ru"), &tags(&["uk-UA"])), Lang::Ru);
+        assert_eq!(
+            Lang::first(None, &tags(&["de-DE", "uk-UA", "ru"])),
+            Lang::Uk
+        );
+        assert_eq!(Lang::first(Some("xx"), &tags(&["RU-ru"])), Lang::Ru);
+        assert_eq!(Lang::first(None, &tags(&["de", "fr"])), Lang::En);
+        assert_eq!(Lang::first(None, &[]), Lang::En);
     }
 
     #[test]

@@ -299,6 +299,10 @@ async fn run_one(
     out_dir: &Path,
     bridge: &mut Child,
 ) -> anyhow::Result<()> {
+    // Every test starts as a first visit: the language a test chose is
+    // kept by the page (localStorage) and would greet the next one.
+    client.goto(page).await.context("cannot open the page")?;
+    client.execute("localStorage.clear()", vec![]).await?;
     let result = match name {
         "sim-publish-is-delivered-and-acked" => sim_publish(client, page, out_dir).await,
         "build-topology-publish-inspect" => {
@@ -725,6 +729,13 @@ async fn sim_publish(client: &Client, page: &str, out_dir: &Path) -> anyhow::Res
             screenshot(client, out_dir, "sim-ru").await?;
         }
     }
+    // The page keeps the choice: opened again, it speaks Ukrainian.
+    choose_lang(client, "uk").await?;
+    open_page(client, page).await?;
+    let publish = text_of(client, "publish").await?;
+    if publish.trim() != "Опублікувати" {
+        bail!("opened again after choosing Ukrainian, Publish reads {publish:?}");
+    }
     Ok(())
 }
 
@@ -1064,13 +1075,7 @@ async fn lesson_real_hello(client: &Client, page: &str, out_dir: &Path) -> anyho
 /// keyboard: space pauses, the arrow keys step through a lesson.
 async fn ui_settings(client: &Client, page: &str, out_dir: &Path) -> anyhow::Result<()> {
     open_page(client, page).await?;
-    client
-        .execute(
-            "const s = document.querySelector('[data-testid=\"lang\"]'); s.value = 'uk'; \
-             s.dispatchEvent(new Event('change', {bubbles: true}));",
-            vec![],
-        )
-        .await?;
+    choose_lang(client, "uk").await?;
     let publish = text_of(client, "publish").await?;
     if publish.trim() != "Опублікувати" {
         bail!("after switching to Ukrainian, Publish reads {publish:?}");
