@@ -2149,18 +2149,25 @@ mod tests {
         assert!(!r.wb.sc.topology.queues.iter().any(|q| q.name == "q"));
     }
 
+    /// The shop recording its timeline from now on (the workbench as it was
+    /// opened is returned), a producer at 8/s running against a consumer
+    /// that works 250 ms a message.
+    fn busy_shop_recording() -> (Rig, Workbench) {
+        let mut r = Rig::shop(false);
+        let opened = r.wb.clone();
+        r.time = Some((crate::build_time::BuildTime::new(&opened, true), Vec::new()));
+        r.worker_and_rate("250", "8");
+        r.act(WbAction::Run("shop".into(), true));
+        (r, opened)
+    }
+
     /// The Build page's time machine gives back every past state exactly:
     /// the workbench shown at event `n`, reached by seeking in any order
     /// (back, forward, from a checkpoint), equals the live one right after
     /// event `n`, and playing the past ends live.
     #[test]
     fn the_recorded_past_replays_exactly_at_every_event() {
-        use crate::build_time::BuildTime;
-        let mut r = Rig::shop(false);
-        let opened = r.wb.clone();
-        r.time = Some((BuildTime::new(&opened, true), Vec::new()));
-        r.worker_and_rate("250", "8");
-        r.act(WbAction::Run("shop".into(), true));
+        let (mut r, opened) = busy_shop_recording();
         r.wait(2500.0);
         r.act(WbAction::Run("shop".into(), false));
         r.wait(1500.0);
@@ -2198,13 +2205,8 @@ mod tests {
     /// play goes on from the very moment shown.
     #[test]
     fn playing_the_past_keeps_the_users_selection() {
-        use crate::build_time::BuildTime;
         use crate::history::Replay;
-        let mut r = Rig::shop(false);
-        let opened = r.wb.clone();
-        r.time = Some((BuildTime::new(&opened, true), Vec::new()));
-        r.worker_and_rate("250", "8");
-        r.act(WbAction::Run("shop".into(), true));
+        let (mut r, _) = busy_shop_recording();
         r.wait(1000.0);
         let live_choice = Some(Sel::Node("exchange:shop".into()));
         r.act(WbAction::Select(live_choice.clone()));
