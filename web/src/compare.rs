@@ -14,6 +14,9 @@ use sim_core::protocol::{Event, ReplyResult, Request, ServerFrame};
 use sim_core::scenario::{Report, Scenario, ScenarioRun};
 use sim_core::Broker;
 
+use crate::i18n::{t, Lang};
+use crate::inspector::fill;
+
 /// Real runs are paced like real-mode lessons (the bridge limits a session's rate).
 pub const REAL_REQUESTS_PER_SEC: u32 = 40;
 /// Event lines kept per side (the alignment is quadratic in them).
@@ -71,6 +74,64 @@ pub const STRINGS: &[[&str; 4]] = &[
         "час вважається рівним у межах 10 % або 0,1 с (RabbitMQ іде за справжнім годинником)",
     ],
     ["cmp-again", "Run again", "Запустить снова", "Запустити знову"],
+    ["cmp-r-completed", "run completed", "прогон завершён", "прогін завершено"],
+    ["cmp-r-checks", "checks passed", "проверок пройдено", "перевірок пройдено"],
+    ["cmp-r-check", "check {0}", "проверка {0}", "перевірка {0}"],
+    ["cmp-r-consumer", "consumer {0}: {1}", "consumer {0}: {1}", "consumer {0}: {1}"],
+    ["cmp-f-received", "received", "получено", "отримано"],
+    [
+        "cmp-f-redelivered",
+        "redelivered",
+        "доставлено повторно",
+        "доставлено повторно",
+    ],
+    ["cmp-f-processed", "processed", "обработано", "оброблено"],
+    ["cmp-f-failed", "failed", "с ошибкой", "з помилкою"],
+    ["cmp-f-forwarded", "forwarded", "переслано", "переслано"],
+    [
+        "cmp-f-replies",
+        "replies sent",
+        "ответов отправлено",
+        "відповідей надіслано",
+    ],
+    ["cmp-v-published", "{0} published", "опубликовано {0}", "опубліковано {0}"],
+    [
+        "cmp-v-confirms",
+        ", {0} acked, {1} nacked",
+        ", ack {0}, nack {1}",
+        ", ack {0}, nack {1}",
+    ],
+    ["cmp-v-returned", ", {0} returned", ", возвращено {0}", ", повернуто {0}"],
+    [
+        "cmp-r-queue",
+        "queue {0}: ready at the end",
+        "очередь {0}: готово в конце",
+        "черга {0}: готові наприкінці",
+    ],
+    ["cmp-v-gone", "gone", "удалена", "видалена"],
+    ["cmp-r-errors", "errors", "ошибки", "помилки"],
+    ["cmp-v-none", "none", "нет", "немає"],
+    ["cmp-r-time", "total time", "общее время", "загальний час"],
+    ["cmp-v-yes", "yes", "да", "так"],
+    ["cmp-v-no", "no", "нет", "ні"],
+    [
+        "cmp-no-bridge",
+        "the bridge is unreachable: {0}",
+        "мост недоступен: {0}",
+        "міст недоступний: {0}",
+    ],
+    [
+        "cmp-no-broker",
+        "the bridge answers but RabbitMQ does not: {0}",
+        "мост отвечает, а RabbitMQ нет: {0}",
+        "міст відповідає, а RabbitMQ ні: {0}",
+    ],
+    [
+        "cmp-timeout",
+        "RabbitMQ did not finish the run within {0} s",
+        "RabbitMQ не закончил прогон за {0} с",
+        "RabbitMQ не завершив прогін за {0} с",
+    ],
 ];
 
 /// One run's outcome.
@@ -349,23 +410,20 @@ fn time_same(a: Option<u64>, b: Option<u64>) -> bool {
     }
 }
 
-fn ms(v: Option<u64>) -> String {
+fn ms(v: Option<u64>, lang: Lang) -> String {
     v.map_or_else(
         || "—".to_string(),
-        |v| format!("{:.1} s", v as f64 / 1000.0),
+        |v| format!("{:.1} {}", v as f64 / 1000.0, t(lang, "sec")),
     )
 }
 
-fn yes(b: bool) -> String {
-    if b { "yes" } else { "no" }.to_string()
-}
-
-/// The outcome table of one scenario's two runs.
-pub fn outcome_rows(sim: &Report, real: &Report) -> Vec<Row> {
+/// The outcome table of one scenario's two runs, worded in `lang`.
+pub fn outcome_rows(sim: &Report, real: &Report, lang: Lang) -> Vec<Row> {
+    let yes = |b: bool| t(lang, if b { "cmp-v-yes" } else { "cmp-v-no" }).to_string();
     let mut rows = Vec::new();
     exact(
         &mut rows,
-        "run completed".into(),
+        t(lang, "cmp-r-completed").into(),
         yes(sim.completed),
         yes(real.completed),
     );
@@ -376,13 +434,18 @@ pub fn outcome_rows(sim: &Report, real: &Report) -> Vec<Row> {
             r.checks.len()
         )
     };
-    exact(&mut rows, "checks passed".into(), passed(sim), passed(real));
+    exact(
+        &mut rows,
+        t(lang, "cmp-r-checks").into(),
+        passed(sim),
+        passed(real),
+    );
     for (i, c) in sim.checks.iter().enumerate() {
         let other = real.checks.get(i);
         let show = |c: &sim_core::scenario::CheckResult| {
             format!("{} ({})", if c.passed { "✓" } else { "✗" }, c.got)
         };
-        let label = format!("check {}", c.label);
+        let label = fill(t(lang, "cmp-r-check"), &[&c.label]);
         let real_text = other.map_or_else(|| "—".to_string(), show);
         if c.label.contains("time") {
             let same = other.is_some_and(|o| o.passed == c.passed);
@@ -408,22 +471,22 @@ pub fn outcome_rows(sim: &Report, real: &Report) -> Vec<Row> {
         let r = real.consumers.iter().find(|c| c.name == name);
         type Field = fn(&sim_core::scenario::ConsumerReport) -> u64;
         let fields: [(&str, Field); 6] = [
-            ("received", |c| c.received),
-            ("redelivered", |c| c.redelivered),
-            ("processed", |c| c.processed),
-            ("failed", |c| c.failed),
-            ("forwarded", |c| c.forwarded),
-            ("replies sent", |c| c.replies_sent),
+            ("cmp-f-received", |c| c.received),
+            ("cmp-f-redelivered", |c| c.redelivered),
+            ("cmp-f-processed", |c| c.processed),
+            ("cmp-f-failed", |c| c.failed),
+            ("cmp-f-forwarded", |c| c.forwarded),
+            ("cmp-f-replies", |c| c.replies_sent),
         ];
         for (what, f) in fields {
             let (a, b) = (s.map(f), r.map(f));
-            if a.unwrap_or(0) == 0 && b.unwrap_or(0) == 0 && what != "received" {
+            if a.unwrap_or(0) == 0 && b.unwrap_or(0) == 0 && what != "cmp-f-received" {
                 continue;
             }
             let show = |v: Option<u64>| v.map_or_else(|| "—".to_string(), |v| v.to_string());
             exact(
                 &mut rows,
-                format!("consumer {name}: {what}"),
+                fill(t(lang, "cmp-r-consumer"), &[name, t(lang, what)]),
                 show(a),
                 show(b),
             );
@@ -435,15 +498,14 @@ pub fn outcome_rows(sim: &Report, real: &Report) -> Vec<Row> {
             p.map_or_else(
                 || "—".to_string(),
                 |p| {
-                    let mut s = format!("{} published", p.published);
+                    let n = |v: u64| v.to_string();
+                    let mut s = fill(t(lang, "cmp-v-published"), &[&n(p.published)]);
                     if p.confirmed_ack + p.confirmed_nack > 0 {
-                        s.push_str(&format!(
-                            ", {} acked, {} nacked",
-                            p.confirmed_ack, p.confirmed_nack
-                        ));
+                        let (a, b) = (n(p.confirmed_ack), n(p.confirmed_nack));
+                        s.push_str(&fill(t(lang, "cmp-v-confirms"), &[&a, &b]));
                     }
                     if p.returned > 0 {
-                        s.push_str(&format!(", {} returned", p.returned));
+                        s.push_str(&fill(t(lang, "cmp-v-returned"), &[&n(p.returned)]));
                     }
                     s
                 },
@@ -460,29 +522,34 @@ pub fn outcome_rows(sim: &Report, real: &Report) -> Vec<Row> {
         let r = real.queues.iter().find(|x| x.name == q.name);
         let show = |v: Option<Option<u64>>| match v {
             None => "—".to_string(),
-            Some(None) => "gone".to_string(),
+            Some(None) => t(lang, "cmp-v-gone").to_string(),
             Some(Some(n)) => n.to_string(),
         };
         exact(
             &mut rows,
-            format!("queue {}: ready at the end", q.name),
+            fill(t(lang, "cmp-r-queue"), &[&q.name]),
             show(Some(q.ready)),
             show(r.map(|r| r.ready)),
         );
     }
     let errors = |r: &Report| {
         if r.errors.is_empty() {
-            "none".to_string()
+            t(lang, "cmp-v-none").to_string()
         } else {
             r.errors.join("; ")
         }
     };
-    exact(&mut rows, "errors".into(), errors(sim), errors(real));
+    exact(
+        &mut rows,
+        t(lang, "cmp-r-errors").into(),
+        errors(sim),
+        errors(real),
+    );
     let same = time_same(sim.total_time_ms, real.total_time_ms);
     rows.push(Row {
-        label: "total time".into(),
-        sim: ms(sim.total_time_ms),
-        real: ms(real.total_time_ms),
+        label: t(lang, "cmp-r-time").into(),
+        sim: ms(sim.total_time_ms, lang),
+        real: ms(real.total_time_ms, lang),
         kind: RowKind::Time,
         same,
     });
@@ -524,9 +591,10 @@ pub fn align(sim: &[String], real: &[String]) -> Vec<Aligned> {
     out
 }
 
-/// The two outcomes side by side.
+/// The two outcomes side by side (the rows in English; the page words
+/// them anew in its language with [`outcome_rows`]).
 pub fn compare(sim: &Outcome, real: &Outcome) -> Comparison {
-    let rows = outcome_rows(&sim.report, &real.report);
+    let rows = outcome_rows(&sim.report, &real.report, Lang::En);
     let events = align(&sim.events, &real.events);
     Comparison {
         row_differences: rows.iter().filter(|r| !r.same).count(),
@@ -623,6 +691,53 @@ mod tests {
             c.events.last(),
             Some(&Aligned::RealOnly("confirm nack".into()))
         );
+    }
+
+    /// The page words the table in its language: the same rows, the same
+    /// marks, no English label left (names and numbers aside).
+    #[test]
+    fn the_table_reads_in_russian_with_the_same_marks() {
+        let sc = lesson("mandatory-returns");
+        let sim = simulate(&sc);
+        let mut real = sim.clone();
+        real.report.consumers[0].received += 1;
+        let (en, ru) = (
+            outcome_rows(&sim.report, &real.report, Lang::En),
+            outcome_rows(&sim.report, &real.report, Lang::Ru),
+        );
+        assert_eq!(en.len(), ru.len());
+        for (e, r) in en.iter().zip(&ru) {
+            assert_eq!(
+                (e.same, e.kind),
+                (r.same, r.kind),
+                "{} / {}",
+                e.label,
+                r.label
+            );
+            // "producer" is a term, kept in every language.
+            if !e.label.starts_with("producer ") {
+                assert_ne!(e.label, r.label);
+            }
+            let english = [
+                "run completed",
+                "checks passed",
+                "received",
+                "ready at the end",
+                "errors",
+                "total time",
+                "published",
+            ];
+            // A check's own expression (`received[eu-warehouse] == 4`) is the lesson's.
+            if r.label.starts_with("проверка ") {
+                continue;
+            }
+            for word in english {
+                assert!(!r.label.contains(word) && !r.sim.contains(word), "{r:?}");
+            }
+        }
+        assert!(ru
+            .iter()
+            .any(|r| r.label == "общее время" && r.sim.ends_with(" с")));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use yew::prelude::*;
 
 use crate::compare::{self, Aligned, Comparison, Outcome, RealRun, RowKind};
 use crate::i18n::{t, Lang};
+use crate::inspector::fill;
 use crate::link::{BrokerLink, LinkMsg, WsLink};
 use crate::model::LinkEvent;
 
@@ -20,9 +21,12 @@ use crate::model::LinkEvent;
 #[derive(Clone, PartialEq)]
 enum RealState {
     Connecting,
-    Running { elapsed_ms: u64 },
+    Running {
+        elapsed_ms: u64,
+    },
     Done(Rc<Outcome>, Rc<Comparison>),
-    Failed(String),
+    /// Why, as a string key with `{0}` and what fills it.
+    Failed(&'static str, String),
 }
 
 #[derive(Properties)]
@@ -86,10 +90,8 @@ impl Driver {
             self.run = None;
             self.link = None;
             self._clock = None;
-            return Some(RealState::Failed(format!(
-                "RabbitMQ did not finish the run within {:.0} s",
-                limit as f64 / 1000.0
-            )));
+            let secs = format!("{:.0}", limit as f64 / 1000.0);
+            return Some(RealState::Failed("cmp-timeout", secs));
         }
         Some(RealState::Running { elapsed_ms })
     }
@@ -131,9 +133,7 @@ fn start_real(
                         d.run = None;
                         d.link = None;
                         d._clock = None;
-                        set.set(RealState::Failed(format!(
-                            "the bridge is unreachable: {why}"
-                        )));
+                        set.set(RealState::Failed("cmp-no-bridge", why));
                     }
                     return;
                 }
@@ -141,9 +141,7 @@ fn start_real(
                     d.run = None;
                     d.link = None;
                     d._clock = None;
-                    set.set(RealState::Failed(format!(
-                        "the bridge answers but RabbitMQ does not: {why}"
-                    )));
+                    set.set(RealState::Failed("cmp-no-broker", why));
                     return;
                 }
                 LinkMsg::Frames(frames) => {
@@ -280,13 +278,14 @@ fn panel(
         RealState::Running { elapsed_ms } => (
             "running",
             format!(
-                "{} {:.1} s",
+                "{} {:.1} {}",
                 t(lang, "cmp-running"),
-                *elapsed_ms as f64 / 1000.0
+                *elapsed_ms as f64 / 1000.0,
+                t(lang, "sec")
             ),
         ),
         RealState::Done(..) => ("done", String::new()),
-        RealState::Failed(_) => ("failed", String::new()),
+        RealState::Failed(..) => ("failed", String::new()),
     };
     let comparison: Option<Rc<Comparison>> = match real {
         RealState::Done(_, c) => Some(c.clone()),
@@ -315,9 +314,9 @@ fn panel(
         RealState::Done(r, _) => Some(r.clone()),
         _ => None,
     };
-    let rows = match &comparison {
-        Some(c) => c.rows.clone(),
-        None => compare::outcome_rows(&sim.report, &sim.report)
+    let rows = match &real_report {
+        Some(r) => compare::outcome_rows(&sim.report, &r.report, lang),
+        None => compare::outcome_rows(&sim.report, &sim.report, lang)
             .into_iter()
             .map(|mut r| {
                 r.real = "…".into();
@@ -336,9 +335,9 @@ fn panel(
                 <button class="small" onclick={on_close} data-testid="compare-close">{ t(lang, "close") }</button>
             </div>
             <p class="compare-status" data-testid="compare-status" data-state={status_kind}>{ status }</p>
-            if let RealState::Failed(why) = real {
+            if let RealState::Failed(key, detail) = real {
                 <p class="compare-error" role="alert" data-testid="compare-error">
-                    <strong>{ format!("{}: ", t(lang, "cmp-failed")) }</strong>{ why }
+                    <strong>{ format!("{}: ", t(lang, "cmp-failed")) }</strong>{ fill(t(lang, key), &[detail]) }
                 </p>
             }
             { for summary }

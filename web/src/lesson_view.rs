@@ -512,7 +512,7 @@ pub fn panel(
             <div class="lesson-head">
                 <h2 id="lesson-title" data-testid="lesson-title">{ p.sc.title.get(code) }</h2>
                 <span class="lesson-time" data-testid="lesson-time" aria-live="off">
-                    { format!("{:.1} s", p.elapsed_ms() as f64 / 1000.0) }
+                    { format!("{:.1} {}", p.elapsed_ms() as f64 / 1000.0, t(lang, "sec")) }
                 </span>
                 <button class="small" data-testid="lesson-restart" onclick={on_restart}>{ t(lang, "restart-lesson") }</button>
                 <button class="small" data-testid="lesson-close" onclick={on_close} aria-label={t(lang, "close-lesson")}>{ t(lang, "close-lesson") }</button>
@@ -633,7 +633,7 @@ pub fn metrics(p: &Player, lang: Lang) -> Html {
         .report
         .as_ref()
         .and_then(|r| r.total_time_ms)
-        .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
+        .map(|ms| format!("{:.1} {}", ms as f64 / 1000.0, t(lang, "sec")))
         .unwrap_or_else(|| "…".into());
     metrics_strip(&p.samples, Some(total), lang)
 }

@@ -381,9 +381,10 @@ pub fn controls(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
             .unwrap_or(0),
     };
     let where_text = format!(
-        "{} {pos} / {total} · {:.2} s",
+        "{} {pos} / {total} · {:.2} {}",
         t(lang, "tl-event"),
-        shown_ms as f64 / 1000.0
+        shown_ms as f64 / 1000.0,
+        t(lang, "sec")
     );
     html! {
         <div class="clock timeline" role="group" aria-label={t(lang, "tl-timeline")}
