@@ -699,12 +699,23 @@ impl Broker {
                 }
             }
         }
+        // Each queue takes back all the channel's deliveries at once and only
+        // then looks at its head (RabbitMQ's `requeue_and_run` on the
+        // channel's death): a message that expired while out waits behind a
+        // live one requeued with it (difftest s2040-p38).
+        let mut plain: Vec<u32> = Vec::new();
         for u in channel.unacked {
-            if let Some(qid) = self.requeue(u) {
+            if let Some((qid, put_back)) = self.put_back(u) {
                 if !touched.contains(&qid) {
                     touched.push(qid);
                 }
+                if put_back && !plain.contains(&qid) {
+                    plain.push(qid);
+                }
             }
+        }
+        for qid in plain {
+            self.look_at_head(qid);
         }
         for qid in touched {
             self.after_consumers_changed(qid);
@@ -2340,8 +2351,34 @@ impl Broker {
         }
     }
 
-    /// Puts an unacked message back in its queue (if the queue still exists).
-    fn requeue(&mut self, mut u: Unacked) -> Option<u32> {
+    /// Puts an unacked message back in its queue (if the queue still
+    /// exists), then lets the queue look at its head.
+    fn requeue(&mut self, u: Unacked) -> Option<u32> {
+        let (qid, put_back) = self.put_back(u)?;
+        if put_back {
+            self.look_at_head(qid);
+        }
+        Some(qid)
+    }
+
+    /// What a queue does once messages came back: a classic queue drops
+    /// what its length limit no longer holds (a quorum queue applies its
+    /// limit to new messages only: difftest s2033-p3690), then expired
+    /// messages at the head go.
+    fn look_at_head(&mut self, qid: u32) {
+        let quorum = self
+            .queue(qid)
+            .is_some_and(|q| q.cfg.queue_type == QueueType::Quorum);
+        if !quorum {
+            self.drop_over_limit(qid);
+        }
+        self.expire_heads(qid);
+    }
+
+    /// [`Self::requeue`] without the look at the head: the queue, and
+    /// whether the message went back among the ready ones (not a stream's
+    /// delivery settled, nor one over its delivery limit).
+    fn put_back(&mut self, mut u: Unacked) -> Option<(u32, bool)> {
         let Some(q) = self.queue_mut(u.queue) else {
             self.trace(|_| Trace::Dropped {
                 message_id: u.entry.msg.id,
@@ -2357,7 +2394,7 @@ impl Broker {
             if let Some(c) = u.consumer.and_then(|cid| self.consumer_mut(cid)) {
                 c.unacked = c.unacked.saturating_sub(1);
             }
-            return Some(u.queue);
+            return Some((u.queue, false));
         }
         // A quorum queue counts the return; one too many and the message dies.
         let quorum = q.cfg.queue_type == QueueType::Quorum;
@@ -2372,7 +2409,7 @@ impl Broker {
         }
         if over_limit {
             self.kill(u.queue, u.entry.msg, DeathReason::DeliveryLimit);
-            return Some(u.queue);
+            return Some((u.queue, false));
         }
         let q = self.queue_mut(u.queue)?;
         u.entry.set_redelivered();
@@ -2382,13 +2419,7 @@ impl Broker {
             message_id: id,
             queue: b.queue_name(u.queue).to_string(),
         });
-        // A quorum queue applies its length limit to new messages only: a
-        // return never pushes one out (difftest s2033-p3690).
-        if !quorum {
-            self.drop_over_limit(u.queue);
-        }
-        self.expire_heads(u.queue);
-        Some(u.queue)
+        Some((u.queue, true))
     }
 
     fn settle(
@@ -2502,9 +2533,16 @@ impl Broker {
             while let Some((_, u)) = rest.next_if(|(k, _)| *k == key) {
                 group.push(u);
             }
-            let mut queue = None;
+            // The group comes back at once; then the queue looks at its head.
+            let (mut queue, mut plain) = (None, false);
             for u in group {
-                queue = self.requeue(u).or(queue);
+                if let Some((qid, put_back)) = self.put_back(u) {
+                    queue = Some(qid);
+                    plain |= put_back;
+                }
+            }
+            if let (Some(qid), true) = (queue, plain) {
+                self.look_at_head(qid);
             }
             self.wake_channel(conn, ch, queue.into_iter().collect());
         }
