@@ -319,8 +319,9 @@ const STRINGS: &[[&str; 4]] = &[
         "очередь {0}, её читает {1}",
         "черга {0}, її читає {1}",
     ],
-    // Seconds, after a number.
+    // Seconds, after a number; the most a chart shows.
     ["sec", "s", "с", "с"],
+    ["max", "max", "макс.", "макс."],
     ["retry", "Retry", "Повторить", "Повторити"],
     [
         "retry-real",

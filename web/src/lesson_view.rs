@@ -662,14 +662,14 @@ pub(crate) fn metrics_strip(samples: &[Sample], total: Option<String>, lang: Lan
     html! {
         <section class="metrics" data-testid="metrics" aria-label={t(lang, "metrics")}>
             <figure>
-                <figcaption>{ format!("{} (max {max_depth:.0})", t(lang, "queue-depth")) }</figcaption>
+                <figcaption>{ format!("{} ({} {max_depth:.0})", t(lang, "queue-depth"), t(lang, "max")) }</figcaption>
                 <svg viewBox={vb.clone()} class="chart" role="img" aria-label={t(lang, "queue-depth")} data-testid="chart-depth">
                     { polyline(&depth, max_t, max_depth, "depth") }
                 </svg>
             </figure>
             <figure>
                 <figcaption>
-                    { format!("{} (max {max_rate:.1}/s): ", t(lang, "rates")) }
+                    { format!("{} ({} {max_rate:.1}{}): ", t(lang, "rates"), t(lang, "max"), crate::editor::label(lang, "per-s")) }
                     <span class="k-pub">{ t(lang, "published") }</span>{ " · " }
                     <span class="k-del">{ t(lang, "delivered") }</span>{ " · " }
                     <span class="k-ack">{ "ack" }</span>
