@@ -1356,7 +1356,7 @@ fn topology(m: &Model, lang: Lang) -> Html {
         .iter()
         .map(|q| fill(t(lang, "sc-aria-queue"), &[q.name, q.consumer_tag]))
         .collect::<Vec<_>>()
-        .join(crate::inspector::pick(lang, [" and ", " и ", " і "]));
+        .join(t(lang, "and"));
     let aria = fill(
         t(lang, "sc-aria"),
         &[sc.kind.as_str(), sc.exchange, &routes],

@@ -321,6 +321,7 @@ const STRINGS: &[[&str; 4]] = &[
     ],
     // Seconds, after a number; the most a chart shows.
     ["sec", "s", "с", "с"],
+    ["and", " and ", " и ", " і "],
     ["max", "max", "макс.", "макс."],
     ["retry", "Retry", "Повторить", "Повторити"],
     [

@@ -7,7 +7,7 @@
 
 use sim_core::protocol::MessageId;
 
-use crate::i18n::Lang;
+use crate::i18n::{t, Lang};
 use crate::inspector::{fill, pick, Step};
 
 /// One explained decision about one message.
@@ -34,7 +34,7 @@ pub enum Why {
 
 impl Why {
     pub fn text(&self, lang: Lang) -> String {
-        let and = pick(lang, [" and ", " и ", " і "]);
+        let and = t(lang, "and");
         let list = |names: &[String]| {
             names
                 .iter()
