@@ -275,6 +275,40 @@ impl Node {
             &self.name
         }
     }
+
+    /// The name as the pictures write it: cut only where it is written inside
+    /// a shape. A queue's name stands above its box, and the layout makes room
+    /// for it, so `orders.processing` is read whole.
+    pub fn shown_title(&self) -> String {
+        let most = if self.kind == NodeKind::Queue { 24 } else { 16 };
+        short(self.title(), most)
+    }
+
+    /// Whether the name is written smaller (class `long`) to fit its place.
+    pub fn long_title(&self) -> bool {
+        let over = match self.kind {
+            NodeKind::Exchange => 8,
+            NodeKind::Queue => 12,
+            _ => return false,
+        };
+        self.title().chars().count() > over
+    }
+
+    /// The name's size, px, on the lesson and Build pictures (the page's CSS:
+    /// `.lesson-topology .node-title` and its `.long` rules).
+    pub fn title_px(&self) -> f64 {
+        match (self.kind, self.long_title()) {
+            (NodeKind::Exchange, true) => 14.0,
+            (NodeKind::Queue, true) => 16.0,
+            _ => 21.0,
+        }
+    }
+
+    /// How far the node's shape or name reaches either side of its centre.
+    fn reach(&self) -> f64 {
+        let name = crate::label::text_box(0.0, 0.0, self.title_px(), &self.shown_title());
+        self.kind.half().0.max(name[2])
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,7 +345,8 @@ pub const ROW_H: f64 = 160.0;
 pub const MARGIN_X: f64 = 110.0;
 pub const MARGIN_Y: f64 = 80.0;
 
-fn short(s: &str, n: usize) -> String {
+/// `s`, cut to at most `n` characters (the last an ellipsis).
+pub(crate) fn short(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
@@ -697,14 +732,15 @@ impl Layout {
         }
         let rows = columns.iter().map(Vec::len).max().unwrap_or(1).max(1);
         let height = MARGIN_Y * 2.0 + ROW_H * (rows as f64 - 1.0) + 40.0;
+        let xs = column_xs(&nodes, &columns, &edges);
         for (c, col) in columns.iter().enumerate() {
             let top = (height - ROW_H * (col.len() as f64 - 1.0)) / 2.0;
             for (r, &i) in col.iter().enumerate() {
-                nodes[i].x = MARGIN_X + COL_W * c as f64;
+                nodes[i].x = xs[c];
                 nodes[i].y = top + ROW_H * r as f64;
             }
         }
-        let width = MARGIN_X * 2.0 + COL_W * (columns.len() as f64 - 1.0);
+        let width = xs.last().map_or(0.0, |x| x + MARGIN_X);
         let mut l = Layout {
             nodes,
             edges,
@@ -763,6 +799,62 @@ impl Layout {
         )
     }
 }
+
+/// Each column's x: [`COL_W`] apart, or further where the names either side
+/// or a binding's key written between two columns need the room. A key is
+/// written at the middle of its edge's last stretch, between the two nodes'
+/// sides, so both of its ends must clear the names beside it.
+fn column_xs(nodes: &[Node], columns: &[Vec<usize>], edges: &[Edge]) -> Vec<f64> {
+    const PAD: f64 = 14.0;
+    let mut col_of = vec![0usize; nodes.len()];
+    for (c, col) in columns.iter().enumerate() {
+        for &i in col {
+            col_of[i] = c;
+        }
+    }
+    let reach: Vec<f64> = columns
+        .iter()
+        .map(|col| col.iter().map(|&i| nodes[i].reach()).fold(0.0, f64::max))
+        .collect();
+    // The gap each column needs after the one before it.
+    let mut gap: Vec<f64> = (0..columns.len())
+        .map(|c| match c {
+            0 => 0.0,
+            _ => COL_W.max(reach[c - 1] + reach[c] + 2.0 * PAD),
+        })
+        .collect();
+    for e in edges
+        .iter()
+        .filter(|e| e.kind != EdgeKind::Side && !e.label.is_empty())
+    {
+        let (a, b) = (col_of[e.from], col_of[e.to]);
+        if b == 0 || b <= a {
+            continue;
+        }
+        // The stretch runs from the source's side (or the column before's
+        // edge, for an edge passing through) to the destination's side.
+        let hw_a = if a + 1 == b {
+            nodes[e.from].kind.half().0
+        } else {
+            reach[b - 1]
+        };
+        let hw_b = nodes[e.to].kind.half().0;
+        let key = e.label.chars().count() as f64 * KEY_PX * 0.62;
+        let need =
+            key + 2.0 * PAD + (2.0 * reach[b] + hw_a - hw_b).max(2.0 * reach[b - 1] - hw_a + hw_b);
+        gap[b] = gap[b].max(need);
+    }
+    let mut x = MARGIN_X;
+    gap.iter()
+        .map(|g| {
+            x += g;
+            x
+        })
+        .collect()
+}
+
+/// The size, px, of a binding's key on the pictures (`.edge-key`).
+pub const KEY_PX: f64 = 17.0;
 
 pub use crate::metrics::{rates, Sample, SAMPLE_MS};
 
@@ -1593,6 +1685,52 @@ mod tests {
         assert!(
             straight_would_cross > 0,
             "no lesson has an edge past a node: the test proves nothing"
+        );
+    }
+
+    #[test]
+    fn binding_keys_and_names_are_written_whole_and_clear_of_each_other() {
+        use crate::label::{overlap, text_box};
+        // Where the pictures write a node's name, relative to its centre.
+        let name_y = |k: NodeKind| match k {
+            NodeKind::Exchange => -2.0,
+            NodeKind::Queue => -46.0,
+            NodeKind::Producer => -4.0,
+            NodeKind::Consumer => -10.0,
+        };
+        let mut keys = 0;
+        for sc in builtin() {
+            let l = Layout::of(&sc);
+            let names: Vec<_> = l
+                .nodes
+                .iter()
+                .map(|n| text_box(n.x, n.y + name_y(n.kind), n.title_px(), &n.shown_title()))
+                .collect();
+            for n in l.nodes.iter().filter(|n| n.kind == NodeKind::Queue) {
+                assert_eq!(n.shown_title(), n.name, "{}: a queue's name is cut", sc.id);
+            }
+            for (e, p) in l.edges.iter().zip(&l.paths) {
+                if e.kind == EdgeKind::Side || e.label.is_empty() {
+                    continue;
+                }
+                keys += 1;
+                let (x, y) = p.label;
+                let key = text_box(x, y - 8.0, KEY_PX * 0.9, &e.label);
+                for (n, name) in l.nodes.iter().zip(&names) {
+                    assert!(
+                        !overlap(&key, name),
+                        "{}: the key {:?} of {} is written over the name of {}",
+                        sc.id,
+                        e.label,
+                        l.edge_id(e),
+                        n.id()
+                    );
+                }
+            }
+        }
+        assert!(
+            keys > 20,
+            "the lessons have {keys} keys: the test proves little"
         );
     }
 

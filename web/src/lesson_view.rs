@@ -344,7 +344,7 @@ pub fn stage(p: &Player, lang: Lang) -> Html {
             NodeKind::Exchange => html! {
                 <>
                 <polygon points="-62,0 -31,-50 31,-50 62,0 31,50 -31,50" />
-                <text y="-2" class={classes!("node-title", (n.title().chars().count() > 8).then_some("long"))}>{ short_title(n.title()) }</text>
+                <text y="-2" class={classes!("node-title", n.long_title().then_some("long"))}>{ n.shown_title() }</text>
                 <text y="24" class="node-sub">{ &n.sub }</text>
                 </>
             },
@@ -355,7 +355,7 @@ pub fn stage(p: &Player, lang: Lang) -> Html {
                 html! {
                     <>
                     <rect x="-80" y="-36" width="160" height="72" rx="10" />
-                    <text y="-46" class="node-title">{ short_title(&n.name) }</text>
+                    <text y="-46" class={classes!("node-title", n.long_title().then_some("long"))}>{ n.shown_title() }</text>
                     { for (0..dots).map(|k| html! { <circle class="msg-dot" cx={format!("{}", 60 - 19 * k as i32)} cy="0" r="8" /> }) }
                     if ready > 8 { <text x="-66" y="6" class="overflow">{ format!("+{}", ready - 8) }</text> }
                     <text y="58" class="node-caption" data-testid={format!("lesson-counts-{}", n.name)}>
@@ -368,7 +368,7 @@ pub fn stage(p: &Player, lang: Lang) -> Html {
             NodeKind::Producer => html! {
                 <>
                 <rect x="-78" y="-40" width="156" height="80" rx="16" />
-                <text y="-4" class="node-title">{ short_title(&n.name) }</text>
+                <text y="-4" class="node-title">{ n.shown_title() }</text>
                 <text y="22" class="node-sub">{ &n.sub }</text>
                 </>
             },
@@ -379,7 +379,7 @@ pub fn stage(p: &Player, lang: Lang) -> Html {
                 html! {
                     <g data-testid={format!("lesson-consumer-{}", n.name)} data-state={st.as_str()}>
                     <rect x="-78" y="-40" width="156" height="80" rx="16" class={format!("state-{}", st.as_str())} />
-                    <text y="-10" class="node-title">{ short_title(&n.name) }</text>
+                    <text y="-10" class="node-title">{ n.shown_title() }</text>
                     <text y="12" class="node-sub">{ &n.sub }</text>
                     <text y="32" class="node-state">{ t(lang, st.as_str()) }</text>
                     <text y="60" class="node-caption">{ format!("{} {} · {} {}", t(lang, "processed"), c.processed, t(lang, "unacked"), c.unacked) }</text>
@@ -454,16 +454,6 @@ pub fn stage(p: &Player, lang: Lang) -> Html {
             { for tokens }
             { crate::workbench_view::keys_over(&keys) }
         </svg>
-    }
-}
-
-fn short_title(s: &str) -> String {
-    if s.chars().count() > 16 {
-        let mut t: String = s.chars().take(15).collect();
-        t.push('…');
-        t
-    } else {
-        s.to_string()
     }
 }
 

@@ -30,6 +30,10 @@ pub struct Path {
 /// Space kept between an edge and a node it passes.
 const PAD: f64 = 14.0;
 
+/// Space a loop keeps below a node it passes under: the captions written
+/// under a node (a queue's counts, then its arguments) are not in its box.
+const BELOW: f64 = 50.0;
+
 fn cubic(s: &[P; 4], t: f64) -> P {
     let u = 1.0 - t;
     let (a, b, c, d) = (u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t);
@@ -179,7 +183,7 @@ pub fn route(a: NodeBox, b: NodeBox, others: &[NodeBox]) -> Path {
         let low = others
             .iter()
             .filter(|o| o.x + o.hw >= lo && o.x - o.hw <= hi)
-            .map(|o| o.y + o.hh + PAD)
+            .map(|o| o.y + o.hh + BELOW)
             .fold(a.y.max(b.y) + a.hh.max(b.hh) + 40.0, f64::max)
             + 16.0;
         // Out of the lower left of the source, into the lower right of the

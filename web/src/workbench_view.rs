@@ -188,14 +188,9 @@ fn arg_line(t: &FieldTable) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A producer's name or publish target, cut to fit its box.
 fn short(s: &str) -> String {
-    if s.chars().count() > 16 {
-        let mut t: String = s.chars().take(15).collect();
-        t.push('…');
-        t
-    } else {
-        s.to_string()
-    }
+    crate::lesson::short(s, 16)
 }
 
 /// The Build page: the toolbar, the picture, and the form or the inspector.
@@ -302,7 +297,11 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
         .filter(|e| !e.3.is_empty())
         .filter_map(|(from, to, kind, label)| {
             let (lx, ly) = wb.path(from, to)?.label;
-            let size = if *kind == EdgeKind::Side { 13.0 } else { 17.0 };
+            let size = if *kind == EdgeKind::Side {
+                13.0
+            } else {
+                crate::lesson::KEY_PX
+            };
             Some((lx, ly - 8.0, size, label.clone()))
         })
         .collect();
@@ -350,7 +349,7 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
             NodeKind::Exchange => html! {
                 <>
                 <polygon points="-62,0 -31,-50 31,-50 62,0 31,50 -31,50" />
-                <text y="-2" class={classes!("node-title", (n.title().chars().count() > 8).then_some("long"))}>{ short(n.title()) }</text>
+                <text y="-2" class={classes!("node-title", n.long_title().then_some("long"))}>{ n.shown_title() }</text>
                 <text y="24" class="node-sub">{ &n.sub }</text>
                 </>
             },
@@ -361,7 +360,7 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
                 html! {
                     <>
                     <rect x="-80" y="-36" width="160" height="72" rx="10" />
-                    <text y="-46" class="node-title">{ short(&n.name) }</text>
+                    <text y="-46" class={classes!("node-title", n.long_title().then_some("long"))}>{ n.shown_title() }</text>
                     // Seven dots, or six and "+n" where the seventh would be.
                     { for here.iter().take(if here.len() > 7 { 6 } else { 7 }).enumerate().map(|(k, m)| html! {
                         <circle class="msg-dot" data-msg={m.to_string()} data-testid="message"
@@ -386,7 +385,7 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
                 html! {
                     <>
                     <rect x="-78" y="-40" width="156" height="80" rx="16" />
-                    <text y="-4" class="node-title">{ short(&n.name) }</text>
+                    <text y="-4" class="node-title">{ n.shown_title() }</text>
                     <text y="22" class="node-sub">{ short(&n.sub) }</text>
                     if let Some(r) = rate {
                         <text y="60" class="node-caption" data-testid={format!("producer-rate-{}", n.name)}>{ r }</text>
@@ -407,7 +406,7 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
                     <>
                     <rect x="-78" y="-40" width="156" height="80" rx="16"
                           class={ if st == "stopped" { "state-down" } else if busy { "state-busy" } else { "" } } />
-                    <text y="-10" class="node-title">{ short(&n.name) }</text>
+                    <text y="-10" class="node-title">{ n.shown_title() }</text>
                     <text y="12" class="node-sub">{ &n.sub }</text>
                     <text y="32" class="node-state" data-testid={format!("consumer-state-{}", n.name)}>{ tr(lang, st) }</text>
                     <text y="60" class="node-caption">{ format!("{} {} · {} {}", tr(lang, "received"), rt.map_or(0, |r| r.received), tr(lang, "processed"), rt.map_or(0, |r| r.settled)) }</text>
@@ -748,12 +747,11 @@ pub(crate) fn text_boxes(layout: &Layout, lang: Lang) -> Vec<Rect> {
             |dy: f64, size: f64, text: &str| out.push(text_box(n.x, n.y + dy, size, text));
         match n.kind {
             NodeKind::Exchange => {
-                let long = n.title().chars().count() > 8;
-                line(-2.0, if long { 14.0 } else { 21.0 }, &short(n.title()));
+                line(-2.0, n.title_px(), &n.shown_title());
                 line(24.0, 16.0, &n.sub);
             }
             NodeKind::Queue => {
-                line(-46.0, 21.0, &short(&n.name));
+                line(-46.0, n.title_px(), &n.shown_title());
                 line(
                     58.0,
                     16.0,
@@ -762,12 +760,12 @@ pub(crate) fn text_boxes(layout: &Layout, lang: Lang) -> Vec<Rect> {
                 line(78.0, 14.0, &n.sub);
             }
             NodeKind::Producer => {
-                line(-4.0, 21.0, &short(&n.name));
+                line(-4.0, n.title_px(), &n.shown_title());
                 line(22.0, 16.0, &short(&n.sub));
                 line(60.0, 16.0, "▶ 20.25/s");
             }
             NodeKind::Consumer => {
-                line(-10.0, 21.0, &short(&n.name));
+                line(-10.0, n.title_px(), &n.shown_title());
                 line(12.0, 16.0, &n.sub);
                 line(32.0, 17.0, tr(lang, "starting"));
                 line(
