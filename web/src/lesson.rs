@@ -343,6 +343,9 @@ pub struct Layout {
 pub const COL_W: f64 = 250.0;
 pub const ROW_H: f64 = 160.0;
 pub const MARGIN_X: f64 = 110.0;
+/// Room right of the last column: the widest caption under a consumer
+/// (Russian "получено 0 · обработано 0") is wider than its box.
+pub const MARGIN_RIGHT: f64 = 150.0;
 pub const MARGIN_Y: f64 = 80.0;
 
 /// `s`, cut to at most `n` characters (the last an ellipsis).
@@ -740,7 +743,7 @@ impl Layout {
                 nodes[i].y = top + ROW_H * r as f64;
             }
         }
-        let width = xs.last().map_or(0.0, |x| x + MARGIN_X);
+        let width = xs.last().map_or(0.0, |x| x + MARGIN_RIGHT);
         let mut l = Layout {
             nodes,
             edges,

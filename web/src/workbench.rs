@@ -20,7 +20,7 @@ use sim_core::scenario::{template, AckMode, Scenario};
 
 use crate::editor::{self, Form, Kind, Msg, Plan};
 use crate::inspector::{Fate, Journal};
-use crate::lesson::{Layout, NodeKind, MARGIN_X, MARGIN_Y};
+use crate::lesson::{Layout, NodeKind, MARGIN_RIGHT, MARGIN_Y};
 use crate::model::{describe_error, LinkEvent};
 use crate::route::{self, NodeBox};
 use crate::vecmap::VecMap;
@@ -396,7 +396,7 @@ impl Workbench {
         }
         let (mut w, mut h) = (l.width, l.height);
         for n in &l.nodes {
-            w = w.max(n.x + MARGIN_X);
+            w = w.max(n.x + MARGIN_RIGHT);
             h = h.max(n.y + MARGIN_Y);
         }
         l.width = w.max(4.0 * crate::lesson::COL_W);
