@@ -37,10 +37,10 @@ pub fn current_scenario(state: &AppState) -> Scenario {
 
 /// Opens a scenario: one made on the Build page (or imported while it is
 /// open) in the Build page, any other as a lesson.
-fn open_scenario(state: &UseReducerHandle<AppState>, sc: Scenario) {
+fn open_scenario(state: &UseReducerHandle<AppState>, sc: Scenario, positions: share::Positions) {
     crate::app::leave_past(state, || {
         if state.build_open() || sc.tags.iter().any(|t| t == crate::editor::EDITOR_TAG) {
-            crate::workbench_view::open_build(state, sc, state.model.mode, Default::default());
+            crate::workbench_view::open_build(state, sc, state.model.mode, positions);
         } else {
             crate::workbench_view::close_build(state);
             open_lesson(state, sc, state.model.mode);
@@ -73,9 +73,9 @@ pub fn open_fragment(state: &UseReducerHandle<AppState>) {
     let state = state.clone();
     wasm_bindgen_futures::spawn_local(async move {
         match share::decode_fragment(&hash).await {
-            Ok(sc) => {
+            Ok((sc, positions)) => {
                 state.dispatch(Action::Notice(None));
-                open_scenario(&state, sc);
+                open_scenario(&state, sc, positions);
             }
             Err(e) => state.dispatch(Action::Notice(Some(e))),
         }
@@ -169,7 +169,7 @@ pub fn files_bar(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
                 match share::import(&text) {
                     Ok(sc) => {
                         state.dispatch(Action::Notice(None));
-                        open_scenario(&state, sc);
+                        open_scenario(&state, sc, Default::default());
                     }
                     Err(e) => state.dispatch(Action::Notice(Some(format!("{}: {e}", file.name())))),
                 }
@@ -191,6 +191,13 @@ pub fn files_bar(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
                     let run = (!state.lesson_open() && !state.build_open())
                         .then(|| playground_run(&state))
                         .flatten();
+                    // The Build page: the picture as the user arranged it.
+                    let positions = state
+                        .build
+                        .try_borrow()
+                        .ok()
+                        .and_then(|b| b.as_ref().map(|open| open.wb.moved.clone()))
+                        .unwrap_or_default();
                     let state = state.clone();
                     // The browser deflates the link, so it shows a moment later.
                     wasm_bindgen_futures::spawn_local(async move {
@@ -200,7 +207,7 @@ pub fn files_bar(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
                         };
                         let frag = match run_link {
                             Some(frag) => Ok(frag),
-                            None => share::encode_fragment(&sc).await,
+                            None => share::encode_fragment(&sc, &positions).await,
                         };
                         match frag {
                             Ok(frag) => {

@@ -132,6 +132,11 @@ pub fn builtin_lessons() -> Vec<Scenario> {
 /// `sim_core::scenario::validate` (every issue with its JSON path). Never panics.
 pub fn parse_scenario(json: &str) -> Result<Scenario, String> {
     let v = serde_json::from_str::<serde_json::Value>(json).map_err(|e| e.to_string())?;
+    scenario_of_value(&v)
+}
+
+/// [`parse_scenario`] of JSON already parsed.
+pub fn scenario_of_value(v: &serde_json::Value) -> Result<Scenario, String> {
     if let Some(f) = v.get("format") {
         if f.as_u64() != Some(u64::from(sim_core::scenario::FORMAT_VERSION)) {
             return Err(format!(
@@ -140,7 +145,7 @@ pub fn parse_scenario(json: &str) -> Result<Scenario, String> {
             ));
         }
     }
-    let sc = crate::scenario_json::from_value(&v)?;
+    let sc = crate::scenario_json::from_value(v)?;
     let issues = sim_core::scenario::validate(&sc);
     if issues.is_empty() {
         Ok(sc)

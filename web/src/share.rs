@@ -3,6 +3,10 @@
 //! the playground's scenario JSON, and a shareable URL fragment (the scenario
 //! as compact JSON, deflated by [`crate::deflate`], base64url: `#s=...`). Bad
 //! input is an `Err` with a sentence for the student, never a panic.
+//!
+//! A Build page link also carries where the user put the nodes (`"layout"`
+//! beside the scenario's fields): a teacher who arranged the picture shares
+//! that picture. It is the link's alone; the scenario format has no such field.
 
 use serde_json::{Map, Value};
 use sim_core::protocol::ExchangeKind;
@@ -369,10 +373,64 @@ pub(crate) async fn unpack(body: &str) -> Result<String, String> {
         .map_err(|_| "the shared link is broken: its data is not text".to_string())
 }
 
-/// The URL fragment (without `#`) that reproduces `sc`.
-pub async fn encode_fragment(sc: &Scenario) -> Result<String, String> {
-    let json = crate::scenario_json::to_value(sc).to_string();
+/// Where the user put the Build page's nodes: node id (`queue:orders`) → x, y.
+pub type Positions = crate::vecmap::VecMap<String, (f64, f64)>;
+
+/// The key of the positions in a link's JSON.
+const LAYOUT_KEY: &str = "layout";
+/// Farthest a shared position may be from the origin (a picture is far smaller).
+const MAX_COORD: f64 = 100_000.0;
+
+/// The URL fragment (without `#`) that reproduces `sc`, its nodes at
+/// `positions` (those the user moved; the rest are laid out as usual).
+pub async fn encode_fragment(sc: &Scenario, positions: &Positions) -> Result<String, String> {
+    let json = with_layout(sc, positions).to_string();
     Ok(format!("{FRAGMENT_PREFIX}{}", pack(&json).await?))
+}
+
+fn with_layout(sc: &Scenario, positions: &Positions) -> Value {
+    let mut v = crate::scenario_json::to_value(sc);
+    if let (Value::Object(m), false) = (&mut v, positions.is_empty()) {
+        let layout: Map<String, Value> = positions
+            .iter()
+            .map(|(id, &(x, y))| (id.clone(), serde_json::json!([tenth(x), tenth(y)])))
+            .collect();
+        m.insert(LAYOUT_KEY.into(), Value::Object(layout));
+    }
+    v
+}
+
+/// `v` to a tenth, as the picture draws positions (`translate(637.7,320.0)`).
+fn tenth(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// A link's JSON without its positions, and the positions.
+fn split_layout(mut v: Value) -> Result<(Value, Positions), String> {
+    let mut positions = Positions::new();
+    let layout = match &mut v {
+        Value::Object(m) => m.remove(LAYOUT_KEY),
+        _ => None,
+    };
+    let Some(layout) = layout else {
+        return Ok((v, positions));
+    };
+    let Value::Object(layout) = layout else {
+        return Err(format!("{LAYOUT_KEY}: not an object of node positions"));
+    };
+    for (id, at) in layout {
+        let xy = at.as_array().and_then(|a| match a.as_slice() {
+            [x, y] => Some((x.as_f64()?, y.as_f64()?)),
+            _ => None,
+        });
+        match xy {
+            Some((x, y)) if x.abs() <= MAX_COORD && y.abs() <= MAX_COORD => {
+                positions.insert(id, (x, y));
+            }
+            _ => return Err(format!("{LAYOUT_KEY}.{id}: not a position [x, y]")),
+        }
+    }
+    Ok((v, positions))
 }
 
 /// Is this fragment (with or without `#`) a shared scene?
@@ -382,14 +440,19 @@ pub fn is_shared(fragment: &str) -> bool {
         .starts_with(FRAGMENT_PREFIX)
 }
 
-/// The scenario a shared fragment (with or without `#`) carries.
-pub async fn decode_fragment(fragment: &str) -> Result<Scenario, String> {
+/// The scenario a shared fragment (with or without `#`) carries, and where
+/// its nodes were put (empty for a link without positions).
+pub async fn decode_fragment(fragment: &str) -> Result<(Scenario, Positions), String> {
     let body = fragment
         .trim_start_matches('#')
         .strip_prefix(FRAGMENT_PREFIX)
         .ok_or("the link has no shared scene (#s=...)")?;
     let json = unpack(body).await?;
-    parse_scenario(&json).map_err(|e| format!("the shared scene cannot be used: {e}"))
+    let unusable = |e: String| format!("the shared scene cannot be used: {e}");
+    let v = serde_json::from_str::<Value>(&json).map_err(|e| unusable(e.to_string()))?;
+    let (v, positions) = split_layout(v).map_err(unusable)?;
+    let sc = crate::lesson::scenario_of_value(&v).map_err(unusable)?;
+    Ok((sc, positions))
 }
 
 #[cfg(test)]
@@ -462,13 +525,17 @@ mod tests {
 
     #[test]
     fn share_fragment_round_trips_every_lesson_and_refuses_broken_links() {
+        let none = Positions::new();
         for sc in builtin_lessons() {
-            let f = now(encode_fragment(&sc)).unwrap();
+            let f = now(encode_fragment(&sc, &none)).unwrap();
             assert!(is_shared(&f));
             assert!(f.len() < 8000, "{}: {} chars", sc.id, f.len());
-            assert_eq!(now(decode_fragment(&format!("#{f}"))).unwrap(), sc);
+            assert_eq!(
+                now(decode_fragment(&format!("#{f}"))).unwrap(),
+                (sc, none.clone())
+            );
         }
-        let f = now(encode_fragment(&builtin_lessons()[0])).unwrap();
+        let f = now(encode_fragment(&builtin_lessons()[0], &none)).unwrap();
         for bad in ["#s=", "#s=!!!", "#s=AAAA", &f[..f.len() / 2], "#x=abc"] {
             assert!(now(decode_fragment(bad)).is_err(), "{bad}");
         }
@@ -479,6 +546,43 @@ mod tests {
         for n in 0..5 {
             let v: Vec<u8> = (0..n).collect();
             assert_eq!(b64url_decode(&b64url_encode(&v)).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn a_build_link_carries_where_the_nodes_were_put() {
+        let sc = builtin_lessons().remove(0);
+        let mut at = Positions::new();
+        at.insert("queue:hello".to_string(), (412.44, -30.66));
+        at.insert("exchange:".to_string(), (90.0, 75.0));
+        let f = now(encode_fragment(&sc, &at)).unwrap();
+        let (back, moved) = now(decode_fragment(&f)).unwrap();
+        assert_eq!(back, sc);
+        assert_eq!(moved.get("queue:hello"), Some(&(412.4, -30.7)));
+        assert_eq!(moved.get("exchange:"), Some(&(90.0, 75.0)));
+        assert_eq!(moved.len(), 2);
+        // The scenario format itself still refuses the field.
+        assert!(parse_scenario(&with_layout(&sc, &at).to_string()).is_err());
+        for (layout, says) in [
+            (serde_json::json!([1, 2]), "layout: not an object"),
+            (
+                serde_json::json!({"queue:q": [1]}),
+                "layout.queue:q: not a position",
+            ),
+            (
+                serde_json::json!({"queue:q": ["a", 2]}),
+                "layout.queue:q: not a position",
+            ),
+            (
+                serde_json::json!({"queue:q": [1e9, 2]}),
+                "layout.queue:q: not a position",
+            ),
+        ] {
+            let mut v = crate::scenario_json::to_value(&sc);
+            v[LAYOUT_KEY] = layout;
+            let f = format!("{FRAGMENT_PREFIX}{}", now(pack(&v.to_string())).unwrap());
+            let e = now(decode_fragment(&f)).unwrap_err();
+            assert!(e.contains(says) && e.contains("cannot be used"), "{e}");
         }
     }
 

@@ -497,6 +497,26 @@ pub(super) async fn build_share(client: &Client, page: &str, out_dir: &Path) -> 
         bail!("the exported definitions miss the built topology: {exported}");
     }
     click(client, "export-close").await?;
+    // The teacher arranges the picture: `invoices` three steps down (keyboard).
+    let node = "node-queue:invoices";
+    let before = attr_of(client, node, "transform")
+        .await?
+        .unwrap_or_default();
+    client
+        .execute(
+            &format!("document.querySelector('[data-testid=\"{node}\"]').focus();"),
+            vec![],
+        )
+        .await?;
+    for _ in 0..3 {
+        press(client, &[ARROW_DOWN]).await?;
+    }
+    let moved = attr_of(client, node, "transform")
+        .await?
+        .unwrap_or_default();
+    if moved == before {
+        bail!("ArrowDown did not move {node}: still {before:?}");
+    }
     click(client, "share").await?;
     let url = super::share_url(client).await?;
     if !url.contains("#s=") {
@@ -517,6 +537,12 @@ pub(super) async fn build_share(client: &Client, page: &str, out_dir: &Path) -> 
     .await?;
     if !exists(client, "build-stage").await? {
         bail!("the shared link did not open the Build page");
+    }
+    let reopened = attr_of(client, node, "transform")
+        .await?
+        .unwrap_or_default();
+    if reopened != moved {
+        bail!("the shared link put {node} at {reopened:?}, not where it was moved ({moved:?})");
     }
     wait_until("Publish to be enabled", Duration::from_secs(15), || async {
         Ok(attr_of(client, "publish-web", "disabled")
@@ -575,6 +601,7 @@ async fn press(client: &Client, keys: &[char]) -> anyhow::Result<()> {
 const SHIFT: char = '\u{E008}';
 const F10: char = '\u{E03A}';
 const ESCAPE: char = '\u{E00C}';
+const ARROW_DOWN: char = '\u{E015}';
 
 /// Right-clicks `css` and waits for the context menu.
 async fn open_menu(client: &Client, css: &str) -> anyhow::Result<()> {
