@@ -7,7 +7,9 @@
 //! relay library, one relay session (one namespace) per scenario.
 //!
 //! Output: `PASS id` or `FAIL id: check: expected X, got Y` per scenario, then
-//! exactly `N passed, M failed`; the exit code is 1 if anything failed.
+//! exactly `N passed, M failed`; the exit code is 1 if anything failed. With
+//! `--real`, a failing lesson plays once more; when the second run passes,
+//! `RETRY id` shows the first run's failure.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,7 +38,7 @@ pub fn main(real: bool, verbose: bool, paths: Vec<PathBuf>) -> anyhow::Result<Ex
         None
     };
     let started = Instant::now();
-    let (mut passed, mut failed) = (0usize, 0usize);
+    let (mut passed, mut failed, mut retried) = (0usize, 0usize, 0usize);
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
     for file in files {
         let stem = file
@@ -56,46 +58,47 @@ pub fn main(real: bool, verbose: bool, paths: Vec<PathBuf>) -> anyhow::Result<Ex
             println!("FAIL {}: the id is also used by {}", sc.id, other.display());
             continue;
         }
-        let t = Instant::now();
-        let report = match &runtime {
-            None => Ok(scenario::run_simulated(&sc)),
-            Some(rt) => rt.block_on(run_real(&sc)),
+        let play = || {
+            let t = Instant::now();
+            let report = match &runtime {
+                None => Ok(scenario::run_simulated(&sc)),
+                Some(rt) => rt.block_on(run_real(&sc)),
+            };
+            if real {
+                eprintln!("   ({} took {:.1} s)", sc.id, t.elapsed().as_secs_f64());
+            }
+            verdict(report, verbose)
         };
+        let mut outcome = play();
         if real {
-            eprintln!("   ({} took {:.1} s)", sc.id, t.elapsed().as_secs_f64());
-        }
-        match report {
-            Ok(r) => {
-                if verbose {
-                    eprintln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-                }
-                match r.first_failure() {
-                    None => {
-                        passed += 1;
-                        println!("PASS {}", sc.id);
-                    }
-                    Some(why) => {
-                        failed += 1;
-                        println!("FAIL {}: {why}", sc.id);
-                        if !r.errors.is_empty() {
-                            let shown: Vec<&str> =
-                                r.errors.iter().take(3).map(String::as_str).collect();
-                            let more = r.errors.len().saturating_sub(shown.len());
-                            let more = if more > 0 {
-                                format!(" (and {more} more)")
-                            } else {
-                                String::new()
-                            };
-                            println!("   broker errors: {}{more}", shown.join("; "));
-                        }
-                    }
+            if let Err(first) = &outcome {
+                // RabbitMQ runs on the wall clock: on a loaded machine a lesson
+                // can miss a timing once. A real difference fails twice; one
+                // that passes on the second run is printed, not hidden.
+                let first = first.clone();
+                outcome = play();
+                if outcome.is_ok() {
+                    retried += 1;
+                    println!(
+                        "RETRY {} passed on a second run; the first run: {first}",
+                        sc.id
+                    );
                 }
             }
-            Err(e) => {
+        }
+        match outcome {
+            Ok(()) => {
+                passed += 1;
+                println!("PASS {}", sc.id);
+            }
+            Err(why) => {
                 failed += 1;
-                println!("FAIL {}: {e:#}", sc.id);
+                println!("FAIL {}: {why}", sc.id);
             }
         }
+    }
+    if retried > 0 {
+        println!("RETRY: {retried} lesson(s) passed only on a second run (above)");
     }
     if real {
         eprintln!("real mode took {:.1} s", started.elapsed().as_secs_f64());
@@ -106,6 +109,30 @@ pub fn main(real: bool, verbose: bool, paths: Vec<PathBuf>) -> anyhow::Result<Ex
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A run's verdict: `Err` with the first failed check (and the broker's first
+/// errors) if it did not pass.
+fn verdict(report: anyhow::Result<Report>, verbose: bool) -> Result<(), String> {
+    let r = report.map_err(|e| format!("{e:#}"))?;
+    if verbose {
+        eprintln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+    }
+    let Some(why) = r.first_failure() else {
+        return Ok(());
+    };
+    let mut text = why.to_string();
+    if !r.errors.is_empty() {
+        let shown: Vec<&str> = r.errors.iter().take(3).map(String::as_str).collect();
+        let more = r.errors.len().saturating_sub(shown.len());
+        let more = if more > 0 {
+            format!(" (and {more} more)")
+        } else {
+            String::new()
+        };
+        text.push_str(&format!("\n   broker errors: {}{more}", shown.join("; ")));
+    }
+    Err(text)
 }
 
 fn load(file: &Path) -> anyhow::Result<Scenario> {
