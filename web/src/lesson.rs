@@ -285,7 +285,11 @@ impl Node {
     /// a shape. A queue's name stands above its box, and the layout makes room
     /// for it, so `orders.processing` is read whole.
     pub fn shown_title(&self) -> String {
-        let most = if self.kind == NodeKind::Queue { 24 } else { 16 };
+        let most = match self.kind {
+            NodeKind::Queue => 24,
+            NodeKind::Exchange => 16,
+            NodeKind::Producer | NodeKind::Consumer => 15,
+        };
         short(self.title(), most)
     }
 
@@ -294,7 +298,7 @@ impl Node {
         let over = match self.kind {
             NodeKind::Exchange => 8,
             NodeKind::Queue => 12,
-            _ => return false,
+            NodeKind::Producer | NodeKind::Consumer => 10,
         };
         self.title().chars().count() > over
     }
@@ -305,6 +309,7 @@ impl Node {
         match (self.kind, self.long_title()) {
             (NodeKind::Exchange, true) => 14.0,
             (NodeKind::Queue, true) => 16.0,
+            (NodeKind::Producer | NodeKind::Consumer, true) => 15.0,
             _ => 21.0,
         }
     }
@@ -1714,8 +1719,19 @@ mod tests {
                 .iter()
                 .map(|n| text_box(n.x, n.y + name_y(n.kind), n.title_px(), &n.shown_title()))
                 .collect();
-            for n in l.nodes.iter().filter(|n| n.kind == NodeKind::Queue) {
-                assert_eq!(n.shown_title(), n.name, "{}: a queue's name is cut", sc.id);
+            for n in &l.nodes {
+                match n.kind {
+                    NodeKind::Queue => {
+                        assert_eq!(n.shown_title(), n.name, "{}: a queue's name is cut", sc.id)
+                    }
+                    // Written inside a 156-wide box (bold, ~0.62 em a character),
+                    // with a margin for wider glyphs.
+                    NodeKind::Producer | NodeKind::Consumer => {
+                        let w = n.shown_title().chars().count() as f64 * n.title_px() * 0.62;
+                        assert!(w <= 140.0, "{}: {} overflows its box", sc.id, n.id());
+                    }
+                    NodeKind::Exchange => {}
+                }
             }
             for (e, p) in l.edges.iter().zip(&l.paths) {
                 if e.kind == EdgeKind::Side || e.label.is_empty() {

@@ -368,7 +368,7 @@ pub fn stage(p: &Player, lang: Lang) -> Html {
             NodeKind::Producer => html! {
                 <>
                 <rect x="-78" y="-40" width="156" height="80" rx="16" />
-                <text y="-4" class="node-title">{ n.shown_title() }</text>
+                <text y="-4" class={classes!("node-title", n.long_title().then_some("long"))}>{ n.shown_title() }</text>
                 <text y="22" class="node-sub">{ &n.sub }</text>
                 </>
             },
@@ -379,7 +379,7 @@ pub fn stage(p: &Player, lang: Lang) -> Html {
                 html! {
                     <g data-testid={format!("lesson-consumer-{}", n.name)} data-state={st.as_str()}>
                     <rect x="-78" y="-40" width="156" height="80" rx="16" class={format!("state-{}", st.as_str())} />
-                    <text y="-10" class="node-title">{ n.shown_title() }</text>
+                    <text y="-10" class={classes!("node-title", n.long_title().then_some("long"))}>{ n.shown_title() }</text>
                     <text y="12" class="node-sub">{ &n.sub }</text>
                     <text y="32" class="node-state">{ t(lang, st.as_str()) }</text>
                     <text y="60" class="node-caption">{ format!("{} {} · {} {}", t(lang, "processed"), c.processed, t(lang, "unacked"), c.unacked) }</text>

@@ -385,7 +385,7 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
                 html! {
                     <>
                     <rect x="-78" y="-40" width="156" height="80" rx="16" />
-                    <text y="-4" class="node-title">{ n.shown_title() }</text>
+                    <text y="-4" class={classes!("node-title", n.long_title().then_some("long"))}>{ n.shown_title() }</text>
                     <text y="22" class="node-sub">{ short(&n.sub) }</text>
                     if let Some(r) = rate {
                         <text y="60" class="node-caption" data-testid={format!("producer-rate-{}", n.name)}>{ r }</text>
@@ -406,7 +406,7 @@ fn picture(wb: &Workbench, lang: Lang, dispatch: &Callback<WbAction>) -> Html {
                     <>
                     <rect x="-78" y="-40" width="156" height="80" rx="16"
                           class={ if st == "stopped" { "state-down" } else if busy { "state-busy" } else { "" } } />
-                    <text y="-10" class="node-title">{ n.shown_title() }</text>
+                    <text y="-10" class={classes!("node-title", n.long_title().then_some("long"))}>{ n.shown_title() }</text>
                     <text y="12" class="node-sub">{ &n.sub }</text>
                     <text y="32" class="node-state" data-testid={format!("consumer-state-{}", n.name)}>{ tr(lang, st) }</text>
                     <text y="60" class="node-caption">{ format!("{} {} · {} {}", tr(lang, "received"), rt.map_or(0, |r| r.received), tr(lang, "processed"), rt.map_or(0, |r| r.settled)) }</text>
