@@ -50,9 +50,13 @@ const MAX_CONSUMERS: usize = 64;
 enum Failure {
     /// The broker closed the channel or connection (scope says which).
     Broker(AmqpError),
-    /// The relay refused the request or could not reach the broker; nothing
-    /// was closed.
+    /// The relay refused the request (a limit or rule of the playground's)
+    /// or could not reach the broker; nothing was closed.
     Refused(AmqpError),
+    /// RabbitMQ's own refusal, said by the relay because the broker never
+    /// sees the request as the client sent it (a server-named queue, which
+    /// the relay names itself): the channel closes as RabbitMQ's would.
+    OnBehalf(AmqpError),
     /// lapin refused locally because the channel is already closing: the
     /// broker's reason arrives on the connection's event stream.
     ChannelGone(AmqpError),
@@ -466,7 +470,12 @@ impl Engine {
                 broker: LinkState::Up,
                 detail: String::new(),
             }),
-            Err(Failure::Refused(e) | Failure::Broker(e) | Failure::ChannelGone(e)) => {
+            Err(
+                Failure::Refused(e)
+                | Failure::OnBehalf(e)
+                | Failure::Broker(e)
+                | Failure::ChannelGone(e),
+            ) => {
                 self.em.emit(Event::Status {
                     broker: LinkState::Down,
                     detail: format!("{} (retrying in 1 s)", e.text),
@@ -658,6 +667,30 @@ impl Engine {
         self.finish(req.id, c, ch, outcome).await;
     }
 
+    /// A channel error the relay says for RabbitMQ closes the channel as
+    /// RabbitMQ's own would: its consumers end and what it held unacked goes
+    /// back. Left open, a consumer the client thinks gone kept counting
+    /// (s2044-p8415, regression 031).
+    async fn close_on_behalf(&mut self, c: ConnectionId, ch: ChannelId, e: &AmqpError) {
+        if e.scope != ErrorScope::Channel {
+            return;
+        }
+        let Some(chan) = self
+            .conns
+            .get_mut(&c)
+            .and_then(|conn| conn.chans.remove(&ch))
+        else {
+            return;
+        };
+        chan.expect_consumer_ends();
+        let _ = chan.ch.close(200, "OK".into()).await;
+        self.em.emit(Event::Closed {
+            connection: c,
+            channel: Some(ch),
+            error: e.clone(),
+        });
+    }
+
     /// Emits the reply of request `id` (and the `closed` event of an error
     /// that closed its channel or connection).
     async fn finish(
@@ -674,6 +707,10 @@ impl Engine {
         let result = match outcome {
             Ok(outcome) => ReplyResult::Ok(outcome),
             Err(Failure::Refused(e)) => ReplyResult::Error(e),
+            Err(Failure::OnBehalf(e)) => {
+                self.close_on_behalf(c, ch, &e).await;
+                ReplyResult::Error(e)
+            }
             Err(Failure::Broker(e) | Failure::ChannelGone(e)) => {
                 match e.scope {
                     ErrorScope::Channel => {
@@ -735,9 +772,10 @@ impl Engine {
         }
         match last {
             Some(e) => match self.failure(&e) {
-                Failure::ChannelGone(e) | Failure::Broker(e) | Failure::Refused(e) => {
-                    Failure::Broker(e)
-                }
+                Failure::ChannelGone(e)
+                | Failure::Broker(e)
+                | Failure::Refused(e)
+                | Failure::OnBehalf(e) => Failure::Broker(e),
             },
             None => Failure::Broker(fallback),
         }
@@ -757,7 +795,10 @@ impl Engine {
             return;
         }
         let e = match self.failure(error) {
-            Failure::Broker(e) | Failure::Refused(e) | Failure::ChannelGone(e) => e,
+            Failure::Broker(e)
+            | Failure::Refused(e)
+            | Failure::OnBehalf(e)
+            | Failure::ChannelGone(e) => e,
         };
         let e = AmqpError {
             scope: ErrorScope::Connection,
@@ -834,7 +875,12 @@ impl Engine {
                     detail,
                 });
             }
-            Err(Failure::Refused(e) | Failure::Broker(e) | Failure::ChannelGone(e)) => {
+            Err(
+                Failure::Refused(e)
+                | Failure::OnBehalf(e)
+                | Failure::Broker(e)
+                | Failure::ChannelGone(e),
+            ) => {
                 let cap = if retry.restore {
                     OUTAGE_MAX_BACKOFF
                 } else {
@@ -1849,12 +1895,12 @@ impl Engine {
                     Some("quorum" | "stream")
                 );
                 if queue.is_empty() && !passive && typed {
-                    return Err(refused(
-                        ErrorScope::Channel,
-                        406,
-                        "PRECONDITION_FAILED",
-                        "cannot declare a server-named queue of this x-queue-type",
-                    ));
+                    return Err(Failure::OnBehalf(AmqpError {
+                        scope: ErrorScope::Channel,
+                        code: 406,
+                        name: "PRECONDITION_FAILED".into(),
+                        text: "cannot declare a server-named queue of this x-queue-type".into(),
+                    }));
                 }
                 let real = if queue.is_empty() && !passive {
                     self.ns.queue(&generated_queue_name())
