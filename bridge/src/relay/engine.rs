@@ -62,6 +62,18 @@ enum Failure {
     ChannelGone(AmqpError),
 }
 
+impl Failure {
+    /// The error, whatever said it.
+    fn error(self) -> AmqpError {
+        match self {
+            Failure::Broker(e)
+            | Failure::Refused(e)
+            | Failure::OnBehalf(e)
+            | Failure::ChannelGone(e) => e,
+        }
+    }
+}
+
 fn refused(scope: ErrorScope, code: u16, name: &str, text: impl Into<String>) -> Failure {
     Failure::Refused(AmqpError {
         scope,
@@ -470,12 +482,8 @@ impl Engine {
                 broker: LinkState::Up,
                 detail: String::new(),
             }),
-            Err(
-                Failure::Refused(e)
-                | Failure::OnBehalf(e)
-                | Failure::Broker(e)
-                | Failure::ChannelGone(e),
-            ) => {
+            Err(failure) => {
+                let e = failure.error();
                 self.em.emit(Event::Status {
                     broker: LinkState::Down,
                     detail: format!("{} (retrying in 1 s)", e.text),
@@ -771,12 +779,7 @@ impl Engine {
             }
         }
         match last {
-            Some(e) => match self.failure(&e) {
-                Failure::ChannelGone(e)
-                | Failure::Broker(e)
-                | Failure::Refused(e)
-                | Failure::OnBehalf(e) => Failure::Broker(e),
-            },
+            Some(e) => Failure::Broker(self.failure(&e).error()),
             None => Failure::Broker(fallback),
         }
     }
@@ -794,12 +797,7 @@ impl Engine {
             debug!(connection = c, %error, "error event on a live connection");
             return;
         }
-        let e = match self.failure(error) {
-            Failure::Broker(e)
-            | Failure::Refused(e)
-            | Failure::OnBehalf(e)
-            | Failure::ChannelGone(e) => e,
-        };
+        let e = self.failure(error).error();
         let e = AmqpError {
             scope: ErrorScope::Connection,
             ..e
@@ -875,12 +873,8 @@ impl Engine {
                     detail,
                 });
             }
-            Err(
-                Failure::Refused(e)
-                | Failure::OnBehalf(e)
-                | Failure::Broker(e)
-                | Failure::ChannelGone(e),
-            ) => {
+            Err(failure) => {
+                let e = failure.error();
                 let cap = if retry.restore {
                     OUTAGE_MAX_BACKOFF
                 } else {
