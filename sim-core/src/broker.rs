@@ -699,23 +699,10 @@ impl Broker {
                 }
             }
         }
-        // Each queue takes back all the channel's deliveries at once and only
-        // then looks at its head (RabbitMQ's `requeue_and_run` on the
-        // channel's death): a message that expired while out waits behind a
-        // live one requeued with it (difftest s2040-p38).
-        let mut plain: Vec<u32> = Vec::new();
-        for u in channel.unacked {
-            if let Some((qid, put_back)) = self.put_back(u) {
-                if !touched.contains(&qid) {
-                    touched.push(qid);
-                }
-                if put_back && !plain.contains(&qid) {
-                    plain.push(qid);
-                }
+        for qid in self.requeue_all(channel.unacked) {
+            if !touched.contains(&qid) {
+                touched.push(qid);
             }
-        }
-        for qid in plain {
-            self.look_at_head(qid);
         }
         for qid in touched {
             self.after_consumers_changed(qid);
@@ -2361,6 +2348,29 @@ impl Broker {
         Some(qid)
     }
 
+    /// Puts unacked messages back at once, then lets each queue that took
+    /// one back look at its head: RabbitMQ's `requeue_and_run` for a dying
+    /// channel or a recover/nack group. A message that expired while out
+    /// waits behind a live one requeued with it (difftest s2040-p38).
+    /// Returns the queues touched, in the order first touched.
+    fn requeue_all(&mut self, unacked: impl IntoIterator<Item = Unacked>) -> Vec<u32> {
+        let (mut touched, mut plain) = (Vec::new(), Vec::new());
+        for u in unacked {
+            if let Some((qid, put_back)) = self.put_back(u) {
+                if !touched.contains(&qid) {
+                    touched.push(qid);
+                }
+                if put_back && !plain.contains(&qid) {
+                    plain.push(qid);
+                }
+            }
+        }
+        for qid in plain {
+            self.look_at_head(qid);
+        }
+        touched
+    }
+
     /// What a queue does once messages came back: a classic queue drops
     /// what its length limit no longer holds (a quorum queue applies its
     /// limit to new messages only: difftest s2033-p3690), then expired
@@ -2533,18 +2543,8 @@ impl Broker {
             while let Some((_, u)) = rest.next_if(|(k, _)| *k == key) {
                 group.push(u);
             }
-            // The group comes back at once; then the queue looks at its head.
-            let (mut queue, mut plain) = (None, false);
-            for u in group {
-                if let Some((qid, put_back)) = self.put_back(u) {
-                    queue = Some(qid);
-                    plain |= put_back;
-                }
-            }
-            if let (Some(qid), true) = (queue, plain) {
-                self.look_at_head(qid);
-            }
-            self.wake_channel(conn, ch, queue.into_iter().collect());
+            let queues = self.requeue_all(group);
+            self.wake_channel(conn, ch, queues);
         }
     }
 
