@@ -411,10 +411,7 @@ fn time_same(a: Option<u64>, b: Option<u64>) -> bool {
 }
 
 fn ms(v: Option<u64>, lang: Lang) -> String {
-    v.map_or_else(
-        || "—".to_string(),
-        |v| format!("{:.1} {}", v as f64 / 1000.0, t(lang, "sec")),
-    )
+    v.map_or_else(|| "—".to_string(), |v| crate::i18n::seconds(v, 1, lang))
 }
 
 /// The outcome table of one scenario's two runs, worded in `lang`.

@@ -278,10 +278,9 @@ fn panel(
         RealState::Running { elapsed_ms } => (
             "running",
             format!(
-                "{} {:.1} {}",
+                "{} {}",
                 t(lang, "cmp-running"),
-                *elapsed_ms as f64 / 1000.0,
-                t(lang, "sec")
+                crate::i18n::seconds(*elapsed_ms, 1, lang)
             ),
         ),
         RealState::Done(..) => ("done", String::new()),

@@ -428,6 +428,11 @@ fn all_strings() -> impl Iterator<Item = &'static [&'static str; 4]> {
         .chain(crate::compare::STRINGS)
 }
 
+/// `ms` as seconds with `digits` decimals and the unit in `lang` ("12.4 с").
+pub fn seconds(ms: u64, digits: usize, lang: Lang) -> String {
+    format!("{:.*} {}", digits, ms as f64 / 1000.0, t(lang, "sec"))
+}
+
 /// The page string `key` in `lang` (`?` if unknown, so a typo shows; never a panic).
 pub fn t(lang: Lang, key: &str) -> &'static str {
     for row in all_strings() {

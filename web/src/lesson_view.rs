@@ -502,7 +502,7 @@ pub fn panel(
             <div class="lesson-head">
                 <h2 id="lesson-title" data-testid="lesson-title">{ p.sc.title.get(code) }</h2>
                 <span class="lesson-time" data-testid="lesson-time" aria-live="off">
-                    { format!("{:.1} {}", p.elapsed_ms() as f64 / 1000.0, t(lang, "sec")) }
+                    { crate::i18n::seconds(p.elapsed_ms(), 1, lang) }
                 </span>
                 <button class="small" data-testid="lesson-restart" onclick={on_restart}>{ t(lang, "restart-lesson") }</button>
                 <button class="small" data-testid="lesson-close" onclick={on_close} aria-label={t(lang, "close-lesson")}>{ t(lang, "close-lesson") }</button>
@@ -623,7 +623,7 @@ pub fn metrics(p: &Player, lang: Lang) -> Html {
         .report
         .as_ref()
         .and_then(|r| r.total_time_ms)
-        .map(|ms| format!("{:.1} {}", ms as f64 / 1000.0, t(lang, "sec")))
+        .map(|ms| crate::i18n::seconds(ms, 1, lang))
         .unwrap_or_else(|| "…".into());
     metrics_strip(&p.samples, Some(total), lang)
 }

@@ -381,10 +381,9 @@ pub fn controls(state: &UseReducerHandle<AppState>, lang: Lang) -> Html {
             .unwrap_or(0),
     };
     let where_text = format!(
-        "{} {pos} / {total} · {:.2} {}",
+        "{} {pos} / {total} · {}",
         t(lang, "tl-event"),
-        shown_ms as f64 / 1000.0,
-        t(lang, "sec")
+        crate::i18n::seconds(shown_ms, 2, lang)
     );
     html! {
         <div class="clock timeline" role="group" aria-label={t(lang, "tl-timeline")}
